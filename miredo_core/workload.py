@@ -1,0 +1,250 @@
+"""Workloads: one 8-dimensional loop nest per layer.
+
+Every layer is a (grouped, batched) convolution over the dims
+
+    R, S  kernel height / width          P, Q  output height / width
+    C     input channels per group       K     output channels per group
+    G     groups (depthwise: C = K = 1)  N     batch
+
+MatMul / Gemm layers map to 1x1 convolutions (R = S = Q = 1, P = rows of the left operand,
+C = reduction, K = columns of the stored right operand); attention products use G for heads.
+
+A layer is validated on construction and never altered: the output size must follow from the
+input size, kernel, stride, padding and dilation exactly as a framework computes it.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import math
+from dataclasses import dataclass, field
+
+
+class WorkloadError(ValueError):
+    """A layer or network description that cannot be used; the message says what to change."""
+
+
+class Dim(enum.StrEnum):
+    R = "R"
+    S = "S"
+    P = "P"
+    Q = "Q"
+    C = "C"
+    K = "K"
+    G = "G"
+    N = "N"
+
+
+class Operand(enum.StrEnum):
+    I = "I"  # noqa: E741 - the conventional operand name (input activations)
+    W = "W"
+    O = "O"
+
+
+DIMS: tuple[Dim, ...] = tuple(Dim)
+OPERANDS: tuple[Operand, ...] = tuple(Operand)
+
+#: Which loop dims index each operand. A loop over an irrelevant dim reuses the operand's tile.
+RELEVANT: dict[Operand, frozenset[Dim]] = {
+    Operand.I: frozenset({Dim.R, Dim.S, Dim.P, Dim.Q, Dim.C, Dim.G, Dim.N}),
+    Operand.W: frozenset({Dim.R, Dim.S, Dim.C, Dim.K, Dim.G}),
+    Operand.O: frozenset({Dim.P, Dim.Q, Dim.K, Dim.G, Dim.N}),
+}
+
+#: Dims summed over to produce one output: a loop over them above an output level makes psums.
+REDUCTION_DIMS: frozenset[Dim] = frozenset({Dim.R, Dim.S, Dim.C})
+
+
+def is_relevant(operand: Operand, dim: Dim) -> bool:
+    return dim in RELEVANT[operand]
+
+
+@functools.lru_cache(maxsize=65536)
+def window_extent(outputs: int, taps: int, stride: int, dilation: int) -> int:
+    """Number of distinct input positions touched by `outputs` consecutive output positions and
+    `taps` consecutive kernel taps: |{o*stride + k*dilation : 0 <= o < outputs, 0 <= k < taps}|.
+
+    Exact for any stride (when the stride exceeds the kernel the touched rows are not contiguous,
+    so the naive (outputs-1)*stride + taps over-counts) and, with dilation, for up to 2**20
+    (output, tap) pairs; beyond that the interval length is an upper bound.
+    """
+    if outputs <= 0 or taps <= 0:
+        return 0
+    if dilation == 1:
+        # Windows of `taps` contiguous rows start every `stride` rows: they overlap (or touch)
+        # when stride <= taps, giving one run; otherwise they are disjoint.
+        return (outputs - 1) * min(stride, taps) + taps
+    if outputs * taps <= 1 << 20:
+        return len({o * stride + k * dilation for o in range(outputs) for k in range(taps)})
+    # Very large extents with dilation: the union is an interval minus the holes of the first
+    # and last windows, bounded above by the interval length.
+    return min(outputs * taps, (outputs - 1) * stride + (taps - 1) * dilation + 1)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer as a convolution nest. Precisions are in bits; sizes in elements."""
+
+    name: str
+    R: int = 1
+    S: int = 1
+    P: int = 1
+    Q: int = 1
+    C: int = 1
+    K: int = 1
+    G: int = 1
+    N: int = 1
+    stride_h: int = 1
+    stride_w: int = 1
+    pad_top: int = 0
+    pad_bottom: int = 0
+    pad_left: int = 0
+    pad_right: int = 0
+    dilation_h: int = 1
+    dilation_w: int = 1
+    input_h: int = 0
+    """Input height; 0 means the smallest input that yields P (no padding needed)."""
+    input_w: int = 0
+    input_bits: int = 8
+    weight_bits: int = 8
+    output_bits: int = 8
+    kind: str = "conv"
+    """Free-text origin of the layer (conv, depthwise, fc, matmul, ...); informational only."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for attr in ("R", "S", "P", "Q", "C", "K", "G", "N", "stride_h", "stride_w"):
+            value = getattr(self, attr)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"{attr} must be a positive integer, got {value!r}")
+        for attr in ("dilation_h", "dilation_w", "input_bits", "weight_bits", "output_bits"):
+            value = getattr(self, attr)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"{attr} must be a positive integer, got {value!r}")
+        for attr in ("pad_top", "pad_bottom", "pad_left", "pad_right", "input_h", "input_w"):
+            value = getattr(self, attr)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                problems.append(f"{attr} must be a non-negative integer, got {value!r}")
+        if problems:
+            raise WorkloadError(f"layer {self.name!r}: " + "; ".join(problems))
+        for axis, out, kernel, stride, dil, pad_a, pad_b, attr in (
+            ("height", self.P, self.R, self.stride_h, self.dilation_h, self.pad_top,
+             self.pad_bottom, "input_h"),
+            ("width", self.Q, self.S, self.stride_w, self.dilation_w, self.pad_left,
+             self.pad_right, "input_w"),
+        ):  # fmt: skip
+            footprint = dil * (kernel - 1) + 1
+            given = getattr(self, attr)
+            if given == 0:
+                needed = (out - 1) * stride + footprint - pad_a - pad_b
+                if needed < 1:
+                    raise WorkloadError(
+                        f"layer {self.name!r}: padding {pad_a}+{pad_b} leaves no input {axis}; "
+                        f"give {attr} explicitly"
+                    )
+                object.__setattr__(self, attr, needed)
+                continue
+            padded = given + pad_a + pad_b
+            if padded < footprint:
+                raise WorkloadError(
+                    f"layer {self.name!r}: kernel {axis} footprint {footprint} exceeds the "
+                    f"padded input {axis} {padded}"
+                )
+            expected = (padded - footprint) // stride + 1
+            if expected != out:
+                raise WorkloadError(
+                    f"layer {self.name!r}: output {axis} is {out} but input {axis} {given} with "
+                    f"kernel {kernel}, stride {stride}, padding {pad_a}+{pad_b}, dilation {dil} "
+                    f"gives {expected}; fix the output size or the input size"
+                )
+
+    # ----------------------------------------------------------------- shape
+    @property
+    def dims(self) -> dict[Dim, int]:
+        return {d: getattr(self, d.value) for d in DIMS}
+
+    def size(self, dim: Dim) -> int:
+        return getattr(self, dim.value)
+
+    @property
+    def macs(self) -> int:
+        return math.prod(self.dims.values())
+
+    def precision_bits(self, operand: Operand) -> int:
+        """Bits per element of an operand as stored off-chip (final outputs, not psums)."""
+        return {
+            Operand.I: self.input_bits,
+            Operand.W: self.weight_bits,
+            Operand.O: self.output_bits,
+        }[operand]
+
+    def tile_elements(self, operand: Operand, extent: dict[Dim, int]) -> int:
+        """Elements of `operand` touched by a tile with the given per-dim extents.
+
+        Input tiles use the exact halo of (P, R) and (Q, S), clipped to the input size.
+        Missing dims count as extent 1.
+        """
+        e = {d: extent.get(d, 1) for d in DIMS}
+        if operand is Operand.W:
+            return e[Dim.R] * e[Dim.S] * e[Dim.C] * e[Dim.K] * e[Dim.G]
+        if operand is Operand.O:
+            return e[Dim.P] * e[Dim.Q] * e[Dim.K] * e[Dim.G] * e[Dim.N]
+        rows = min(window_extent(e[Dim.P], e[Dim.R], self.stride_h, self.dilation_h), self.input_h)
+        cols = min(window_extent(e[Dim.Q], e[Dim.S], self.stride_w, self.dilation_w), self.input_w)
+        return rows * cols * e[Dim.C] * e[Dim.G] * e[Dim.N]
+
+    def operand_elements(self, operand: Operand) -> int:
+        """Elements of the whole operand tensor (the input without padding)."""
+        if operand is Operand.I:
+            return self.input_h * self.input_w * self.C * self.G * self.N
+        return self.tile_elements(operand, self.dims)
+
+    def operand_bits(self, operand: Operand) -> int:
+        return self.operand_elements(operand) * self.precision_bits(operand)
+
+    def shape_key(self) -> tuple:
+        """Everything that determines the mapping problem (the name excluded)."""
+        return tuple(
+            getattr(self, f) for f in self.__dataclass_fields__ if f not in ("name", "kind")
+        )
+
+    def describe(self) -> str:
+        dims = " ".join(f"{d.value}{v}" for d, v in self.dims.items() if v > 1)
+        return f"{self.name}: {dims or 'scalar'} stride {self.stride_h}x{self.stride_w}"
+
+
+@dataclass(frozen=True)
+class SkippedNode:
+    """A node of an imported model that is not mapped, and why."""
+
+    name: str
+    op_type: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Network:
+    """An ordered list of layers; each layer is mapped as an independent cold start."""
+
+    name: str
+    layers: tuple[Layer, ...]
+    skipped: tuple[SkippedNode, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise WorkloadError(f"network {self.name!r} has no layers to map")
+        names = [layer.name for layer in self.layers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise WorkloadError(f"network {self.name!r}: duplicate layer names {duplicates}")
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise WorkloadError(f"network {self.name!r} has no layer {name!r}")
