@@ -177,14 +177,18 @@ class Hardware:
         return getattr(self, level.value)
 
     def axis_size(self, axis: Axis) -> int:
-        return {Axis.CORES: self.cores, Axis.ROWS: self.macro.rows, Axis.COLUMNS: self.macro.columns}[
-            axis
-        ]
+        return {
+            Axis.CORES: self.cores,
+            Axis.ROWS: self.macro.rows,
+            Axis.COLUMNS: self.macro.columns,
+        }[axis]
 
     def axis_dims(self, axis: Axis) -> frozenset[Dim]:
-        return {Axis.CORES: self.core_dims, Axis.ROWS: self.row_dims, Axis.COLUMNS: self.column_dims}[
-            axis
-        ]
+        return {
+            Axis.CORES: self.core_dims,
+            Axis.ROWS: self.row_dims,
+            Axis.COLUMNS: self.column_dims,
+        }[axis]
 
     def level_instances(self, level: Level) -> int:
         """Physical instances of a level in the whole accelerator."""
@@ -200,7 +204,9 @@ class Hardware:
 
     # ------------------------------------------------------------ derived figures
     def peak_macs_per_cycle(self, input_bits: int = 8) -> float:
-        return self.cores * self.macro.rows * self.macro.columns / self.macro.pass_cycles(input_bits)
+        return (
+            self.cores * self.macro.rows * self.macro.columns / self.macro.pass_cycles(input_bits)
+        )
 
     @property
     def on_chip_sram_bits(self) -> int:

@@ -248,3 +248,18 @@ class Network:
             if layer.name == name:
                 return layer
         raise WorkloadError(f"network {self.name!r} has no layer {name!r}")
+
+
+def matmul_layer(
+    name: str, rows: int, reduction: int, columns: int, groups: int = 1, kind: str = "matmul"
+) -> Layer:
+    """A MatMul / Gemm ``[rows x reduction] . [reduction x columns]`` as a 1x1 convolution.
+
+    The right operand is the stored weight (what sits in the CIM array), so P = rows,
+    C = reduction, K = columns, and G = independent products (heads) that share no operand.
+    Lives here rather than in zoo.py because both the zoo and the ONNX importer build such
+    layers, and the zoo also dispatches to the importer.
+    """
+    return Layer(
+        name=name, P=rows, C=reduction, K=columns, G=groups, input_h=rows, input_w=1, kind=kind
+    )

@@ -1,0 +1,216 @@
+"""The `miredo` command line tool.
+
+    miredo map --hardware HW.yaml --workload NAME|FILE.onnx|FILE.yaml [--mapper ws]
+               [--objective latency|energy|edp] [--simulate] [--csv OUT.csv] [--json OUT.json]
+
+Library errors (a bad configuration, an unknown network, an impossible mapping, a file that
+cannot be read or written) are reported as `miredo: error: ...` lines on stderr with exit code 2,
+the same code argparse uses for bad arguments; a traceback reaching the user is a bug, so even an
+unexpected exception is reported in one line (exit code 1, traceback with --verbose).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import pandas as pd
+
+from miredo_core.config import ConfigError, load_hardware
+from miredo_core.mapping import InfeasibleMappingError
+from miredo_core.network import MAPPERS, OBJECTIVES, map_network
+from miredo_core.results import NetworkResult
+from miredo_core.workload import WorkloadError
+from miredo_core.zoo import load_workload
+
+logger = logging.getLogger(__name__)
+
+PROGRAM = "miredo"
+EXIT_OK = 0
+EXIT_INTERNAL_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a process killed by it
+
+#: Errors that describe a problem with the user's input or files, not a bug.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError,
+    WorkloadError,
+    InfeasibleMappingError,
+    OSError,
+    ValueError,
+)
+
+#: Columns of the per-layer table printed to the terminal (the CSV has them all).
+TABLE_COLUMNS: tuple[str, ...] = (
+    "layer",
+    "status",
+    "macs",
+    "latency_cycles",
+    "energy_pj",
+    "edp_pj_cycles",
+    "utilization",
+    "solve_time_s",
+)
+SIMULATION_COLUMNS: tuple[str, ...] = ("sim_latency_cycles", "sim_energy_pj")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description="Map DNN layers onto a multi-core SRAM computing-in-memory accelerator.",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    map_parser = commands.add_parser(
+        "map", help="map every layer of a network and report latency and energy"
+    )
+    map_parser.add_argument(
+        "--hardware", required=True, metavar="PATH", help="hardware configuration YAML"
+    )
+    map_parser.add_argument(
+        "--workload",
+        required=True,
+        metavar="NAME|FILE.onnx|FILE.yaml",
+        help="a built-in network name, an ONNX model or a workload YAML",
+    )
+    map_parser.add_argument("--mapper", choices=sorted(MAPPERS), default="ws")
+    map_parser.add_argument("--objective", choices=OBJECTIVES, default="latency")
+    map_parser.add_argument(
+        "--simulate", action="store_true", help="also run the event simulator on every mapping"
+    )
+    map_parser.add_argument("--csv", metavar="OUT.csv", help="write the per-layer table as CSV")
+    map_parser.add_argument(
+        "--json", metavar="OUT.json", help="write the results, mappings included, as JSON"
+    )
+    return parser
+
+
+def _format_number(value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    return f"{value:.4g}" if abs(value) >= 1e7 else f"{value:,.0f}"
+
+
+def format_layer_table(result: NetworkResult, simulated: bool) -> str:
+    """The per-layer table as aligned text, from the same frame the CSV is written from."""
+    frame = result.to_frame()
+    columns = list(TABLE_COLUMNS) + (list(SIMULATION_COLUMNS) if simulated else [])
+    if result.infeasible_layers:
+        columns.append("reason")
+    formatters = {
+        column: _format_number
+        for column in columns
+        if column.endswith(("_cycles", "_pj")) or column == "macs"
+    }
+    formatters["utilization"] = lambda value: "-" if pd.isna(value) else f"{value:.3f}"
+    formatters["solve_time_s"] = lambda value: f"{value:.3f}"
+    return frame[columns].to_string(index=False, formatters=formatters)
+
+
+def format_total_line(result: NetworkResult, simulated: bool) -> str:
+    """One line with the network totals, saying why they are missing if a layer is infeasible."""
+    summary = result.summary()
+    head = f"total {result.network_name} on {result.hardware_name}"
+    if not result.complete:
+        names = ", ".join(result.infeasible_layers)
+        return f"{head}: undefined, {len(result.infeasible_layers)} layer(s) infeasible: {names}"
+    line = (
+        f"{head}: latency {_format_number(summary['latency_cycles'])} cycles, "
+        f"energy {_format_number(summary['energy_pj'])} pJ, "
+        f"EDP {summary['edp_pj_cycles']:.4g} pJ*cycles, {summary['layers']} layers"
+    )
+    if simulated:
+        line += (
+            f"; simulated latency {_format_number(summary['sim_latency_cycles'])} cycles, "
+            f"energy {_format_number(summary['sim_energy_pj'])} pJ"
+        )
+    return line
+
+
+def run_map(args: argparse.Namespace, out: TextIO) -> int:
+    """The `map` command: load, map, print, export."""
+    hardware = load_hardware(Path(args.hardware))
+    network = load_workload(args.workload)
+    logger.info("mapping %d layers of %s on %s", len(network.layers), network.name, hardware.name)
+    result = map_network(
+        hardware,
+        network,
+        mapper=args.mapper,
+        objective=args.objective,
+        simulate=args.simulate,
+        progress=lambda done, total, name: logger.info("[%d/%d] %s", done, total, name),
+    )
+    print(format_layer_table(result, args.simulate), file=out)
+    print(format_total_line(result, args.simulate), file=out)
+    if args.csv:
+        result.to_csv(args.csv)
+        logger.info("wrote %s", args.csv)
+    if args.json:
+        Path(args.json).write_text(result.to_json() + "\n", encoding="utf-8")
+        logger.info("wrote %s", args.json)
+    return EXIT_OK
+
+
+def _error_lines(error: BaseException) -> list[str]:
+    """The message lines of an error; a ConfigError gives one `file: yaml.path: problem` each."""
+    if isinstance(error, ConfigError) and error.items:
+        source = error.source
+        return [
+            str(item) if not source or item.path == source else f"{source}: {item}"
+            for item in error.items
+        ]
+    return str(error).splitlines() or [type(error).__name__]
+
+
+def _report_error(error: BaseException, err: TextIO) -> None:
+    for line in _error_lines(error):
+        print(f"{PROGRAM}: error: {line}", file=err)
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    logging.basicConfig(level=level, format=f"{PROGRAM}: %(levelname)s: %(message)s", force=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `miredo` console script; returns the process exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:  # argparse: --help (0) or a usage error (2)
+        return int(exit_request.code or 0)
+    _configure_logging(args.verbose)
+    try:
+        return run_map(args, sys.stdout)
+    except BrokenPipeError:
+        # The reader went away (`miredo map ... | head`): not an error worth a message. Point
+        # stdout at devnull so that the interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except USER_ERRORS as error:
+        _report_error(error, sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROGRAM}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # a bug: still no traceback unless asked for
+        logger.debug("unexpected error", exc_info=True)
+        print(
+            f"{PROGRAM}: internal error: {type(error).__name__}: {error} "
+            "(run with -vv for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

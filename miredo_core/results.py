@@ -1,0 +1,283 @@
+"""Results of mapping layers and networks, and their tabular / file exports.
+
+Every table the product shows (CLI, dashboard, CSV download) is built from `to_frame()`, so the
+column names and units below are the contract:
+
+    layer, mapper, objective, status          identification; status is one of STATUSES
+    macs                                      multiply-accumulates of the layer (incl. batch)
+    latency_cycles, energy_pj, edp_pj_cycles  cost_model.evaluate's figures (pJ x cycles for EDP)
+    compute_cycles, weight_load_stall_cycles, input_stall_cycles, output_stall_cycles,
+    startup_cycles, writeback_cycles          the latency breakdown (they add up to latency)
+    utilization, spatial_utilization         fractions in [0, 1]
+    sim_latency_cycles, sim_energy_pj         the event simulator's figures, if it was run
+    solve_time_s                              wall time of the mapper for this layer
+    reason                                    why a layer is infeasible ("" otherwise)
+
+followed by mac_energy_pj, memory_energy_pj, leakage_energy_pj, area_mm2, reused_from, hardware
+and network. A figure that does not exist (an infeasible layer's cost, a simulation that was not
+run) is NaN, never 0.
+
+How per-layer figures aggregate into network totals: layers run one after another, and each
+layer is an independent cold start (its start-up loads and final write-back are inside its own
+latency; nothing stays on chip between layers). Hence the network latency and energy are the sums
+over layers, and the network EDP is total latency x total energy — not the sum of per-layer EDPs,
+which would understate the product. A total over a network with an infeasible layer is NaN:
+a partial sum would silently describe a different network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from miredo_core.cost_model import CostBreakdown
+from miredo_core.mapping import Mapping
+from miredo_core.workload import Layer
+
+#: Layer statuses. "evaluated": a mapper produced a mapping with no optimality claim (baselines);
+#: "optimal": certified against a proven lower bound; "best_found": an incumbent with a gap;
+#: "infeasible": no legal mapping, `reason` says why.
+STATUSES: tuple[str, ...] = ("evaluated", "optimal", "best_found", "infeasible")
+
+#: The cost fields copied into the frame, in column order.
+COST_COLUMNS: tuple[str, ...] = (
+    "latency_cycles",
+    "energy_pj",
+    "edp_pj_cycles",
+    "compute_cycles",
+    "weight_load_stall_cycles",
+    "input_stall_cycles",
+    "output_stall_cycles",
+    "startup_cycles",
+    "writeback_cycles",
+    "utilization",
+    "spatial_utilization",
+)
+
+#: Latency components that add up to `latency_cycles`; summed in network totals.
+LATENCY_PARTS: tuple[str, ...] = COST_COLUMNS[3:9]
+
+#: Cost fields appended after the required columns.
+EXTRA_COST_COLUMNS: tuple[str, ...] = (
+    "mac_energy_pj",
+    "memory_energy_pj",
+    "leakage_energy_pj",
+    "area_mm2",
+)
+
+#: Extra cost columns whose network total is a sum (area is not: it belongs to the hardware).
+SUMMED_EXTRA_COLUMNS: tuple[str, ...] = EXTRA_COST_COLUMNS[:3]
+
+#: Columns whose network total is the plain sum over layers.
+SUMMED_COLUMNS: tuple[str, ...] = (
+    LATENCY_PARTS + SUMMED_EXTRA_COLUMNS + ("sim_latency_cycles", "sim_energy_pj")
+)
+
+FRAME_COLUMNS: tuple[str, ...] = (
+    ("layer", "mapper", "objective", "status", "macs")
+    + COST_COLUMNS
+    + ("sim_latency_cycles", "sim_energy_pj", "solve_time_s", "reason")
+    + EXTRA_COST_COLUMNS
+    + ("reused_from", "hardware", "network")
+)
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _cost_value(cost: CostBreakdown, column: str) -> float:
+    """One cost figure by column name; memory energy is the sum of the per-access table."""
+    if column == "memory_energy_pj":
+        return float(sum(cost.memory_energy_pj.values()))
+    return float(getattr(cost, column))
+
+
+def _json_number(value: float) -> float | None:
+    """JSON has no NaN/inf: absent figures become null instead of invalid JSON."""
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """The outcome of mapping one layer: its mapping, evaluated cost and provenance."""
+
+    layer: Layer
+    mapper: str
+    objective: str
+    status: str
+    mapping: Mapping | None
+    cost: CostBreakdown | None
+    reason: str = ""
+    solve_time_s: float = 0.0
+    sim_latency_cycles: float | None = None
+    sim_energy_pj: float | None = None
+    reused_from: str = ""
+    """Name of an identical earlier layer whose solve this result reuses ("" if solved here);
+    such a result carries solve_time_s = 0 so that summing solve times gives the real effort."""
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        if (self.status == "infeasible") != (self.cost is None):
+            raise ValueError("an infeasible layer has no cost, every other layer has one")
+
+    @property
+    def feasible(self) -> bool:
+        return self.cost is not None
+
+    def row(self) -> dict[str, Any]:
+        """This result as one frame row (without the hardware / network columns)."""
+        row: dict[str, Any] = {
+            "layer": self.layer.name,
+            "mapper": self.mapper,
+            "objective": self.objective,
+            "status": self.status,
+            "macs": self.layer.macs,
+        }
+        for column in COST_COLUMNS + EXTRA_COST_COLUMNS:
+            row[column] = math.nan if self.cost is None else _cost_value(self.cost, column)
+        row["sim_latency_cycles"] = _nan_if_none(self.sim_latency_cycles)
+        row["sim_energy_pj"] = _nan_if_none(self.sim_energy_pj)
+        row["solve_time_s"] = float(self.solve_time_s)
+        row["reason"] = self.reason
+        row["reused_from"] = self.reused_from
+        return row
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description: the layer, the mapping (Mapping.to_dict) and every figure."""
+        row = self.row()
+        data: dict[str, Any] = {
+            key: _json_number(value) if isinstance(value, float) else value
+            for key, value in row.items()
+        }
+        data["layer"] = dataclasses.asdict(self.layer)
+        data["mapping"] = None if self.mapping is None else self.mapping.to_dict()
+        data["memory_energy_pj_by_access"] = (
+            []
+            if self.cost is None
+            else [
+                {"level": str(level), "operand": str(operand), "access": access, "energy_pj": value}
+                for (level, operand, access), value in sorted(
+                    self.cost.memory_energy_pj.items(), key=lambda item: tuple(map(str, item[0]))
+                )
+            ]
+        )
+        return data
+
+
+@dataclass(frozen=True)
+class NetworkResult:
+    """Per-layer results of one network on one hardware, in network order.
+
+    Totals follow the module docstring: sums over layers for latency and energy, product of the
+    totals for EDP, NaN as soon as one layer is infeasible.
+    """
+
+    hardware_name: str
+    network_name: str
+    layer_results: tuple[LayerResult, ...]
+
+    @property
+    def infeasible_layers(self) -> tuple[str, ...]:
+        return tuple(r.layer.name for r in self.layer_results if not r.feasible)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every layer has a mapping (so the totals are defined)."""
+        return not self.infeasible_layers
+
+    def _total(self, field: str) -> float:
+        if not self.complete:
+            return math.nan
+        return float(sum(getattr(r.cost, field) for r in self.layer_results))
+
+    @property
+    def macs(self) -> int:
+        return sum(r.layer.macs for r in self.layer_results)
+
+    @property
+    def latency_cycles(self) -> float:
+        return self._total("latency_cycles")
+
+    @property
+    def energy_pj(self) -> float:
+        return self._total("energy_pj")
+
+    @property
+    def edp_pj_cycles(self) -> float:
+        """Total latency x total energy (the network runs as one job, layer after layer)."""
+        return self.latency_cycles * self.energy_pj
+
+    @property
+    def solve_time_s(self) -> float:
+        return float(sum(r.solve_time_s for r in self.layer_results))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per layer, columns FRAME_COLUMNS (see the module docstring for units)."""
+        rows = [
+            {**r.row(), "hardware": self.hardware_name, "network": self.network_name}
+            for r in self.layer_results
+        ]
+        return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+
+    def summary(self) -> dict[str, Any]:
+        """The network totals as plain Python values (the row of `summary_frame`)."""
+        rows = [r.row() for r in self.layer_results]
+        summary: dict[str, Any] = {
+            "hardware": self.hardware_name,
+            "network": self.network_name,
+            "mapper": _joined(row["mapper"] for row in rows),
+            "objective": _joined(row["objective"] for row in rows),
+            "layers": len(rows),
+            "infeasible_layers": len(self.infeasible_layers),
+            "macs": self.macs,
+            "latency_cycles": self.latency_cycles,
+            "energy_pj": self.energy_pj,
+            "edp_pj_cycles": self.edp_pj_cycles,
+        }
+        # NaN propagates through sum(): a total is defined only if every layer has the figure
+        # (simulated totals, for instance, only if every layer was simulated).
+        for column in SUMMED_COLUMNS:
+            summary[column] = float(sum(row[column] for row in rows))
+        summary["solve_time_s"] = self.solve_time_s
+        # Area belongs to the hardware, not to a layer: every feasible layer reports the same.
+        areas = [row["area_mm2"] for row in rows if not math.isnan(row["area_mm2"])]
+        summary["area_mm2"] = max(areas) if areas else math.nan
+        return summary
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row with the network totals; same column names as `to_frame` where they apply."""
+        return pd.DataFrame([self.summary()])
+
+    def to_csv(self, path: str | Path) -> None:
+        """Write the per-layer frame as CSV (NaN as empty fields)."""
+        self.to_frame().to_csv(path, index=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hardware": self.hardware_name,
+            "network": self.network_name,
+            "totals": {
+                key: _json_number(value) if isinstance(value, float) else value
+                for key, value in self.summary().items()
+                if key not in ("hardware", "network")
+            },
+            "layers": [r.to_dict() for r in self.layer_results],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The whole result, mappings included, as strict JSON (absent figures are null)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+
+def _joined(values: Iterable[str]) -> str:
+    """The distinct values of a column in first-seen order, joined with '+'."""
+    return "+".join(dict.fromkeys(values))

@@ -1,0 +1,225 @@
+"""Hardware variants: pure functions that derive a new Hardware with one thing changed.
+
+Every function returns a new object built with `dataclasses.replace`, changes only the fields it
+names (plus the hardware name, which records the change, e.g. `default_8core[cores=16]`) and
+rejects values that make no physical sense with a ValueError instead of clamping them.
+
+What is deliberately *not* rescaled (there is no CACTI in the loop, unlike the paper's
+`build_hardware_variant`, which re-derives energies and leakage for most axes):
+
+* per-bit energies stay per bit for every variant (a larger buffer is not made costlier per
+  access here; change the energy explicitly if that matters);
+* macro area and leakage stay per macro when rows, columns or compartment depth change;
+* only `with_buffer_size` rescales area and leakage, linearly with capacity (an SRAM's area and
+  static power are, to first order, proportional to its bit count).
+
+`VARIANT_AXES` names the axes that sweeps, the CLI and the UI use; `apply_variant` applies one.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from miredo_core.hardware import Hardware, Level
+
+#: Levels whose capacity a variant may change: the on-chip buffers. DRAM capacity is never a
+#: constraint and the registers hold exactly one element by construction.
+BUFFER_LEVELS: tuple[Level, ...] = (Level.GLOBAL_BUFFER, Level.INPUT_BUFFER, Level.OUTPUT_BUFFER)
+
+BITS_PER_KIB = 8 * 1024
+
+_TAGS = re.compile(
+    r"^(?P<base>.*)\[(?P<tags>[A-Za-z_.]+=[^\[\]=,]*(?:,[A-Za-z_.]+=[^\[\]=,]*)*)\]$"
+)
+
+
+def _positive_int(value: Any, what: str) -> int:
+    """An integer-like value (int, numpy integer) that is >= 1; booleans are not counts."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    try:
+        count = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}") from None
+    if count < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return count
+
+
+def _positive_number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{what} must be a positive number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{what} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def variant_name(name: str, key: str, value: Any) -> str:
+    """`name` with `key=value` recorded in its trailing tag list, so a variant says what
+    changed; setting a key again replaces its old value instead of stacking tags."""
+    match = _TAGS.match(name)
+    base, tags = (match["base"], match["tags"].split(",")) if match else (name, [])
+    pairs = dict(tag.split("=", 1) for tag in tags)
+    pairs[key] = _format(value)
+    return f"{base}[{','.join(f'{k}={v}' for k, v in pairs.items())}]"
+
+
+def _rename(hw: Hardware, key: str, value: Any) -> Hardware:
+    return replace(hw, name=variant_name(hw.name, key, value))
+
+
+def with_core_count(hw: Hardware, n: int) -> Hardware:
+    """`n` cores; each keeps its own input / output buffer and macro, as in the template."""
+    n = _positive_int(n, "core count")
+    return replace(hw, cores=n, name=variant_name(hw.name, "cores", n))
+
+
+def with_macro_rows(hw: Hardware, n: int) -> Hardware:
+    """`n` macro rows (the reduction axis). Macro area and leakage stay as given per macro."""
+    n = _positive_int(n, "macro rows")
+    macro = replace(hw.macro, rows=n)
+    return replace(hw, macro=macro, name=variant_name(hw.name, "macro_rows", n))
+
+
+def with_macro_columns(hw: Hardware, n: int) -> Hardware:
+    """`n` macro columns (one weight column each). Macro area and leakage stay per macro."""
+    n = _positive_int(n, "macro columns")
+    macro = replace(hw.macro, columns=n)
+    return replace(hw, macro=macro, name=variant_name(hw.name, "macro_columns", n))
+
+
+def with_compartment_depth(hw: Hardware, n: int) -> Hardware:
+    """`n` weights stored per compute cell (the storage-to-compute ratio).
+
+    The macro write energy is per bit and stays per bit: a deeper cell holds more bits, so a
+    full reload costs proportionally more through the bit count, not through the per-bit figure.
+    (The paper's variant scales its per-cell write energy linearly with depth instead, which is
+    the same physics in other units.) Macro area and leakage stay as given per macro.
+    """
+    n = _positive_int(n, "compartment depth")
+    macro = replace(hw.macro, compartment_depth=n)
+    return replace(hw, macro=macro, name=variant_name(hw.name, "compartment_depth", n))
+
+
+def with_buffer_size(hw: Hardware, level: Level | str, size_bits: int) -> Hardware:
+    """Capacity of one on-chip buffer (global, input or output), per instance, in bits.
+
+    That level's `area_mm2` and `leakage_pj_per_cycle` scale linearly with capacity (first-order
+    SRAM model); its bandwidths and per-bit energies, and every other level, are unchanged.
+    """
+    level = _level(level)
+    if level not in BUFFER_LEVELS:
+        names = ", ".join(item.value for item in BUFFER_LEVELS)
+        raise ValueError(f"buffer size can be changed for {names}, not {level.value}")
+    size_bits = _positive_int(size_bits, f"{level.value} size_bits")
+    old = hw.memory(level)
+    scale = size_bits / old.size_bits
+    new = replace(
+        old,
+        size_bits=size_bits,
+        area_mm2=old.area_mm2 * scale,
+        leakage_pj_per_cycle=old.leakage_pj_per_cycle * scale,
+    )
+    changed = replace(hw, **{level.value: new})
+    return _rename(changed, f"{level.value}.size_bits", size_bits)
+
+
+def with_bandwidth(hw: Hardware, level: Level | str, bits_per_cycle: float) -> Hardware:
+    """Read and write bandwidth of one memory level (per instance), in bits per cycle.
+
+    Any level but the macro, whose write bandwidth is a per-cell macro property."""
+    level = _level(level)
+    if level is Level.MACRO:
+        raise ValueError(
+            "the macro has no memory bandwidth to set; its write bandwidth is a Macro field"
+        )
+    bandwidth = _positive_number(bits_per_cycle, f"{level.value} bandwidth")
+    new = replace(
+        hw.memory(level), read_bw_bits_per_cycle=bandwidth, write_bw_bits_per_cycle=bandwidth
+    )
+    return _rename(replace(hw, **{level.value: new}), f"{level.value}.bw", bits_per_cycle)
+
+
+def with_ping_pong(hw: Hardware, on: bool) -> Hardware:
+    """Weight double buffering in the macro: weight writes overlap compute when on."""
+    if not isinstance(on, bool):
+        raise ValueError(f"ping_pong must be True or False, got {on!r}")
+    macro = replace(hw.macro, ping_pong=on)
+    return replace(hw, macro=macro, name=variant_name(hw.name, "ping_pong", on))
+
+
+def _level(level: Level | str) -> Level:
+    try:
+        return Level(level)
+    except ValueError:
+        names = ", ".join(item.value for item in Level)
+        raise ValueError(f"unknown memory level {level!r}; levels: {names}") from None
+
+
+def _kib_to_bits(kib: Any, axis: str) -> int:
+    """KiB (an integer or a float with a whole number of bits) to bits, never rounded."""
+    if isinstance(kib, bool) or not isinstance(kib, int | float):
+        raise ValueError(f"{axis} must be a positive number of KiB, got {kib!r}")
+    if not math.isfinite(kib) or kib <= 0:
+        raise ValueError(f"{axis} must be a positive number of KiB, got {kib!r}")
+    bits = kib * BITS_PER_KIB
+    if bits != int(bits):
+        raise ValueError(f"{axis}={kib!r} is not a whole number of bits")
+    return int(bits)
+
+
+def _buffer_axis(level: Level, axis: str) -> Callable[[Hardware, Any], Hardware]:
+    def apply(hw: Hardware, kib: Any) -> Hardware:
+        changed = with_buffer_size(hw, level, _kib_to_bits(kib, axis))
+        return replace(changed, name=variant_name(hw.name, axis, kib))
+
+    apply.__doc__ = f"{level.value} capacity in KiB per instance (see with_buffer_size)."
+    return apply
+
+
+def _bandwidth_axis(level: Level, axis: str) -> Callable[[Hardware, Any], Hardware]:
+    def apply(hw: Hardware, bits_per_cycle: Any) -> Hardware:
+        changed = with_bandwidth(hw, level, bits_per_cycle)
+        return replace(changed, name=variant_name(hw.name, axis, bits_per_cycle))
+
+    apply.__doc__ = f"{level.value} read and write bandwidth in bits per cycle."
+    return apply
+
+
+#: Axis name (as sweeps, the CLI and the UI spell it) -> `(hardware, value) -> hardware`.
+VARIANT_AXES: dict[str, Callable[[Hardware, Any], Hardware]] = {
+    "cores": with_core_count,
+    "macro_rows": with_macro_rows,
+    "macro_columns": with_macro_columns,
+    "compartment_depth": with_compartment_depth,
+    "gb_kib": _buffer_axis(Level.GLOBAL_BUFFER, "gb_kib"),
+    "ibuf_kib": _buffer_axis(Level.INPUT_BUFFER, "ibuf_kib"),
+    "obuf_kib": _buffer_axis(Level.OUTPUT_BUFFER, "obuf_kib"),
+    "gb_bw": _bandwidth_axis(Level.GLOBAL_BUFFER, "gb_bw"),
+    "dram_bw": _bandwidth_axis(Level.DRAM, "dram_bw"),
+    "ping_pong": with_ping_pong,
+}
+
+
+def apply_variant(hw: Hardware, axis: str, value: Any) -> Hardware:
+    """`hw` with one named axis set to `value`; an unknown axis lists the valid ones."""
+    try:
+        function = VARIANT_AXES[axis]
+    except KeyError:
+        raise ValueError(
+            f"unknown variant axis {axis!r}; valid axes: {', '.join(VARIANT_AXES)}"
+        ) from None
+    return function(hw, value)

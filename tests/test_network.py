@@ -1,0 +1,92 @@
+"""map_network: deduplication, progress, infeasible layers, simulation, mapper registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from miredo_core import cost_model
+from miredo_core.hardware import Hardware
+from miredo_core.network import MAPPERS, map_layer, map_network
+from miredo_core.workload import Layer, Network
+
+
+def repeated_network() -> Network:
+    """Two layers with the same shape under different names, and one different layer."""
+    return Network(
+        name="repeated",
+        layers=(
+            Layer("block1", P=4, Q=4, C=8, K=4),
+            Layer("matmul", P=8, C=8, K=8, kind="matmul"),
+            Layer("block2", P=4, Q=4, C=8, K=4),
+        ),
+    )
+
+
+def test_identical_layers_are_solved_once_and_reused(tiny_hardware: Hardware) -> None:
+    calls: list[str] = []
+    original = MAPPERS["ws"]
+
+    def counting_mapper(hw, layer, objective):
+        calls.append(layer.name)
+        return original(hw, layer, objective)
+
+    MAPPERS["counting"] = counting_mapper
+    try:
+        result = map_network(tiny_hardware, repeated_network(), mapper="counting")
+    finally:
+        del MAPPERS["counting"]
+    assert calls == ["block1", "matmul"]
+    first, _, copy = result.layer_results
+    assert copy.layer.name == "block2"
+    assert copy.reused_from == "block1"
+    assert copy.solve_time_s == 0.0
+    assert copy.mapping == first.mapping
+    assert copy.cost.latency_cycles == first.cost.latency_cycles
+
+
+def test_progress_is_reported_for_every_layer(tiny_hardware: Hardware) -> None:
+    seen: list[tuple[int, int, str]] = []
+    map_network(
+        tiny_hardware,
+        repeated_network(),
+        progress=lambda done, total, name: seen.append((done, total, name)),
+    )
+    assert seen == [(1, 3, "block1"), (2, 3, "matmul"), (3, 3, "block2")]
+
+
+def test_reported_cost_is_the_cost_model_evaluation(tiny_hardware: Hardware) -> None:
+    layer = Layer("pointwise", P=4, Q=4, C=8, K=4)
+    result = map_layer(tiny_hardware, layer)
+    assert result.status == "evaluated"
+    assert result.cost == cost_model.evaluate(tiny_hardware, layer, result.mapping)
+    assert result.solve_time_s >= 0.0
+
+
+def test_simulation_figures_are_recorded_only_when_asked(tiny_hardware: Hardware) -> None:
+    layer = Layer("pointwise", P=4, Q=4, C=8, K=4)
+    plain = map_layer(tiny_hardware, layer)
+    assert plain.sim_latency_cycles is None and plain.sim_energy_pj is None
+    simulated = map_layer(tiny_hardware, layer, simulate=True)
+    assert simulated.sim_latency_cycles > 0
+    assert simulated.sim_energy_pj > 0
+
+
+def test_infeasible_layer_is_reported_not_raised(tiny_hardware: Hardware) -> None:
+    # 16-bit weights do not fit the tiny macro's 8-bit cells: no mapping can run this layer.
+    wide = Layer("wide_weights", P=4, C=4, K=4, weight_bits=16)
+    network = Network("mixed", (Layer("ok", P=4, C=4, K=4), wide))
+    result = map_network(tiny_hardware, network)
+    ok, bad = result.layer_results
+    assert ok.status == "evaluated"
+    assert bad.status == "infeasible"
+    assert bad.mapping is None and bad.cost is None
+    assert bad.reason
+    assert result.infeasible_layers == ("wide_weights",)
+
+
+@pytest.mark.parametrize(("mapper", "objective"), [("nope", "latency"), ("ws", "area")])
+def test_unknown_mapper_or_objective_is_a_value_error(
+    tiny_hardware: Hardware, mapper: str, objective: str
+) -> None:
+    with pytest.raises(ValueError, match="unknown"):
+        map_network(tiny_hardware, repeated_network(), mapper=mapper, objective=objective)
