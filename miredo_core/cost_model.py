@@ -23,26 +23,35 @@ Data movement
 
 Latency (cycles; slots i = 0 outermost .. N-1 innermost, factor F_i)
 - One bit-serial pass of the array takes t_MAC = ceil(input_bits / input_bits_per_cycle) cycles.
-- X(i, o) is the channel time of operand o's firing at slot i (0 if slot i triggers nothing for o);
-  DL(i, o) says the receiving level is double-buffered.
-- Q(N) = t_MAC. Going outward, one steady-state iteration of slot i costs
-      Crit(i) = max( Body(i) + max over single-buffered o of X(i, o),
-                     max over double-buffered o of X(i, o) )
-  with Body(i) = Q(i+1) + fill(i): the inner loops restart, so their first transfers are on the
-  path again, fill(i) = max over o of sum_{j > i} X(j, o), less X(i+1, o) when that child is
-  double-buffered and o is I or W (it was prefetched during the previous iteration). A single
-  buffer serializes transfer and use; a double buffer overlaps them. This is where weight loading
-  and compute exclude each other on a macro without ping-pong: weights written into the macro are
-  a single-buffered transfer.
-- Q(i) = Q(i+1) + (F_i - 1) * Crit(i): the first iteration's transfers belong to the enclosing
-  loop's fill (or to start-up).
-- latency = start-up + Q(0) + final write-back, where start-up is the slowest cascade of first I
-  and W tiles from DRAM to the array (operands load in parallel), and the final write-back is the
+- X(i, o) is the channel time of operand o's firing at slot i (0 if slot i triggers nothing for o;
+  a psum boundary counts a read and a write); DL(i, o) says the receiving level is
+  double-buffered.
+- An iteration of slot i fires slot i's transfers and restarts every inner loop. For each operand
+  the transfers on its critical path are serial (`_chain`): a single-buffered transfer waits until
+  the tile it replaces is no longer used and the next pass waits for it; double-buffered I/W
+  transfers whose parent tile is already in place were prefetched during the previous iteration;
+  double-buffered output write-backs drain in the background. Different operands move in
+  parallel on their own channels, so serial(i) = max over o of chain(o, i).
+- Every double-buffered channel must also do its work: a transfer at slot j >= i fires
+  prod_{i<l<=j} F_l times per iteration of slot i, back to back at best (`_busiest_channel`).
+- Two durations of one entry into slot i are carried from the inside out, starting from t_MAC:
+  the path duration Ep (passes and serial transfers only) and the full duration E:
+      Crit(i) = max(Ep(i+1) + serial(i), channel(i), E(i+1))
+      Ep(i)   = Ep(i+1) + (F_i - 1) * (Ep(i+1) + serial(i))
+      E(i)    = E(i+1) + (F_i - 1) * Crit(i)
+  The first iteration of an entry costs E(i+1): its transfers belong to the enclosing loop's
+  iteration (or to start-up). Using Ep inside Crit lets a busy double-buffered channel hide the
+  serial transfers of other operands, as it does when the channel runs ahead of compute.
+  A single buffer therefore serializes transfer and use, a double buffer overlaps them. This is
+  where weight loading and compute exclude each other on a macro without ping-pong: weights
+  written into the macro are a single-buffered transfer.
+- latency = start-up + E(0) + final write-back, where start-up is the slowest cascade of first I
+  and W tiles from DRAM to the array (operands load in parallel) and the final write-back is the
   cascade of the last output tiles up to DRAM.
-- The breakdown telescopes exactly: Q(0) = t_MAC * prod F + sum_i m_i (F_i - 1) (Crit(i) - Q(i+1))
+- The breakdown telescopes exactly: E(0) = t_MAC * prod F + sum_i m_i (F_i - 1) (Crit(i) - E(i+1))
   with m_i = prod_{j<i} F_j. Compute is the first term; each stall term is charged to the operand
-  whose transfer (or fill) set it: W -> weight-load (mode-switch) stall, I -> input stall,
-  O -> output / psum stall.
+  whose serial chain or channel set Crit(i): W -> weight-load (mode-switch) stall, I -> input
+  stall, O -> output / psum stall.
 
 Energy (pJ)
 - Every transfer reads its bits from the source level and writes them into the destination level
@@ -134,22 +143,44 @@ def _slot_tables(analysis: Analysis, slots: int):
     return x, dl
 
 
-def _fill(x, dl, operand: Operand, start: int) -> int:
-    """Transfers of `operand` on the critical path when the loops from slot `start` inward
-    restart. I/W: a double-buffered transfer whose parent tile is already in place (the leading
-    double-buffered ones of the chain) is prefetched during the previous iteration; the first
-    single-buffered one and everything after it wait. O: double-buffered write-backs drain in
-    the background; single-buffered ones are waited for."""
+def _chain(x, dl, operand: Operand, slot: int) -> int:
+    """Transfers of `operand` on the critical path of one iteration of `slot`, in which the
+    slot's own transfer fires and every inner loop restarts.
+
+    I/W: a double-buffered transfer whose parent tile is already in place (the leading
+    double-buffered transfers of the chain) was prefetched during the previous iteration; the
+    first single-buffered one and every transfer after it (which needs its new data) wait.
+    O: double-buffered write-backs drain in the background, single-buffered ones are waited for;
+    a single-buffered write-back at the slot itself also waits for every inner write-back, because
+    its tile is complete only once they have landed.
+    """
+    costs = x[operand]
+    if operand is Operand.O:
+        if costs[slot] and not dl[operand][slot]:
+            return sum(costs[slot:])
+        return sum(c for c, db in zip(costs[slot + 1 :], dl[operand][slot + 1 :]) if c and not db)
     total = 0
-    prefetching = operand is not Operand.O
-    for j in range(start, len(x[operand])):
-        if not x[operand][j]:
-            continue
-        if dl[operand][j] and (prefetching or operand is Operand.O):
+    prefetching = True
+    for cost, db in zip(costs[slot:], dl[operand][slot:]):
+        if not cost or (db and prefetching):
             continue
         prefetching = False
-        total += x[operand][j]
+        total += cost
     return total
+
+
+def _busiest_channel(x, dl, loops, slot: int) -> tuple[Operand | None, float]:
+    """The double-buffered channel with the most work per iteration of `slot`: a transfer at
+    slot j >= slot fires prod(F_{slot+1..j}) times per iteration, back to back at best."""
+    best_op, best = None, 0.0
+    for op in OPERANDS:
+        firings = 1
+        for j in range(slot, len(loops)):
+            if j > slot:
+                firings *= loops[j].factor
+            if x[op][j] and dl[op][j] and x[op][j] * firings > best:
+                best_op, best = op, float(x[op][j] * firings)
+    return best_op, best
 
 
 def _latency(analysis: Analysis) -> dict[str, float]:
@@ -158,33 +189,22 @@ def _latency(analysis: Analysis) -> dict[str, float]:
     n = len(loops)
     x, dl = _slot_tables(analysis, n)
     stalls = dict.fromkeys(OPERANDS, 0.0)
-    q = float(analysis.pass_cycles)
+    entry = path = float(analysis.pass_cycles)  # E(i+1) and Ep(i+1)
     for i in range(n - 1, -1, -1):
-        fills = {op: _fill(x, dl, op, i + 1) for op in OPERANDS}
-        fill_op = max(OPERANDS, key=lambda op: fills[op])
-        single = [op for op in OPERANDS if x[op][i] and not dl[op][i]]
-        double = [op for op in OPERANDS if x[op][i] and dl[op][i]]
-        xn_op = max(single, key=lambda op: x[op][i]) if single else None
-        xd_op = max(double, key=lambda op: x[op][i]) if double else None
-        serial = fills[fill_op] + (x[xn_op][i] if xn_op else 0)
-        overlapped = (x[xd_op][i] - q) if xd_op else 0.0
-        entries = math.prod(loop.factor for loop in loops[:i])
-        weight = entries * (loops[i].factor - 1)
-        if serial >= overlapped:
-            stalls[fill_op] += weight * fills[fill_op]
-            if xn_op:
-                stalls[xn_op] += weight * x[xn_op][i]
-            crit = q + serial
-        else:
-            stalls[xd_op] += weight * overlapped
-            crit = q + overlapped
-        steady = q + (loops[i].factor - 1) * crit
-        # A double-buffered channel fires F_i times per entry of the loop, whatever overlaps.
-        channel = loops[i].factor * x[xd_op][i] if xd_op else 0.0
-        if channel > steady:
-            stalls[xd_op] += entries * (channel - steady)
-            steady = channel
-        q = steady
+        # Each operand's own transfers are serial (its slot-i transfer, then the first tiles of
+        # the inner loops); different operands move in parallel on their own channels.
+        serial_by_op = {op: _chain(x, dl, op, i) for op in OPERANDS}
+        serial_op = max(OPERANDS, key=lambda op: serial_by_op[op])
+        serial = serial_by_op[serial_op]
+        channel_op, channel = _busiest_channel(x, dl, loops, i)
+        crit = max(path + serial, channel, entry)
+        step = crit - entry
+        weight = math.prod(loop.factor for loop in loops[:i]) * (loops[i].factor - 1)
+        if step > 0:
+            culprit = serial_op if path + serial >= channel else channel_op
+            stalls[culprit] += weight * step
+        path += (loops[i].factor - 1) * (path + serial)
+        entry += (loops[i].factor - 1) * crit
     startup = max(sum(b.cycles for b in analysis.boundaries[op]) for op in (Operand.I, Operand.W))
     writeback = sum(b.cycles for b in analysis.boundaries[Operand.O])
     compute = analysis.pass_cycles * analysis.passes
@@ -192,7 +212,7 @@ def _latency(analysis: Analysis) -> dict[str, float]:
         "compute_cycles": float(compute),
         "startup_cycles": float(startup),
         "writeback_cycles": float(writeback),
-        "latency_cycles": float(startup + q + writeback),
+        "latency_cycles": float(startup + entry + writeback),
     }
     for op, name in _STALL_FIELD.items():
         result[name] = float(stalls[op])
