@@ -158,10 +158,14 @@ def _chain(x, dl, operand: Operand, slot: int) -> int:
     if operand is Operand.O:
         if costs[slot] and not dl[operand][slot]:
             return sum(costs[slot:])
-        return sum(c for c, db in zip(costs[slot + 1 :], dl[operand][slot + 1 :]) if c and not db)
+        return sum(
+            c
+            for c, db in zip(costs[slot + 1 :], dl[operand][slot + 1 :], strict=True)
+            if c and not db
+        )
     total = 0
     prefetching = True
-    for cost, db in zip(costs[slot:], dl[operand][slot:]):
+    for cost, db in zip(costs[slot:], dl[operand][slot:], strict=True):
         if not cost or (db and prefetching):
             continue
         prefetching = False
