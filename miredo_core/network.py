@@ -39,14 +39,21 @@ def _weight_stationary(hw: Hardware, layer: Layer, objective: str) -> Mapping:
     return baselines.weight_stationary(hw, layer)
 
 
+def _random_search(hw: Hardware, layer: Layer, objective: str) -> Mapping:
+    """Best of 300 seeded random valid mappings under the objective."""
+    return baselines.random_search(hw, layer, objective)
+
+
 #: Mapper name -> mapping function. The status a mapper's results get is in MAPPER_STATUS.
 MAPPERS: dict[str, Mapper] = {
     "ws": _weight_stationary,
+    "random": _random_search,
 }
 
 #: Status of a feasible result per mapper: baselines make no optimality claim ("evaluated").
 MAPPER_STATUS: dict[str, str] = {
     "ws": "evaluated",
+    "random": "evaluated",
 }
 
 

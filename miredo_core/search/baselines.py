@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 
+from miredo_core.cost_model import evaluate
 from miredo_core.hardware import OPERAND_LEVELS, Axis, Hardware, Level
 from miredo_core.mapping import InfeasibleMappingError, Mapping, analyze
 from miredo_core.workload import Dim, Layer, Operand, is_relevant
@@ -203,3 +205,29 @@ def random_mapping(hw: Hardware, layer: Layer, rng, attempts: int = 50) -> Mappi
             remaining[dim] //= factor
     loops = _random_loops(remaining, rng)
     return Mapping.build(spatial, loops, {op: [Level.DRAM] * len(loops) for op in Operand})
+
+
+def objective_value(cost, objective: str) -> float:
+    """The scalar a mapper minimizes: latency (cycles), energy (pJ) or their product."""
+    if objective == "latency":
+        return cost.latency_cycles
+    if objective == "energy":
+        return cost.energy_pj
+    if objective == "edp":
+        return cost.edp_pj_cycles
+    raise ValueError(f"unknown objective {objective!r}; choose latency, energy or edp")
+
+
+def random_search(
+    hw: Hardware, layer: Layer, objective: str = "latency", samples: int = 300, seed: int = 0
+) -> Mapping:
+    """Best of `samples` random valid mappings under `objective` (seeded, reproducible)."""
+    rng = random.Random(seed)
+    best, best_value = None, math.inf
+    for _ in range(samples):
+        mapping = random_mapping(hw, layer, rng)
+        value = objective_value(evaluate(hw, layer, mapping), objective)
+        if value < best_value:
+            best, best_value = mapping, value
+    assert best is not None
+    return best
