@@ -131,19 +131,24 @@ def firing_cycles(boundary: Boundary) -> int:
     return boundary.cycles * boundary.passes
 
 
-def _slot_tables(analysis: Analysis, slots: int):
-    """X[o][i] (channel cycles of o's firing at slot i) and DL[o][i]."""
-    x = {op: [0] * slots for op in OPERANDS}
-    dl = {op: [False] * slots for op in OPERANDS}
-    for op in OPERANDS:
-        for boundary in analysis.boundaries[op]:
-            if boundary.trigger >= 0:
-                x[op][boundary.trigger] = firing_cycles(boundary)
-                dl[op][boundary.trigger] = boundary.double_buffered
-    return x, dl
+@dataclass(frozen=True)
+class OperandProfile:
+    """What one operand's placement (its boundaries) contributes to the latency recursion.
+
+    Everything here depends on that operand's boundaries and the loop factors only, so a search
+    can tabulate it per candidate placement and combine operands later (`latency_from_profiles`).
+    """
+
+    serial: tuple[int, ...]
+    """chain(o, i): the operand's transfers on the critical path of one iteration of slot i."""
+    channel: tuple[int, ...]
+    """Work of the operand's busiest double-buffered channel per iteration of slot i."""
+    cascade: int
+    """One-way cycles of every boundary in turn: the first-tile start-up of I/W, the final
+    write-back of O."""
 
 
-def _chain(x, dl, operand: Operand, slot: int) -> int:
+def _chain(costs: list[int], dbs: list[bool], operand: Operand, slot: int) -> int:
     """Transfers of `operand` on the critical path of one iteration of `slot`, in which the
     slot's own transfer fires and every inner loop restarts.
 
@@ -154,18 +159,15 @@ def _chain(x, dl, operand: Operand, slot: int) -> int:
     a single-buffered write-back at the slot itself also waits for every inner write-back, because
     its tile is complete only once they have landed.
     """
-    costs = x[operand]
     if operand is Operand.O:
-        if costs[slot] and not dl[operand][slot]:
+        if costs[slot] and not dbs[slot]:
             return sum(costs[slot:])
         return sum(
-            c
-            for c, db in zip(costs[slot + 1 :], dl[operand][slot + 1 :], strict=True)
-            if c and not db
+            c for c, db in zip(costs[slot + 1 :], dbs[slot + 1 :], strict=True) if c and not db
         )
     total = 0
     prefetching = True
-    for cost, db in zip(costs[slot:], dl[operand][slot:], strict=True):
+    for cost, db in zip(costs[slot:], dbs[slot:], strict=True):
         if not cost or (db and prefetching):
             continue
         prefetching = False
@@ -173,47 +175,59 @@ def _chain(x, dl, operand: Operand, slot: int) -> int:
     return total
 
 
-def _busiest_channel(x, dl, loops, slot: int) -> tuple[Operand | None, float]:
-    """The double-buffered channel with the most work per iteration of `slot`: a transfer at
-    slot j >= slot fires prod(F_{slot+1..j}) times per iteration, back to back at best."""
-    best_op, best = None, 0.0
-    for op in OPERANDS:
-        firings = 1
-        for j in range(slot, len(loops)):
-            if j > slot:
-                firings *= loops[j].factor
-            if x[op][j] and dl[op][j] and x[op][j] * firings > best:
-                best_op, best = op, float(x[op][j] * firings)
-    return best_op, best
+def _channel(costs: list[int], dbs: list[bool], factors: list[int], slot: int) -> int:
+    """Busiest double-buffered channel per iteration of `slot`: a transfer at slot j >= slot
+    fires prod(F_{slot+1..j}) times per iteration, back to back at best."""
+    best, firings = 0, 1
+    for j in range(slot, len(factors)):
+        if j > slot:
+            firings *= factors[j]
+        if costs[j] and dbs[j]:
+            best = max(best, costs[j] * firings)
+    return best
 
 
-def _latency(analysis: Analysis) -> dict[str, float]:
+def operand_profile(
+    boundaries: tuple[Boundary, ...], operand: Operand, factors: list[int]
+) -> OperandProfile:
+    n = len(factors)
+    costs, dbs = [0] * n, [False] * n
+    for boundary in boundaries:
+        if boundary.trigger >= 0:
+            costs[boundary.trigger] = firing_cycles(boundary)
+            dbs[boundary.trigger] = boundary.double_buffered
+    return OperandProfile(
+        serial=tuple(_chain(costs, dbs, operand, i) for i in range(n)),
+        channel=tuple(_channel(costs, dbs, factors, i) for i in range(n)),
+        cascade=sum(b.cycles for b in boundaries),
+    )
+
+
+def latency_from_profiles(
+    factors: list[int], pass_cycles: int, profiles: dict[Operand, OperandProfile]
+) -> dict[str, float]:
     """Closed-form latency and its exact breakdown (see the module docstring)."""
-    loops = analysis.mapping.loops
-    n = len(loops)
-    x, dl = _slot_tables(analysis, n)
+    n = len(factors)
     stalls = dict.fromkeys(OPERANDS, 0.0)
-    entry = path = float(analysis.pass_cycles)  # E(i+1) and Ep(i+1)
+    entry = path = float(pass_cycles)  # E(i+1) and Ep(i+1)
+    weight_above = math.prod(factors)
     for i in range(n - 1, -1, -1):
-        # Each operand's own transfers are serial (its slot-i transfer, then the first tiles of
-        # the inner loops); different operands move in parallel on their own channels.
-        serial_by_op = {op: _chain(x, dl, op, i) for op in OPERANDS}
-        serial_op = max(OPERANDS, key=lambda op: serial_by_op[op])
-        serial = serial_by_op[serial_op]
-        channel_op, channel = _busiest_channel(x, dl, loops, i)
+        weight_above //= factors[i]
+        # Each operand's own transfers are serial; operands move in parallel on own channels.
+        serial_op = max(OPERANDS, key=lambda op: profiles[op].serial[i])
+        serial = profiles[serial_op].serial[i]
+        channel_op = max(OPERANDS, key=lambda op: profiles[op].channel[i])
+        channel = profiles[channel_op].channel[i]
         crit = max(path + serial, channel, entry)
-        step = crit - entry
-        weight = math.prod(loop.factor for loop in loops[:i]) * (loops[i].factor - 1)
-        if step > 0:
+        if crit > entry:
             culprit = serial_op if path + serial >= channel else channel_op
-            stalls[culprit] += weight * step
-        path += (loops[i].factor - 1) * (path + serial)
-        entry += (loops[i].factor - 1) * crit
-    startup = max(sum(b.cycles for b in analysis.boundaries[op]) for op in (Operand.I, Operand.W))
-    writeback = sum(b.cycles for b in analysis.boundaries[Operand.O])
-    compute = analysis.pass_cycles * analysis.passes
+            stalls[culprit] += weight_above * (factors[i] - 1) * (crit - entry)
+        path += (factors[i] - 1) * (path + serial)
+        entry += (factors[i] - 1) * crit
+    startup = max(profiles[Operand.I].cascade, profiles[Operand.W].cascade)
+    writeback = profiles[Operand.O].cascade
     result = {
-        "compute_cycles": float(compute),
+        "compute_cycles": float(pass_cycles * math.prod(factors)),
         "startup_cycles": float(startup),
         "writeback_cycles": float(writeback),
         "latency_cycles": float(startup + entry + writeback),
@@ -223,29 +237,49 @@ def _latency(analysis: Analysis) -> dict[str, float]:
     return result
 
 
-def _memory_traffic(hw: Hardware, analysis: Analysis) -> dict[tuple[Level, Operand, str], float]:
-    """Bits read from and written into every (level, operand), summed over instances."""
+def _latency(analysis: Analysis) -> dict[str, float]:
+    factors = [loop.factor for loop in analysis.mapping.loops]
+    profiles = {op: operand_profile(analysis.boundaries[op], op, factors) for op in OPERANDS}
+    return latency_from_profiles(factors, analysis.pass_cycles, profiles)
+
+
+def operand_traffic(
+    boundaries: tuple[Boundary, ...],
+) -> dict[tuple[Level, Operand, str], float]:
+    """Bits read from and written into every level by one operand, summed over instances."""
     bits: dict[tuple[Level, Operand, str], float] = {}
 
     def add(level: Level, op: Operand, access: str, amount: float) -> None:
         key = (level, op, access)
         bits[key] = bits.get(key, 0.0) + amount
 
-    for op in OPERANDS:
-        for b in analysis.boundaries[op]:
-            parent_bits = b.parent_tile_elements * b.bits * b.parent_instances
-            child_bits = b.child_tile_elements * b.bits * b.child_instances
-            if op is Operand.O:
-                add(b.child, op, READ, b.firings * child_bits)
-                add(b.parent, op, WRITE, b.firings * parent_bits)
-                revisits = b.firings - b.distinct_tiles
-                if b.psum and revisits:
-                    add(b.parent, op, READ, revisits * parent_bits)
-                    add(b.child, op, WRITE, revisits * child_bits)
-            else:
-                add(b.parent, op, READ, b.firings * parent_bits)
-                add(b.child, op, WRITE, b.firings * child_bits)
+    for b in boundaries:
+        op = b.operand
+        parent_bits = b.parent_tile_elements * b.bits * b.parent_instances
+        child_bits = b.child_tile_elements * b.bits * b.child_instances
+        if op is Operand.O:
+            add(b.child, op, READ, b.firings * child_bits)
+            add(b.parent, op, WRITE, b.firings * parent_bits)
+            revisits = b.firings - b.distinct_tiles
+            if b.psum and revisits:
+                add(b.parent, op, READ, revisits * parent_bits)
+                add(b.child, op, WRITE, revisits * child_bits)
+        else:
+            add(b.parent, op, READ, b.firings * parent_bits)
+            add(b.child, op, WRITE, b.firings * child_bits)
     return bits
+
+
+def traffic_energy_pj(hw: Hardware, traffic: dict[tuple[Level, Operand, str], float]):
+    """Energy of each traffic entry at its level's per-bit read or write energy."""
+    energy = {}
+    for (level, op, access), amount in traffic.items():
+        memory = hw.memory(level)
+        per_bit = (
+            memory.read_energy_pj_per_bit if access == READ else memory.write_energy_pj_per_bit
+        )
+        energy[(level, op, access)] = amount * per_bit
+    return energy
 
 
 def evaluate(hw: Hardware, layer: Layer, mapping: Mapping) -> CostBreakdown:
@@ -259,14 +293,10 @@ def evaluate(hw: Hardware, layer: Layer, mapping: Mapping) -> CostBreakdown:
 
 def evaluate_analysis(hw: Hardware, analysis: Analysis) -> CostBreakdown:
     latency = _latency(analysis)
-    traffic = _memory_traffic(hw, analysis)
-    memory_energy = {}
-    for (level, op, access), amount in traffic.items():
-        memory = hw.memory(level)
-        per_bit = (
-            memory.read_energy_pj_per_bit if access == READ else memory.write_energy_pj_per_bit
-        )
-        memory_energy[(level, op, access)] = amount * per_bit
+    traffic = {}
+    for op in OPERANDS:
+        traffic.update(operand_traffic(analysis.boundaries[op]))
+    memory_energy = traffic_energy_pj(hw, traffic)
     layer = analysis.layer
     mac_energy = (
         hw.macro.activation_energy_pj(layer.input_bits) * analysis.passes * analysis.active_cores
