@@ -225,26 +225,29 @@ def _depth(operand: Operand, level: Level) -> int:
     return OPERAND_LEVELS[operand].index(level)
 
 
-def _extent(layer: Layer, mapping: Mapping, operand: Operand, depth: int, inclusive: bool):
-    """Per-dim extent of the tile held at (inclusive) or sent from below (exclusive) one
-    instance of the operand's level at `depth`: temporal loops placed deeper, times the spatial
-    factors of every axis that this level spans."""
-    levels = mapping.levels_of(operand)
-    extent = {d: 1 for d in DIMS}
-    for loop, level in zip(mapping.loops, levels, strict=True):
-        d = _depth(operand, level)
-        if d > depth or (inclusive and d == depth):
-            extent[loop.dim] *= loop.factor
-    for axis, dim, factor in mapping.spatial:
+def _extent(
+    spatial: tuple[tuple[Axis, Dim, int], ...],
+    loops: tuple[Loop, ...],
+    operand: Operand,
+    start: int,
+    depth: int,
+) -> dict[Dim, int]:
+    """Per-dim extent of the tile one instance of the operand's level at `depth` holds when the
+    loops from slot `start` inward sit at or below it: those temporal factors times the spatial
+    factors of every axis this level spans."""
+    extent = dict.fromkeys(DIMS, 1)
+    for loop in loops[start:]:
+        extent[loop.dim] *= loop.factor
+    for axis, dim, factor in spatial:
         if depth <= AXIS_SOURCE_DEPTH[axis][operand]:
             extent[dim] *= factor
     return extent
 
 
-def _instances(mapping: Mapping, operand: Operand, depth: int) -> int:
+def _instances(spatial: tuple[tuple[Axis, Dim, int], ...], operand: Operand, depth: int) -> int:
     """Active instances of the operand's level at `depth` (replicated along the axes above it)."""
     return math.prod(
-        factor for axis, _, factor in mapping.spatial if depth > AXIS_SOURCE_DEPTH[axis][operand]
+        factor for axis, _, factor in spatial if depth > AXIS_SOURCE_DEPTH[axis][operand]
     )
 
 
@@ -323,63 +326,93 @@ def _check_placement(hw: Hardware, mapping: Mapping) -> None:
         raise InfeasibleMappingError("; ".join(problems))
 
 
-def _boundaries(hw: Hardware, layer: Layer, mapping: Mapping, operand: Operand):
+def make_boundary(
+    hw: Hardware,
+    layer: Layer,
+    spatial: tuple[tuple[Axis, Dim, int], ...],
+    loops: tuple[Loop, ...],
+    operand: Operand,
+    parent_depth: int,
+    child_depth: int,
+    child_start: int,
+    double_buffered: bool,
+) -> Boundary:
+    """The boundary between the operand's used levels at `parent_depth` and `child_depth`
+    (every level between them bypassed), the child's loops starting at slot `child_start`.
+
+    Everything about a boundary follows from these arguments alone, which lets a search tabulate
+    boundaries once per loop order and compose placements from them.
+    """
+    chain = OPERAND_LEVELS[operand]
+    relevant = [i for i in range(child_start) if is_relevant(operand, loops[i].dim)]
+    trigger = max(relevant) if relevant else -1
+    psum = operand is Operand.O and any(loops[i].dim in REDUCTION_DIMS for i in range(trigger))
+    if operand is Operand.O:
+        bits = hw.macro.psum_bits if psum else layer.output_bits
+    else:
+        bits = layer.precision_bits(operand)
+    parent_elements = layer.tile_elements(
+        operand, _extent(spatial, loops, operand, child_start, parent_depth)
+    )
+    child_elements = layer.tile_elements(
+        operand, _extent(spatial, loops, operand, child_start, child_depth)
+    )
+    parent = hw.memory(chain[parent_depth])
+    child = hw.memory(chain[child_depth])
+    if operand is Operand.O:  # written back up: child reads, parent writes
+        parent_bw, child_bw = parent.write_bw_bits_per_cycle, child.read_bw_bits_per_cycle
+    else:
+        parent_bw, child_bw = parent.read_bw_bits_per_cycle, child.write_bw_bits_per_cycle
+    cycles = max(
+        math.ceil(parent_elements * bits / parent_bw),
+        math.ceil(child_elements * bits / child_bw),
+        1,
+    )
+    return Boundary(
+        operand=operand,
+        parent=chain[parent_depth],
+        child=chain[child_depth],
+        trigger=trigger,
+        firings=math.prod(loops[i].factor for i in range(trigger + 1)),
+        distinct_tiles=math.prod(loops[i].factor for i in relevant),
+        parent_tile_elements=parent_elements,
+        child_tile_elements=child_elements,
+        parent_instances=_instances(spatial, operand, parent_depth),
+        child_instances=_instances(spatial, operand, child_depth),
+        bits=bits,
+        psum=psum,
+        double_buffered=double_buffered,
+        cycles=cycles,
+    )
+
+
+def operand_boundaries(
+    hw: Hardware, layer: Layer, mapping: Mapping, operand: Operand
+) -> tuple[Boundary, ...]:
+    """The operand's boundaries between consecutive used levels, outermost first."""
     chain = OPERAND_LEVELS[operand]
     depths = [_depth(operand, level) for level in mapping.levels_of(operand)]
     used = sorted({0, len(chain) - 1, *depths})
     result = []
     for parent_depth, child_depth in zip(used, used[1:], strict=False):
-        above = [i for i, d in enumerate(depths) if d < child_depth]
-        relevant = [i for i in above if is_relevant(operand, mapping.loops[i].dim)]
-        trigger = max(relevant) if relevant else -1
-        firings = math.prod(mapping.loops[i].factor for i in range(trigger + 1))
-        distinct = math.prod(mapping.loops[i].factor for i in relevant)
-        psum = operand is Operand.O and any(
-            mapping.loops[i].dim in REDUCTION_DIMS for i in range(trigger)
-        )
-        if operand is Operand.O:
-            bits = hw.macro.psum_bits if psum else layer.output_bits
-        else:
-            bits = layer.precision_bits(operand)
-        parent_elements = layer.tile_elements(
-            operand, _extent(layer, mapping, operand, parent_depth, inclusive=False)
-        )
-        child_elements = layer.tile_elements(
-            operand, _extent(layer, mapping, operand, child_depth, inclusive=True)
-        )
-        parent = hw.memory(chain[parent_depth])
-        child = hw.memory(chain[child_depth])
-        if operand is Operand.O:  # written back up: child reads, parent writes
-            parent_bw, child_bw = parent.write_bw_bits_per_cycle, child.read_bw_bits_per_cycle
-        else:
-            parent_bw, child_bw = parent.read_bw_bits_per_cycle, child.write_bw_bits_per_cycle
-        cycles = max(
-            math.ceil(parent_elements * bits / parent_bw),
-            math.ceil(child_elements * bits / child_bw),
-            1,
-        )
+        child_start = sum(1 for d in depths if d < child_depth)
         result.append(
-            Boundary(
-                operand=operand,
-                parent=chain[parent_depth],
-                child=chain[child_depth],
-                trigger=trigger,
-                firings=firings,
-                distinct_tiles=distinct,
-                parent_tile_elements=parent_elements,
-                child_tile_elements=child_elements,
-                parent_instances=_instances(mapping, operand, parent_depth),
-                child_instances=_instances(mapping, operand, child_depth),
-                bits=bits,
-                psum=psum,
-                double_buffered=(chain[child_depth], operand) in mapping.double_buffered,
-                cycles=cycles,
+            make_boundary(
+                hw,
+                layer,
+                mapping.spatial,
+                mapping.loops,
+                operand,
+                parent_depth,
+                child_depth,
+                child_start,
+                (chain[child_depth], operand) in mapping.double_buffered,
             )
         )
     return tuple(result)
 
 
-def _resident_bits(hw: Hardware, boundaries) -> dict[tuple[Level, Operand], int]:
+def resident_bits(hw: Hardware, boundaries) -> dict[tuple[Level, Operand], int]:
     """Bits one instance of each used level holds for each operand (one buffer half).
 
     An output level holds psum-width data when partial sums enter it (it is revisited) or
@@ -441,8 +474,8 @@ def analyze(hw: Hardware, layer: Layer, mapping: Mapping) -> Analysis:
     """
     _check_shape(hw, layer, mapping)
     _check_placement(hw, mapping)
-    boundaries = {op: _boundaries(hw, layer, mapping, op) for op in OPERANDS}
-    resident = _resident_bits(hw, boundaries)
+    boundaries = {op: operand_boundaries(hw, layer, mapping, op) for op in OPERANDS}
+    resident = resident_bits(hw, boundaries)
     _check_capacity(hw, layer, mapping, resident)
     total_pes = hw.cores * hw.macro.rows * hw.macro.columns
     return Analysis(

@@ -185,8 +185,9 @@ def random_mapping(hw: Hardware, layer: Layer, rng, attempts: int = 50) -> Mappi
         eligible = [
             (level, operand)
             for operand in Operand
-            for level in set(placement[operand])
-            if level in (Level.GLOBAL_BUFFER, Level.INPUT_BUFFER, Level.OUTPUT_BUFFER)
+            for level in OPERAND_LEVELS[operand]
+            if level in placement[operand]
+            and level in (Level.GLOBAL_BUFFER, Level.INPUT_BUFFER, Level.OUTPUT_BUFFER)
         ]
         if hw.macro.ping_pong:
             eligible.append((Level.MACRO, Operand.W))
