@@ -1,0 +1,290 @@
+"""Exact placement search for a fixed spatial unrolling and loop order.
+
+With the loops fixed, an operand's placement is a path through its levels: which intermediate
+levels it uses, where each used level's block of loops starts, and which of them are
+double-buffered. Everything the cost model needs from one operand (its latency profile, its
+memory energy, its global-buffer footprint) depends on that operand's path alone; operands
+interact only through the max-plus latency recursion and the shared global-buffer capacity.
+
+So the search tabulates, per operand, every legal path (`operand_options`), drops the ones another
+path dominates in every respect (`pareto_options`: valid because latency and energy are
+non-decreasing in every profile entry, energy and footprint), and then picks one path per operand:
+exhaustively with numpy (`best_placement`, the fast evaluator: every combination is evaluated with
+the same recursion as `cost_model.latency_from_profiles`, vectorized) or with the MIP of `mip.py`.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from miredo_core.cost_model import (
+    OperandProfile,
+    operand_profile,
+    operand_traffic,
+    traffic_energy_pj,
+)
+from miredo_core.hardware import OPERAND_LEVELS, Axis, Hardware, Level
+from miredo_core.mapping import Boundary, Loop, Mapping, make_boundary, resident_bits
+from miredo_core.workload import OPERANDS, Dim, Layer, Operand, is_relevant
+
+OBJECTIVES = ("latency", "energy", "edp")
+
+
+@dataclass(frozen=True)
+class PlacementOption:
+    """One legal path of one operand through its levels, with what it costs."""
+
+    operand: Operand
+    levels: tuple[Level, ...]
+    double_buffered: frozenset[Level]
+    boundaries: tuple[Boundary, ...]
+    profile: OperandProfile
+    energy_pj: float
+    """Memory energy of this operand (reads and writes at every level it uses)."""
+    gb_bits: int
+    """Global-buffer bits it occupies (double-buffered counts twice); 0 if it bypasses it."""
+
+
+@dataclass(frozen=True)
+class FixedOrder:
+    """A spatial unrolling and a loop order: the part of a mapping the placement search keeps."""
+
+    spatial: tuple[tuple[Axis, Dim, int], ...]
+    loops: tuple[Loop, ...]
+
+    @property
+    def factors(self) -> list[int]:
+        return [loop.factor for loop in self.loops]
+
+
+def _paths(operand: Operand, loops: tuple[Loop, ...]):
+    """Yield (starts, used_depths): the start slot of every used level below DRAM.
+
+    Intermediate blocks are non-empty and hold a loop relevant to the operand (otherwise the
+    level would only duplicate its child); the innermost block may be empty.
+    """
+    n = len(loops)
+    innermost = len(OPERAND_LEVELS[operand]) - 1
+    relevant = [is_relevant(operand, loop.dim) for loop in loops]
+    for count in range(innermost):
+        for depths in itertools.combinations(range(1, innermost), count):
+            for starts in itertools.combinations(range(n + 1), count + 1):
+                bounds = list(starts)
+                if any(not any(relevant[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)):
+                    continue
+                yield tuple(starts), (*depths, innermost)
+
+
+def _double_buffer_choices(hw: Hardware, operand: Operand, used_depths) -> list[tuple[bool, ...]]:
+    chain = OPERAND_LEVELS[operand]
+    choices = []
+    for depth in used_depths:
+        level = chain[depth]
+        eligible = level in (Level.GLOBAL_BUFFER, Level.INPUT_BUFFER, Level.OUTPUT_BUFFER) or (
+            level is Level.MACRO and hw.macro.ping_pong
+        )
+        choices.append((False, True) if eligible else (False,))
+    return list(itertools.product(*choices))
+
+
+def operand_options(
+    hw: Hardware, layer: Layer, order: FixedOrder, operand: Operand
+) -> list[PlacementOption]:
+    """Every legal placement of `operand` for the fixed order (capacity checked at every level
+    but the shared global buffer, whose footprint is returned instead)."""
+    chain = OPERAND_LEVELS[operand]
+    factors = order.factors
+    cache: dict[tuple, Boundary] = {}
+
+    def boundary(parent: int, child: int, start: int, double: bool) -> Boundary:
+        key = (parent, child, start, double)
+        if key not in cache:
+            cache[key] = make_boundary(
+                hw, layer, order.spatial, order.loops, operand, parent, child, start, double
+            )
+        return cache[key]
+
+    options = []
+    for starts, depths in _paths(operand, order.loops):
+        for doubles in _double_buffer_choices(hw, operand, depths):
+            parents = (0, *depths[:-1])
+            boundaries = tuple(
+                boundary(p, c, s, d)
+                for p, c, s, d in zip(parents, depths, starts, doubles, strict=True)
+            )
+            resident = resident_bits(hw, {operand: boundaries})
+            gb_bits, fits = 0, True
+            for (level, _), bits in resident.items():
+                bits *= 2 if any(b.child is level and b.double_buffered for b in boundaries) else 1
+                if level is Level.GLOBAL_BUFFER:
+                    gb_bits = bits
+                    fits = bits <= hw.global_buffer.size_bits
+                elif bits > hw.memory(level).size_bits:
+                    fits = False
+                if not fits:
+                    break
+            if not fits:
+                continue
+            levels = []
+            for i in range(len(order.loops)):
+                depth = sum(1 for s in starts if s <= i)
+                levels.append(chain[depths[depth - 1]] if depth else Level.DRAM)
+            energy = sum(traffic_energy_pj(hw, operand_traffic(boundaries)).values())
+            options.append(
+                PlacementOption(
+                    operand=operand,
+                    levels=tuple(levels),
+                    double_buffered=frozenset(
+                        chain[d] for d, flag in zip(depths, doubles, strict=True) if flag
+                    ),
+                    boundaries=boundaries,
+                    profile=operand_profile(boundaries, operand, factors),
+                    energy_pj=energy,
+                    gb_bits=gb_bits,
+                )
+            )
+    return options
+
+
+def _vectors(options: list[PlacementOption]) -> np.ndarray:
+    return np.array(
+        [
+            [*o.profile.serial, *o.profile.channel, o.profile.cascade, o.energy_pj, o.gb_bits]
+            for o in options
+        ],
+        dtype=float,
+    )
+
+
+def pareto_options(options: list[PlacementOption]) -> list[PlacementOption]:
+    """Drop every option that another option matches or beats in every entry of its profile,
+    its energy and its global-buffer footprint (keeping one of exact duplicates)."""
+    if len(options) <= 1:
+        return options
+    vectors = _vectors(options)
+    keep = []
+    for i, v in enumerate(vectors):
+        no_worse = np.all(vectors <= v, axis=1)
+        better = np.any(vectors < v, axis=1)
+        dominated = np.any(no_worse & better) or np.any(no_worse[:i] & ~better[:i])
+        if not dominated:
+            keep.append(options[i])
+    return keep
+
+
+def batch_latency(
+    factors: list[int],
+    pass_cycles: int,
+    serial: list[np.ndarray],
+    channel: list[np.ndarray],
+    startup: np.ndarray,
+    writeback: np.ndarray,
+) -> np.ndarray:
+    """`cost_model.latency_from_profiles` for many operand combinations at once.
+
+    serial[i] / channel[i] hold, for slot i, the max over operands of their profile entries,
+    broadcast over the combinations; startup and writeback likewise."""
+    entry = path = np.float64(pass_cycles)
+    for i in range(len(factors) - 1, -1, -1):
+        crit = np.maximum(np.maximum(path + serial[i], channel[i]), entry)
+        path = path + (factors[i] - 1) * (path + serial[i])
+        entry = entry + (factors[i] - 1) * crit
+    return startup + entry + writeback
+
+
+@dataclass(frozen=True)
+class PlacementResult:
+    mapping: Mapping
+    latency_cycles: float
+    energy_pj: float
+    combinations: int
+    """Operand combinations evaluated (after Pareto filtering)."""
+
+
+def _combine(hw: Hardware, layer: Layer, order: FixedOrder, options, objective: str):
+    """Evaluate every (I, W, O) combination that fits the global buffer; return the best."""
+    opt_i, opt_w, opt_o = (options[op] for op in OPERANDS)
+    shape = (len(opt_i), len(opt_w), len(opt_o))
+    axes = {Operand.I: (slice(None), None, None), Operand.W: (None, slice(None), None),
+            Operand.O: (None, None, slice(None))}  # fmt: skip
+
+    def column(op, getter):
+        values = np.array([getter(o) for o in options[op]], dtype=float)
+        return values[axes[op]]
+
+    n = len(order.loops)
+    serial = [
+        functools.reduce(
+            np.maximum, [column(op, lambda o, i=i: o.profile.serial[i]) for op in OPERANDS]
+        )
+        for i in range(n)
+    ]
+    channel = [
+        functools.reduce(
+            np.maximum, [column(op, lambda o, i=i: o.profile.channel[i]) for op in OPERANDS]
+        )
+        for i in range(n)
+    ]
+    startup = np.maximum(
+        column(Operand.I, lambda o: o.profile.cascade),
+        column(Operand.W, lambda o: o.profile.cascade),
+    )
+    writeback = column(Operand.O, lambda o: o.profile.cascade)
+    passes = math.prod(order.factors)
+    latency = batch_latency(
+        order.factors, hw.macro.pass_cycles(layer.input_bits), serial, channel, startup, writeback
+    )
+    latency = np.broadcast_to(latency, shape)
+    active_cores = math.prod(f for a, _, f in order.spatial if a is Axis.CORES)
+    fixed = hw.macro.activation_energy_pj(layer.input_bits) * passes * active_cores
+    energy = (
+        sum(column(op, lambda o: o.energy_pj) for op in OPERANDS)
+        + fixed
+        + hw.leakage_pj_per_cycle * latency
+    )
+    gb = sum(column(op, lambda o: o.gb_bits) for op in OPERANDS)
+    score = {"latency": latency, "energy": energy, "edp": latency * energy}[objective]
+    score = np.where(np.broadcast_to(gb, shape) <= hw.global_buffer.size_bits, score, np.inf)
+    best = np.unravel_index(int(np.argmin(score)), shape)
+    if not np.isfinite(score[best]):
+        return None
+    chosen = {op: options[op][k] for op, k in zip(OPERANDS, best, strict=True)}
+    return chosen, float(latency[best]), float(np.broadcast_to(energy, shape)[best]), score.size
+
+
+def mapping_from_options(order: FixedOrder, chosen: dict[Operand, PlacementOption]) -> Mapping:
+    return Mapping(
+        spatial=order.spatial,
+        loops=order.loops,
+        placement=tuple(chosen[op].levels for op in OPERANDS),
+        double_buffered=frozenset(
+            (level, op) for op in OPERANDS for level in chosen[op].double_buffered
+        ),
+    )
+
+
+def placement_options(hw: Hardware, layer: Layer, order: FixedOrder):
+    """Pareto-filtered options per operand for the fixed order."""
+    return {op: pareto_options(operand_options(hw, layer, order, op)) for op in OPERANDS}
+
+
+def best_placement(
+    hw: Hardware, layer: Layer, order: FixedOrder, objective: str = "latency", options=None
+) -> PlacementResult | None:
+    """The optimal placement and double buffering for the fixed order, by evaluating every
+    Pareto-optimal combination; None if no combination fits."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    options = options or placement_options(hw, layer, order)
+    if any(not options[op] for op in OPERANDS):
+        return None
+    found = _combine(hw, layer, order, options, objective)
+    if found is None:
+        return None
+    chosen, latency, energy, count = found
+    return PlacementResult(mapping_from_options(order, chosen), latency, energy, count)
