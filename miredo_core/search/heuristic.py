@@ -1,0 +1,174 @@
+"""Primal search over tilings and loop orders for one spatial candidate.
+
+Each visited loop order is scored exactly: `placement.best_placement` returns the optimal
+per-operand placement and double buffering for that order under the cost model. The search
+itself moves through orders and tilings:
+
+- constructive starts: one loop per dim in a few classic dataflow orders (weight-, output- and
+  input-stationary), then the same with each dim split into its prime factors;
+- local search with restarts from the incumbent: swap two adjacent loops, move a loop, split a
+  loop into two factors, or merge two loops of the same dim; a move is kept when it does not
+  worsen the objective (plateaus are walked, which matters because many orders tie).
+
+Everything is seeded and deterministic for a given budget of evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+
+from miredo_core.hardware import Hardware
+from miredo_core.mapping import Loop
+from miredo_core.search.placement import FixedOrder, PlacementResult, best_placement
+from miredo_core.search.spatial import SpatialCandidate
+from miredo_core.workload import Dim, Layer
+
+#: Dim sequences (outermost first) of the classic dataflows used as constructive starts.
+START_SEQUENCES: tuple[tuple[Dim, ...], ...] = (
+    (Dim.N, Dim.G, Dim.K, Dim.C, Dim.R, Dim.S, Dim.P, Dim.Q),  # weight stationary
+    (Dim.N, Dim.G, Dim.K, Dim.P, Dim.Q, Dim.C, Dim.R, Dim.S),  # output stationary
+    (Dim.N, Dim.G, Dim.P, Dim.Q, Dim.C, Dim.R, Dim.S, Dim.K),  # input stationary
+    (Dim.N, Dim.G, Dim.C, Dim.K, Dim.R, Dim.S, Dim.P, Dim.Q),
+    (Dim.N, Dim.G, Dim.P, Dim.K, Dim.C, Dim.R, Dim.S, Dim.Q),
+)
+
+
+def prime_factors(n: int) -> list[int]:
+    factors, p = [], 2
+    while p * p <= n:
+        while n % p == 0:
+            factors.append(p)
+            n //= p
+        p += 1
+    if n > 1:
+        factors.append(n)
+    return factors
+
+
+def objective_of(result: PlacementResult, objective: str) -> float:
+    if objective == "latency":
+        return result.latency_cycles
+    if objective == "energy":
+        return result.energy_pj
+    return result.latency_cycles * result.energy_pj
+
+
+@dataclass
+class SearchState:
+    """The incumbent of a search and its bookkeeping."""
+
+    best: PlacementResult | None = None
+    best_value: float = math.inf
+    evaluations: int = 0
+
+
+class OrderSearch:
+    """Scores loop orders of one spatial candidate and keeps the best."""
+
+    def __init__(self, hw: Hardware, layer: Layer, cand: SpatialCandidate, objective: str):
+        self.hw, self.layer, self.candidate, self.objective = hw, layer, cand, objective
+        self.cache: dict[tuple[Loop, ...], float] = {}
+        self.state = SearchState()
+
+    def score(self, loops: tuple[Loop, ...]) -> float:
+        if loops in self.cache:
+            return self.cache[loops]
+        result = best_placement(
+            self.hw, self.layer, FixedOrder(self.candidate.spatial, loops), self.objective
+        )
+        self.state.evaluations += 1
+        value = math.inf if result is None else objective_of(result, self.objective)
+        self.cache[loops] = value
+        if value < self.state.best_value:
+            self.state.best, self.state.best_value = result, value
+        return value
+
+    def starts(self) -> list[tuple[Loop, ...]]:
+        tu = dict(self.candidate.temporal)
+        orders = []
+        for split in (False, True):
+            for sequence in START_SEQUENCES:
+                loops = []
+                for dim in sequence:
+                    if dim in tu:
+                        parts = prime_factors(tu[dim]) if split else [tu[dim]]
+                        loops += [Loop(dim, f) for f in parts]
+                if tuple(loops) not in orders:
+                    orders.append(tuple(loops))
+        return orders
+
+
+def neighbour(loops: tuple[Loop, ...], rng: random.Random) -> tuple[Loop, ...]:
+    """One random move: swap adjacent, move, split or merge."""
+    items = list(loops)
+    n = len(items)
+    move = rng.random()
+    if n >= 2 and move < 0.35:
+        i = rng.randrange(n - 1)
+        items[i], items[i + 1] = items[i + 1], items[i]
+    elif n >= 2 and move < 0.6:
+        loop = items.pop(rng.randrange(n))
+        items.insert(rng.randrange(n), loop)
+    elif move < 0.8:
+        i = rng.randrange(n)
+        primes = prime_factors(items[i].factor)
+        if len(primes) >= 2:
+            rng.shuffle(primes)
+            cut = rng.randrange(1, len(primes))
+            a, b = math.prod(primes[:cut]), math.prod(primes[cut:])
+            items[i : i + 1] = [Loop(items[i].dim, a), Loop(items[i].dim, b)]
+    else:
+        pairs = [(i, j) for i in range(n) for j in range(i + 1, n) if items[i].dim is items[j].dim]
+        if pairs:
+            i, j = rng.choice(pairs)
+            merged = Loop(items[i].dim, items[i].factor * items[j].factor)
+            items.pop(j)
+            items[i] = merged
+    return tuple(items)
+
+
+def search_candidate(
+    hw: Hardware,
+    layer: Layer,
+    cand: SpatialCandidate,
+    objective: str,
+    deadline: float,
+    seed: int = 0,
+    max_evaluations: int | None = None,
+) -> SearchState:
+    """Best order found for the candidate before `deadline` (time.monotonic())."""
+    search = OrderSearch(hw, layer, cand, objective)
+    if not cand.temporal:
+        search.score(())
+        return search.state
+    rng = random.Random(seed)
+
+    def out_of_budget() -> bool:
+        if max_evaluations is not None and search.state.evaluations >= max_evaluations:
+            return True
+        return time.monotonic() >= deadline
+
+    for loops in search.starts():
+        search.score(loops)
+        if out_of_budget():
+            return search.state
+    if search.state.best is None:
+        return search.state
+    current = search.state.best.mapping.loops
+    current_value = search.state.best_value
+    stale = 0
+    while not out_of_budget():
+        candidate_loops = neighbour(current, rng)
+        value = search.score(candidate_loops)
+        if value <= current_value:
+            stale = 0 if value < current_value else stale + 1
+            current, current_value = candidate_loops, value
+        else:
+            stale += 1
+        if stale > 60:  # restart from the incumbent
+            current, current_value = search.state.best.mapping.loops, search.state.best_value
+            stale = 0
+    return search.state

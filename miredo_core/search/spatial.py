@@ -1,0 +1,129 @@
+"""Spatial unrolling candidates and provable lower bounds on their cost.
+
+A candidate assigns to every (axis, dim) a factor such that each dim's factors multiply to a
+divisor of the dim (nothing is padded) and each axis's factors fit the axis. What is left of each
+dim is the temporal remainder tu[d], mapped by the loops.
+
+Every bound below holds for *every* mapping with the candidate's spatial unrolling, whatever its
+tiling, order, placement or double buffering, under the model of `cost_model`:
+
+- compute floor: the array runs prod(tu) bit-serial passes one after another, t_MAC cycles each,
+  so latency >= t_MAC * prod(tu);
+- DRAM floor of operand o: every element of o the layer touches crosses the DRAM boundary at
+  least once, on o's own DRAM channel, whose transfers are serial with one another, so latency
+  >= ceil(bits(o) / DRAM bandwidth) (read bandwidth for I and W, write bandwidth for O);
+- energy floor: the MAC energy (a constant of the candidate: passes x active cores x activation
+  energy) plus reading every touched I and W bit from DRAM once and writing every O bit to DRAM
+  once, plus leakage over the latency floor; all other terms are non-negative;
+- EDP floor: the product of the two floors (both factors are non-negative).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from miredo_core.hardware import AXES, Axis, Hardware
+from miredo_core.search.baselines import divisors
+from miredo_core.workload import DIMS, OPERANDS, Dim, Layer, Operand
+
+
+@dataclass(frozen=True)
+class SpatialCandidate:
+    spatial: tuple[tuple[Axis, Dim, int], ...]
+    temporal: tuple[tuple[Dim, int], ...]
+    """tu: the temporal remainder of every dim (dims with 1 omitted)."""
+    utilization: float
+    latency_bound_cycles: float
+    energy_bound_pj: float
+
+    @property
+    def edp_bound(self) -> float:
+        return self.latency_bound_cycles * self.energy_bound_pj
+
+    def bound(self, objective: str) -> float:
+        return {
+            "latency": self.latency_bound_cycles,
+            "energy": self.energy_bound_pj,
+            "edp": self.edp_bound,
+        }[objective]
+
+
+def _dim_splits(hw: Hardware, dim: Dim, size: int):
+    """Every assignment of spatial factors of `dim` to the axes that may unroll it."""
+    axes = [axis for axis in AXES if dim in hw.axis_dims(axis)]
+    options = [[f for f in divisors(size) if f <= hw.axis_size(axis)] for axis in axes]
+    for combo in itertools.product(*options):
+        if size % math.prod(combo) == 0:
+            yield tuple(zip(axes, combo, strict=True))
+
+
+def dram_floor_cycles(hw: Hardware, layer: Layer) -> dict[Operand, int]:
+    """Cycles the DRAM channel of each operand needs to move the data the layer touches once."""
+    floors = {}
+    for op in OPERANDS:
+        bits = layer.tile_elements(op, layer.dims) * layer.precision_bits(op)
+        bandwidth = (
+            hw.dram.write_bw_bits_per_cycle if op is Operand.O else hw.dram.read_bw_bits_per_cycle
+        )
+        floors[op] = math.ceil(bits / bandwidth)
+    return floors
+
+
+def dram_floor_energy_pj(hw: Hardware, layer: Layer) -> float:
+    total = 0.0
+    for op in OPERANDS:
+        bits = layer.tile_elements(op, layer.dims) * layer.precision_bits(op)
+        per_bit = (
+            hw.dram.write_energy_pj_per_bit if op is Operand.O else hw.dram.read_energy_pj_per_bit
+        )
+        total += bits * per_bit
+    return total
+
+
+def candidate(hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], ...]):
+    """Bounds and utilization of one spatial unrolling (assumed legal)."""
+    remaining = dict(layer.dims)
+    for _, dim, factor in spatial:
+        remaining[dim] //= factor
+    passes = math.prod(remaining.values())
+    t_mac = hw.macro.pass_cycles(layer.input_bits)
+    latency = max(t_mac * passes, *dram_floor_cycles(hw, layer).values())
+    cores = math.prod(f for a, _, f in spatial if a is Axis.CORES)
+    energy = (
+        hw.macro.activation_energy_pj(layer.input_bits) * passes * cores
+        + dram_floor_energy_pj(hw, layer)
+        + hw.leakage_pj_per_cycle * latency
+    )
+    used = math.prod(f for _, _, f in spatial)
+    return SpatialCandidate(
+        spatial=spatial,
+        temporal=tuple((d, remaining[d]) for d in DIMS if remaining[d] > 1),
+        utilization=used / (hw.cores * hw.macro.rows * hw.macro.columns),
+        latency_bound_cycles=float(latency),
+        energy_bound_pj=energy,
+    )
+
+
+def spatial_candidates(hw: Hardware, layer: Layer) -> list[SpatialCandidate]:
+    """Every legal spatial unrolling, best utilization first (ties: fewer temporal loops)."""
+    per_dim = [list(_dim_splits(hw, dim, layer.size(dim))) for dim in DIMS]
+    found = []
+    for combo in itertools.product(*per_dim):
+        load = dict.fromkeys(AXES, 1)
+        for dim_split in combo:
+            for axis, factor in dim_split:
+                load[axis] *= factor
+        if any(load[axis] > hw.axis_size(axis) for axis in AXES):
+            continue
+        spatial = tuple(
+            sorted(
+                ((axis, dim, f) for dim, split in zip(DIMS, combo, strict=True)
+                 for axis, f in split if f > 1),
+                key=lambda t: (AXES.index(t[0]), DIMS.index(t[1])),
+            )
+        )  # fmt: skip
+        found.append(candidate(hw, layer, spatial))
+    found.sort(key=lambda c: (-c.utilization, c.latency_bound_cycles, len(c.temporal)))
+    return found
