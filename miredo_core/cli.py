@@ -26,6 +26,8 @@ from miredo_core.config import ConfigError, load_hardware
 from miredo_core.mapping import InfeasibleMappingError
 from miredo_core.network import MAPPERS, OBJECTIVES, map_network
 from miredo_core.results import NetworkResult
+from miredo_core.search.engine import PRESETS, SolveOptions
+from miredo_core.search.mip import SOLVERS
 from miredo_core.workload import WorkloadError
 from miredo_core.zoo import load_workload
 
@@ -59,6 +61,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "solve_time_s",
 )
 SIMULATION_COLUMNS: tuple[str, ...] = ("sim_latency_cycles", "sim_energy_pj")
+SEARCH_TABLE_COLUMNS: tuple[str, ...] = ("gap",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,11 +90,47 @@ def build_parser() -> argparse.ArgumentParser:
     map_parser.add_argument(
         "--simulate", action="store_true", help="also run the event simulator on every mapping"
     )
+    map_parser.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default="balanced",
+        help="search budget of the mip mapper: interactive (seconds), balanced, thorough",
+    )
+    map_parser.add_argument(
+        "--time-limit",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="search budget per layer of the mip mapper (overrides the preset's)",
+    )
+    map_parser.add_argument("--solver", choices=tuple(SOLVERS), default="highs")
+    map_parser.add_argument(
+        "--jobs", type=_positive_int, default=1, help="solve distinct layers in N processes"
+    )
     map_parser.add_argument("--csv", metavar="OUT.csv", help="write the per-layer table as CSV")
     map_parser.add_argument(
         "--json", metavar="OUT.json", help="write the results, mappings included, as JSON"
     )
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from error
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from error
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
 
 
 def _format_number(value: float) -> str:
@@ -104,6 +143,8 @@ def format_layer_table(result: NetworkResult, simulated: bool) -> str:
     """The per-layer table as aligned text, from the same frame the CSV is written from."""
     frame = result.to_frame()
     columns = list(TABLE_COLUMNS) + (list(SIMULATION_COLUMNS) if simulated else [])
+    if frame["gap"].notna().any():
+        columns += list(SEARCH_TABLE_COLUMNS)
     if result.infeasible_layers:
         columns.append("reason")
     formatters = {
@@ -113,6 +154,7 @@ def format_layer_table(result: NetworkResult, simulated: bool) -> str:
     }
     formatters["utilization"] = lambda value: "-" if pd.isna(value) else f"{value:.3f}"
     formatters["solve_time_s"] = lambda value: f"{value:.3f}"
+    formatters["gap"] = lambda value: "-" if pd.isna(value) else f"{value:.1%}"
     return frame[columns].to_string(index=False, formatters=formatters)
 
 
@@ -148,6 +190,8 @@ def run_map(args: argparse.Namespace, out: TextIO) -> int:
         objective=args.objective,
         simulate=args.simulate,
         progress=lambda done, total, name: logger.info("[%d/%d] %s", done, total, name),
+        options=SolveOptions(preset=args.preset, time_limit_s=args.time_limit, solver=args.solver),
+        jobs=args.jobs,
     )
     print(format_layer_table(result, args.simulate), file=out)
     print(format_total_line(result, args.simulate), file=out)

@@ -6,54 +6,81 @@ layer by layer. Layers with equal `Layer.shape_key()` pose the same mapping prob
 repeated blocks are the common case — so each distinct shape is solved once and its mapping,
 cost and simulation are reused for every copy.
 
-Mappers are plain functions `(hw, layer, objective) -> Mapping` registered in `MAPPERS`; a new
-mapper plugs in by adding an entry. A mapper that finds no legal mapping raises
+Mappers are functions `(hw, layer, objective, options) -> MapperOutcome` registered in `MAPPERS`;
+a new mapper plugs in by adding an entry. A mapper that finds no legal mapping raises
 `InfeasibleMappingError`, which becomes an "infeasible" layer with the error as its reason.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from miredo_core import cost_model, simulator
 from miredo_core.hardware import Hardware
 from miredo_core.mapping import InfeasibleMappingError, Mapping
 from miredo_core.results import LayerResult, NetworkResult
 from miredo_core.search import baselines
+from miredo_core.search.engine import SolveOptions, solve_layer
 from miredo_core.workload import Layer, Network
 
 logger = logging.getLogger(__name__)
 
-Mapper = Callable[[Hardware, Layer, str], Mapping]
 ProgressCallback = Callable[[int, int, str], None]
 """Called as progress(done, total, layer_name) after each layer of the network."""
 
 OBJECTIVES: tuple[str, ...] = ("latency", "energy", "edp")
 
 
-def _weight_stationary(hw: Hardware, layer: Layer, objective: str) -> Mapping:
+@dataclass(frozen=True)
+class MapperOutcome:
+    mapping: Mapping
+    status: str = "evaluated"
+    search: dict[str, float] = field(default_factory=dict)
+
+
+Mapper = Callable[[Hardware, Layer, str, SolveOptions], MapperOutcome]
+
+
+def _weight_stationary(hw: Hardware, layer: Layer, objective: str, options) -> MapperOutcome:
     """The weight-stationary heuristic baseline; it has a fixed rule, so it ignores objective."""
-    return baselines.weight_stationary(hw, layer)
+    return MapperOutcome(baselines.weight_stationary(hw, layer))
 
 
-def _random_search(hw: Hardware, layer: Layer, objective: str) -> Mapping:
+def _random_search(hw: Hardware, layer: Layer, objective: str, options) -> MapperOutcome:
     """Best of 300 seeded random valid mappings under the objective."""
-    return baselines.random_search(hw, layer, objective)
+    return MapperOutcome(baselines.random_search(hw, layer, objective, seed=options.seed))
 
 
-#: Mapper name -> mapping function. The status a mapper's results get is in MAPPER_STATUS.
+def _mip(hw: Hardware, layer: Layer, objective: str, options) -> MapperOutcome:
+    """The mapping engine (`search.engine.solve_layer`): bounds, order search, MIP."""
+    result = solve_layer(hw, layer, objective, options)
+    if result.mapping is None:
+        raise InfeasibleMappingError(result.reason)
+    return MapperOutcome(
+        result.mapping,
+        result.status,
+        {
+            "predicted_latency_cycles": result.predicted_latency_cycles,
+            "predicted_energy_pj": result.predicted_energy_pj,
+            "lower_bound": result.lower_bound,
+            "gap": result.gap,
+            "candidates_total": result.candidates_total,
+            "candidates_pruned": result.candidates_pruned,
+        },
+    )
+
+
+#: Mapper name -> mapping function.
 MAPPERS: dict[str, Mapper] = {
+    "mip": _mip,
     "ws": _weight_stationary,
     "random": _random_search,
-}
-
-#: Status of a feasible result per mapper: baselines make no optimality claim ("evaluated").
-MAPPER_STATUS: dict[str, str] = {
-    "ws": "evaluated",
-    "random": "evaluated",
 }
 
 
@@ -68,6 +95,7 @@ def map_layer(
     mapper: str = "ws",
     objective: str = "latency",
     simulate: bool = False,
+    options: SolveOptions | None = None,
 ) -> LayerResult:
     """Map, evaluate and optionally simulate one layer.
 
@@ -77,12 +105,13 @@ def map_layer(
     """
     _check_choice("mapper", mapper, tuple(MAPPERS))
     _check_choice("objective", objective, OBJECTIVES)
+    options = options or SolveOptions()
     start = time.perf_counter()
     try:
-        mapping = MAPPERS[mapper](hw, layer, objective)
+        outcome = MAPPERS[mapper](hw, layer, objective, options)
         solve_time_s = time.perf_counter() - start
-        cost = cost_model.evaluate(hw, layer, mapping)
-        sim = simulator.simulate(hw, layer, mapping) if simulate else None
+        cost = cost_model.evaluate(hw, layer, outcome.mapping)
+        sim = simulator.simulate(hw, layer, outcome.mapping) if simulate else None
     except InfeasibleMappingError as error:
         logger.info("layer %s is infeasible with mapper %s: %s", layer.name, mapper, error)
         return LayerResult(
@@ -99,12 +128,26 @@ def map_layer(
         layer=layer,
         mapper=mapper,
         objective=objective,
-        status=MAPPER_STATUS.get(mapper, "evaluated"),
-        mapping=mapping,
+        status=outcome.status,
+        mapping=outcome.mapping,
         cost=cost,
         solve_time_s=solve_time_s,
         sim_latency_cycles=None if sim is None else float(sim.latency_cycles),
         sim_energy_pj=None if sim is None else float(sim.energy_pj),
+        search=outcome.search,
+    )
+
+
+def _map_layer_task(args) -> LayerResult:
+    """Process-pool entry point (module level so that it pickles)."""
+    return map_layer(*args)
+
+
+def default_executor(jobs: int) -> concurrent.futures.Executor:
+    """A spawn-context process pool: HiGHS deadlocks in forked children of a process that has
+    already solved, and a solver crash in a worker cannot take the caller down."""
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context("spawn")
     )
 
 
@@ -115,31 +158,74 @@ def map_network(
     objective: str = "latency",
     simulate: bool = False,
     progress: ProgressCallback | None = None,
+    options: SolveOptions | None = None,
+    jobs: int = 1,
+    cancel: Callable[[], bool] | None = None,
 ) -> NetworkResult:
     """Map every layer of `network` on `hw`, solving each distinct layer shape once.
 
     A copy of an already solved layer gets the same mapping and figures under its own name,
-    `reused_from` naming the solved layer and solve_time_s = 0 (the work was done once).
+    `reused_from` naming the solved layer and solve_time_s = 0 (the work was done once). With
+    jobs > 1 the distinct shapes are solved in a spawn-context process pool. `cancel()` is
+    polled between layers; once it returns True the layers not yet solved are reported with
+    status "cancelled".
     """
     _check_choice("mapper", mapper, tuple(MAPPERS))
     _check_choice("objective", objective, OBJECTIVES)
+    options = options or SolveOptions()
+    distinct: dict[tuple, Layer] = {}
+    for layer in network.layers:
+        distinct.setdefault(layer.shape_key(), layer)
     solved: dict[tuple, LayerResult] = {}
-    results: list[LayerResult] = []
     total = len(network.layers)
-    for done, layer in enumerate(network.layers, start=1):
-        key = layer.shape_key()
-        if key in solved:
-            first = solved[key]
-            result = dataclasses.replace(
-                first, layer=layer, solve_time_s=0.0, reused_from=first.layer.name
-            )
-        else:
-            result = map_layer(hw, layer, mapper, objective, simulate)
-            solved[key] = result
-            logger.debug("mapped %s in %.3f s: %s", layer.name, result.solve_time_s, result.status)
-        results.append(result)
-        if progress is not None:
-            progress(done, total, layer.name)
+    args = {
+        key: (hw, layer, mapper, objective, simulate, options) for key, layer in distinct.items()
+    }
+    if jobs <= 1:
+        for done, layer in enumerate(network.layers, start=1):
+            key = layer.shape_key()
+            if key not in solved:
+                if cancel is not None and cancel():
+                    break
+                solved[key] = map_layer(*args[key])
+            if progress is not None:
+                progress(done, total, layer.name)
+    else:
+        done = 0
+        with default_executor(jobs) as pool:
+            futures = {pool.submit(_map_layer_task, a): key for key, a in args.items()}
+            for future in concurrent.futures.as_completed(futures):
+                key = futures[future]
+                solved[key] = future.result()
+                for layer in network.layers:
+                    if layer.shape_key() == key and progress is not None:
+                        done += 1
+                        progress(done, total, layer.name)
+                if cancel is not None and cancel():
+                    for pending in futures:
+                        pending.cancel()
+                    break
     return NetworkResult(
-        hardware_name=hw.name, network_name=network.name, layer_results=tuple(results)
+        hardware_name=hw.name,
+        network_name=network.name,
+        layer_results=tuple(
+            _result_for(layer, solved, mapper, objective) for layer in network.layers
+        ),
     )
+
+
+def _result_for(layer: Layer, solved: dict, mapper: str, objective: str) -> LayerResult:
+    first = solved.get(layer.shape_key())
+    if first is None:
+        return LayerResult(
+            layer=layer,
+            mapper=mapper,
+            objective=objective,
+            status="cancelled",
+            mapping=None,
+            cost=None,
+            reason="cancelled before it was solved",
+        )
+    if first.layer.name == layer.name:
+        return first
+    return dataclasses.replace(first, layer=layer, solve_time_s=0.0, reused_from=first.layer.name)

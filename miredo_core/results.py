@@ -12,6 +12,10 @@ column names and units below are the contract:
     sim_latency_cycles, sim_energy_pj         the event simulator's figures, if it was run
     solve_time_s                              wall time of the mapper for this layer
     reason                                    why a layer is infeasible ("" otherwise)
+    predicted_latency_cycles, predicted_energy_pj   the MIP's own figures for its mapping
+    lower_bound, gap                          best proven lower bound of the objective and the
+                                              relative gap (value - bound) / value
+    candidates_total, candidates_pruned       spatial candidates enumerated / proven useless
 
 followed by mac_energy_pj, memory_energy_pj, leakage_energy_pj, area_mm2, reused_from, hardware
 and network. A figure that does not exist (an infeasible layer's cost, a simulation that was not
@@ -43,8 +47,8 @@ from miredo_core.workload import Layer
 
 #: Layer statuses. "evaluated": a mapper produced a mapping with no optimality claim (baselines);
 #: "optimal": certified against a proven lower bound; "best_found": an incumbent with a gap;
-#: "infeasible": no legal mapping, `reason` says why.
-STATUSES: tuple[str, ...] = ("evaluated", "optimal", "best_found", "infeasible")
+#: "infeasible": no legal mapping, `reason` says why; "cancelled": not solved (the user stopped).
+STATUSES: tuple[str, ...] = ("evaluated", "optimal", "best_found", "infeasible", "cancelled")
 
 #: The cost fields copied into the frame, in column order.
 COST_COLUMNS: tuple[str, ...] = (
@@ -80,10 +84,21 @@ SUMMED_COLUMNS: tuple[str, ...] = (
     LATENCY_PARTS + SUMMED_EXTRA_COLUMNS + ("sim_latency_cycles", "sim_energy_pj")
 )
 
+#: Figures of an optimizing mapper (NaN for baselines).
+SEARCH_COLUMNS: tuple[str, ...] = (
+    "predicted_latency_cycles",
+    "predicted_energy_pj",
+    "lower_bound",
+    "gap",
+    "candidates_total",
+    "candidates_pruned",
+)
+
 FRAME_COLUMNS: tuple[str, ...] = (
     ("layer", "mapper", "objective", "status", "macs")
     + COST_COLUMNS
     + ("sim_latency_cycles", "sim_energy_pj", "solve_time_s", "reason")
+    + SEARCH_COLUMNS
     + EXTRA_COST_COLUMNS
     + ("reused_from", "hardware", "network")
 )
@@ -122,12 +137,14 @@ class LayerResult:
     reused_from: str = ""
     """Name of an identical earlier layer whose solve this result reuses ("" if solved here);
     such a result carries solve_time_s = 0 so that summing solve times gives the real effort."""
+    search: dict[str, float] = dataclasses.field(default_factory=dict)
+    """SEARCH_COLUMNS figures of an optimizing mapper; absent keys are NaN."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
-        if (self.status == "infeasible") != (self.cost is None):
-            raise ValueError("an infeasible layer has no cost, every other layer has one")
+        if (self.status in ("infeasible", "cancelled")) != (self.cost is None):
+            raise ValueError("an infeasible or cancelled layer has no cost, every other has one")
 
     @property
     def feasible(self) -> bool:
@@ -148,6 +165,8 @@ class LayerResult:
         row["sim_energy_pj"] = _nan_if_none(self.sim_energy_pj)
         row["solve_time_s"] = float(self.solve_time_s)
         row["reason"] = self.reason
+        for column in SEARCH_COLUMNS:
+            row[column] = float(self.search.get(column, math.nan))
         row["reused_from"] = self.reused_from
         return row
 

@@ -26,9 +26,9 @@ def test_identical_layers_are_solved_once_and_reused(tiny_hardware: Hardware) ->
     calls: list[str] = []
     original = MAPPERS["ws"]
 
-    def counting_mapper(hw, layer, objective):
+    def counting_mapper(hw, layer, objective, options):
         calls.append(layer.name)
-        return original(hw, layer, objective)
+        return original(hw, layer, objective, options)
 
     MAPPERS["counting"] = counting_mapper
     try:

@@ -1,0 +1,212 @@
+"""`solve_layer`: the mapping engine for one layer.
+
+1. Enumerate every legal spatial unrolling with its provable lower bounds (`spatial`).
+2. Seed the incumbent with the weight-stationary baseline, so the result is never worse than WS.
+3. Visit candidates best bound first; skip every candidate whose bound is not below the
+   incumbent (it cannot contain a better mapping); search tilings and loop orders of the others
+   with the order search of `heuristic`, each order scored by the exact placement search.
+4. Re-solve the winning order with the MIP (`mip.solve_placement_mip`), which proves its
+   placement and double buffering optimal for that order, and re-evaluate the mapping with
+   `cost_model.evaluate`: the reported cost is the evaluated one, the MIP's is "predicted".
+5. Status: `optimal` when the incumbent is within the gap tolerance of the best lower bound of
+   every candidate (visited or not), otherwise `best_found` with that gap; `infeasible` with the
+   reason when no legal mapping exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+from miredo_core.cost_model import CostBreakdown, evaluate
+from miredo_core.hardware import Hardware
+from miredo_core.mapping import InfeasibleMappingError, Mapping
+from miredo_core.search.baselines import objective_value, weight_stationary
+from miredo_core.search.heuristic import search_candidate
+from miredo_core.search.mip import MipError, solve_placement_mip
+from miredo_core.search.placement import FixedOrder
+from miredo_core.search.spatial import SpatialCandidate, candidate, spatial_candidates
+from miredo_core.workload import Layer
+
+logger = logging.getLogger(__name__)
+
+OBJECTIVES = ("latency", "energy", "edp")
+
+
+@dataclass(frozen=True)
+class Preset:
+    time_limit_s: float
+    """Wall-clock budget of the order search over all candidates."""
+    candidates: int
+    """Most spatial candidates searched (best bound first)."""
+    mip_seconds: float
+    """Budget of the final MIP solve."""
+
+
+PRESETS: dict[str, Preset] = {
+    "interactive": Preset(time_limit_s=2.0, candidates=3, mip_seconds=5.0),
+    "balanced": Preset(time_limit_s=12.0, candidates=8, mip_seconds=10.0),
+    "thorough": Preset(time_limit_s=60.0, candidates=32, mip_seconds=30.0),
+}
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    preset: str = "balanced"
+    time_limit_s: float | None = None
+    """Overrides the preset's search budget."""
+    solver: str = "highs"
+    threads: int = 1
+    gap_tolerance: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        if self.time_limit_s is not None and self.time_limit_s <= 0:
+            raise ValueError("time limit must be positive")
+
+    @property
+    def budget(self) -> Preset:
+        preset = PRESETS[self.preset]
+        if self.time_limit_s is None:
+            return preset
+        return Preset(
+            self.time_limit_s, preset.candidates, min(preset.mip_seconds, self.time_limit_s)
+        )
+
+
+@dataclass(frozen=True)
+class MappingResult:
+    layer: Layer
+    objective: str
+    status: str
+    """optimal | best_found | infeasible"""
+    mapping: Mapping | None
+    cost: CostBreakdown | None
+    lower_bound: float
+    """Best proven lower bound of the objective over the whole mapping space."""
+    gap: float
+    """(value - lower_bound) / value of the evaluated objective; 0 when optimal."""
+    predicted_latency_cycles: float = math.nan
+    predicted_energy_pj: float = math.nan
+    mip_status: str = ""
+    candidates_total: int = 0
+    candidates_pruned: int = 0
+    candidates_searched: int = 0
+    orders_evaluated: int = 0
+    solve_time_s: float = 0.0
+    reason: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def value(self) -> float:
+        return math.nan if self.cost is None else objective_value(self.cost, self.objective)
+
+
+def _infeasible(layer: Layer, objective: str, reason: str, start: float) -> MappingResult:
+    return MappingResult(
+        layer=layer,
+        objective=objective,
+        status="infeasible",
+        mapping=None,
+        cost=None,
+        lower_bound=math.nan,
+        gap=math.nan,
+        reason=reason,
+        solve_time_s=time.monotonic() - start,
+    )
+
+
+def _seed(hw: Hardware, layer: Layer, objective: str):
+    """The WS mapping as the first incumbent (None if even WS is illegal)."""
+    try:
+        mapping = weight_stationary(hw, layer)
+        cost = evaluate(hw, layer, mapping)
+    except InfeasibleMappingError:
+        return None, math.inf, None
+    return mapping, objective_value(cost, objective), candidate(hw, layer, mapping.spatial)
+
+
+def solve_layer(
+    hw: Hardware, layer: Layer, objective: str = "latency", options: SolveOptions | None = None
+) -> MappingResult:
+    """Find the best mapping of `layer` on `hw` for `objective` within the options' budget."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    options = options or SolveOptions()
+    budget = options.budget
+    start = time.monotonic()
+    candidates = spatial_candidates(hw, layer)
+    if not candidates:
+        return _infeasible(layer, objective, "no legal spatial unrolling", start)
+    best_mapping, best_value, ws_candidate = _seed(hw, layer, objective)
+    ordered = sorted(candidates, key=lambda c: (c.bound(objective), -c.utilization))
+    queue: list[SpatialCandidate] = ordered[: budget.candidates]
+    if ws_candidate is not None and ws_candidate.spatial not in {c.spatial for c in queue}:
+        queue.append(ws_candidate)
+    deadline = start + budget.time_limit_s
+    searched = pruned = orders = 0
+    for index, cand in enumerate(queue):
+        if cand.bound(objective) >= best_value:
+            pruned += 1
+            continue
+        remaining = max(deadline - time.monotonic(), 0.0)
+        slice_end = time.monotonic() + remaining / max(len(queue) - index, 1)
+        state = search_candidate(hw, layer, cand, objective, slice_end, seed=options.seed + index)
+        searched += 1
+        orders += state.evaluations
+        if state.best is not None and state.best_value < best_value:
+            best_mapping, best_value = state.best.mapping, state.best_value
+    if best_mapping is None:
+        return _infeasible(layer, objective, "no candidate has a legal tiling", start)
+    pruned += sum(1 for c in ordered[budget.candidates :] if c.bound(objective) >= best_value)
+    return _finish(hw, layer, objective, options, best_mapping, ordered, start,
+                   (len(candidates), pruned, searched, orders))  # fmt: skip
+
+
+def _finish(hw, layer, objective, options, mapping, ordered, start, counts) -> MappingResult:
+    """MIP re-solve of the winning order, exact re-evaluation, bound and status."""
+    order = FixedOrder(mapping.spatial, mapping.loops)
+    mip_status, predicted = "", (math.nan, math.nan)
+    try:
+        solution = solve_placement_mip(
+            hw, layer, order, objective, options.solver, options.budget.mip_seconds, options.threads
+        )
+    except MipError as error:
+        logger.warning("MIP re-solve failed for %s: %s", layer.name, error)
+        solution = None
+    if solution is not None:
+        mip_status = solution.status
+        if solution.mapping is not None:
+            candidate_cost = evaluate(hw, layer, solution.mapping)
+            if objective_value(candidate_cost, objective) <= objective_value(
+                evaluate(hw, layer, mapping), objective
+            ):
+                mapping = solution.mapping
+            predicted = (solution.predicted_latency_cycles, solution.predicted_energy_pj)
+    cost = evaluate(hw, layer, mapping)
+    value = objective_value(cost, objective)
+    lower_bound = min(min(c.bound(objective) for c in ordered), value)
+    gap = (value - lower_bound) / value if value > 0 else 0.0
+    status = "optimal" if gap <= options.gap_tolerance else "best_found"
+    total, pruned, searched, orders = counts
+    return MappingResult(
+        layer=layer,
+        objective=objective,
+        status=status,
+        mapping=mapping,
+        cost=cost,
+        lower_bound=lower_bound,
+        gap=gap,
+        predicted_latency_cycles=predicted[0],
+        predicted_energy_pj=predicted[1],
+        mip_status=mip_status,
+        candidates_total=total,
+        candidates_pruned=pruned,
+        candidates_searched=searched,
+        orders_evaluated=orders,
+        solve_time_s=time.monotonic() - start,
+    )
