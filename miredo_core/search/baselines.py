@@ -17,14 +17,10 @@ import random
 from miredo_core.cost_model import evaluate
 from miredo_core.hardware import OPERAND_LEVELS, Axis, Hardware, Level
 from miredo_core.mapping import InfeasibleMappingError, Mapping, analyze
+from miredo_core.search.factors import divisors, prime_factors
 from miredo_core.workload import Dim, Layer, Operand, is_relevant
 
 WS_ORDER = (Dim.N, Dim.G, Dim.K, Dim.C, Dim.R, Dim.S, Dim.P, Dim.Q)
-
-
-def divisors(n: int) -> list[int]:
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
 
 
 def _fill_axis(remaining: dict[Dim, int], dims: list[Dim], capacity: int) -> dict[Dim, int]:
@@ -101,18 +97,6 @@ def weight_stationary(hw: Hardware, layer: Layer, objective: str = "latency") ->
     return Mapping.build(spatial, loops, placement)
 
 
-def _prime_factors(n: int) -> list[int]:
-    factors, p = [], 2
-    while p * p <= n:
-        while n % p == 0:
-            factors.append(p)
-            n //= p
-        p += 1
-    if n > 1:
-        factors.append(n)
-    return factors
-
-
 def _random_spatial(hw: Hardware, layer: Layer, rng) -> dict[Axis, dict[Dim, int]]:
     remaining = dict(layer.dims)
     spatial: dict[Axis, dict[Dim, int]] = {}
@@ -133,7 +117,7 @@ def _random_spatial(hw: Hardware, layer: Layer, rng) -> dict[Axis, dict[Dim, int
 def _random_loops(remaining: dict[Dim, int], rng) -> list[tuple[Dim, int]]:
     loops = []
     for dim, size in remaining.items():
-        primes = _prime_factors(size)
+        primes = prime_factors(size)
         rng.shuffle(primes)
         groups: list[int] = []
         for p in primes:

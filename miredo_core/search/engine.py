@@ -24,7 +24,7 @@ from miredo_core.cost_model import CostBreakdown, evaluate
 from miredo_core.hardware import Hardware
 from miredo_core.mapping import InfeasibleMappingError, Mapping
 from miredo_core.search.baselines import objective_value, weight_stationary
-from miredo_core.search.heuristic import search_candidate
+from miredo_core.search.heuristic import count_orders, enumerate_candidate, search_candidate
 from miredo_core.search.mip import MipError, solve_placement_mip
 from miredo_core.search.placement import FixedOrder
 from miredo_core.search.spatial import SpatialCandidate, candidate, spatial_candidates
@@ -43,12 +43,15 @@ class Preset:
     """Most spatial candidates searched (best bound first)."""
     mip_seconds: float
     """Budget of the final MIP solve."""
+    exhaustive_orders: int
+    """A candidate with at most this many tilings x orders is enumerated completely (which
+    certifies it) instead of searched."""
 
 
 PRESETS: dict[str, Preset] = {
-    "interactive": Preset(time_limit_s=2.0, candidates=3, mip_seconds=5.0),
-    "balanced": Preset(time_limit_s=12.0, candidates=8, mip_seconds=10.0),
-    "thorough": Preset(time_limit_s=60.0, candidates=32, mip_seconds=30.0),
+    "interactive": Preset(time_limit_s=2.0, candidates=3, mip_seconds=5.0, exhaustive_orders=60),
+    "balanced": Preset(time_limit_s=12.0, candidates=8, mip_seconds=10.0, exhaustive_orders=400),
+    "thorough": Preset(time_limit_s=60.0, candidates=32, mip_seconds=30.0, exhaustive_orders=4000),
 }
 
 
@@ -147,28 +150,53 @@ def solve_layer(
     queue: list[SpatialCandidate] = ordered[: budget.candidates]
     if ws_candidate is not None and ws_candidate.spatial not in {c.spatial for c in queue}:
         queue.append(ws_candidate)
+    queued = {c.spatial for c in queue}
+    # Small candidates beyond the preset's count are enumerated too while time lasts, so that
+    # small layers end certified.
+    queue += [c for c in ordered if c.spatial not in queued]
     deadline = start + budget.time_limit_s
-    searched = pruned = orders = 0
+    tally = {"pruned": 0, "searched": 0, "orders": 0}
+    open_bounds: list[float] = []  # bounds of candidates not enumerated completely
     for index, cand in enumerate(queue):
         if cand.bound(objective) >= best_value:
-            pruned += 1
+            tally["pruned"] += 1
             continue
-        remaining = max(deadline - time.monotonic(), 0.0)
-        slice_end = time.monotonic() + remaining / max(len(queue) - index, 1)
-        state = search_candidate(hw, layer, cand, objective, slice_end, seed=options.seed + index)
-        searched += 1
-        orders += state.evaluations
+        small = count_orders(cand.temporal) <= budget.exhaustive_orders
+        if index >= budget.candidates + 1 and not (small and time.monotonic() < deadline):
+            open_bounds.append(cand.bound(objective))
+            continue
+        state, complete = _search(hw, layer, cand, objective, budget, deadline, queue, index,
+                                  options.seed + index)  # fmt: skip
+        tally["searched"] += 1
+        tally["orders"] += state.evaluations
+        if not complete:
+            open_bounds.append(cand.bound(objective))
         if state.best is not None and state.best_value < best_value:
             best_mapping, best_value = state.best.mapping, state.best_value
     if best_mapping is None:
         return _infeasible(layer, objective, "no candidate has a legal tiling", start)
-    pruned += sum(1 for c in ordered[budget.candidates :] if c.bound(objective) >= best_value)
-    return _finish(hw, layer, objective, options, best_mapping, ordered, start,
-                   (len(candidates), pruned, searched, orders))  # fmt: skip
+    open_bounds = [b for b in open_bounds if b < best_value]
+    return _finish(hw, layer, objective, options, best_mapping, open_bounds, start,
+                   (len(candidates), tally))  # fmt: skip
 
 
-def _finish(hw, layer, objective, options, mapping, ordered, start, counts) -> MappingResult:
-    """MIP re-solve of the winning order, exact re-evaluation, bound and status."""
+def _search(hw, layer, cand, objective, budget, deadline, queue, index, seed):
+    """Enumerate a small candidate completely, search a large one within its time slice."""
+    remaining = max(deadline - time.monotonic(), 0.0)
+    share = min(len(queue) - index, budget.candidates) or 1
+    slice_end = time.monotonic() + remaining / share
+    if count_orders(cand.temporal) <= budget.exhaustive_orders:
+        return enumerate_candidate(hw, layer, cand, objective, max(slice_end, deadline))
+    state = search_candidate(hw, layer, cand, objective, slice_end, seed=seed)
+    return state, False
+
+
+def _finish(hw, layer, objective, options, mapping, open_bounds, start, counts):
+    """MIP re-solve of the winning order, exact re-evaluation, bound and status.
+
+    The lower bound is the incumbent itself when every candidate that could beat it was either
+    pruned by its bound or enumerated completely (a certificate); otherwise the smallest bound
+    of the candidates left open."""
     order = FixedOrder(mapping.spatial, mapping.loops)
     mip_status, predicted = "", (math.nan, math.nan)
     try:
@@ -189,10 +217,10 @@ def _finish(hw, layer, objective, options, mapping, ordered, start, counts) -> M
             predicted = (solution.predicted_latency_cycles, solution.predicted_energy_pj)
     cost = evaluate(hw, layer, mapping)
     value = objective_value(cost, objective)
-    lower_bound = min(min(c.bound(objective) for c in ordered), value)
+    lower_bound = min([value, *open_bounds])
     gap = (value - lower_bound) / value if value > 0 else 0.0
     status = "optimal" if gap <= options.gap_tolerance else "best_found"
-    total, pruned, searched, orders = counts
+    total, tally = counts
     return MappingResult(
         layer=layer,
         objective=objective,
@@ -205,8 +233,8 @@ def _finish(hw, layer, objective, options, mapping, ordered, start, counts) -> M
         predicted_energy_pj=predicted[1],
         mip_status=mip_status,
         candidates_total=total,
-        candidates_pruned=pruned,
-        candidates_searched=searched,
-        orders_evaluated=orders,
+        candidates_pruned=tally["pruned"],
+        candidates_searched=tally["searched"],
+        orders_evaluated=tally["orders"],
         solve_time_s=time.monotonic() - start,
     )

@@ -15,6 +15,7 @@ Everything is seeded and deterministic for a given budget of evaluations.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 from miredo_core.hardware import Hardware
 from miredo_core.mapping import Loop
+from miredo_core.search.factors import factorizations, prime_factors
 from miredo_core.search.placement import FixedOrder, PlacementResult, best_placement
 from miredo_core.search.spatial import SpatialCandidate
 from miredo_core.workload import Dim, Layer
@@ -34,18 +36,6 @@ START_SEQUENCES: tuple[tuple[Dim, ...], ...] = (
     (Dim.N, Dim.G, Dim.C, Dim.K, Dim.R, Dim.S, Dim.P, Dim.Q),
     (Dim.N, Dim.G, Dim.P, Dim.K, Dim.C, Dim.R, Dim.S, Dim.Q),
 )
-
-
-def prime_factors(n: int) -> list[int]:
-    factors, p = [], 2
-    while p * p <= n:
-        while n % p == 0:
-            factors.append(p)
-            n //= p
-        p += 1
-    if n > 1:
-        factors.append(n)
-    return factors
 
 
 def objective_of(result: PlacementResult, objective: str) -> float:
@@ -172,3 +162,68 @@ def search_candidate(
             current, current_value = search.state.best.mapping.loops, search.state.best_value
             stale = 0
     return search.state
+
+
+def _distinct_permutations(items: list[Loop]):
+    """Distinct orderings of a multiset of loops (equal loops are interchangeable)."""
+    counts: dict[Loop, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    keys = sorted(counts, key=lambda loop: (loop.dim.value, loop.factor))
+
+    def walk(prefix: list[Loop], left: int):
+        if not left:
+            yield tuple(prefix)
+            return
+        for key in keys:
+            if counts[key]:
+                counts[key] -= 1
+                prefix.append(key)
+                yield from walk(prefix, left - 1)
+                prefix.pop()
+                counts[key] += 1
+
+    yield from walk([], len(items))
+
+
+def count_orders(temporal: tuple[tuple[Dim, int], ...]) -> int:
+    """Size of the tiling-and-order space of a candidate (all factorizations, all orders)."""
+    total = 0
+    for combo in itertools.product(*(factorizations(size) for _, size in temporal)):
+        loops = [Loop(dim, f) for (dim, _), factors in zip(temporal, combo, strict=True)
+                 for f in factors]  # fmt: skip
+        multiplicities: dict[Loop, int] = {}
+        for loop in loops:
+            multiplicities[loop] = multiplicities.get(loop, 0) + 1
+        orders = math.factorial(len(loops))
+        for count in multiplicities.values():
+            orders //= math.factorial(count)
+        total += orders
+    return total
+
+
+def all_orders(temporal: tuple[tuple[Dim, int], ...]):
+    """Every tiling and loop order of a candidate: each dim's remainder split into any multiset
+    of factors, all loops in every distinct order."""
+    for combo in itertools.product(*(factorizations(size) for _, size in temporal)):
+        loops = [Loop(dim, f) for (dim, _), factors in zip(temporal, combo, strict=True)
+                 for f in factors]  # fmt: skip
+        yield from _distinct_permutations(loops)
+
+
+def enumerate_candidate(
+    hw: Hardware,
+    layer: Layer,
+    cand: SpatialCandidate,
+    objective: str,
+    deadline: float = math.inf,
+) -> tuple[SearchState, bool]:
+    """Score every tiling and order of the candidate (its exact optimum under the model).
+
+    Returns the state and whether the enumeration completed before `deadline`."""
+    search = OrderSearch(hw, layer, cand, objective)
+    for loops in all_orders(cand.temporal):
+        if time.monotonic() >= deadline:
+            return search.state, False
+        search.score(loops)
+    return search.state, True

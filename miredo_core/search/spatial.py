@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 
 from miredo_core.hardware import AXES, Axis, Hardware
-from miredo_core.search.baselines import divisors
+from miredo_core.search.factors import divisors
 from miredo_core.workload import DIMS, OPERANDS, Dim, Layer, Operand
 
 
