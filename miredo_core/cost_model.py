@@ -148,43 +148,41 @@ class OperandProfile:
     write-back of O."""
 
 
-def _chain(costs: list[int], dbs: list[bool], operand: Operand, slot: int) -> int:
-    """Transfers of `operand` on the critical path of one iteration of `slot`, in which the
-    slot's own transfer fires and every inner loop restarts.
+def _serial_chain(costs: list[int], dbs: list[bool], operand: Operand) -> list[int]:
+    """chain(o, i) for every slot i: the operand's transfers on the critical path of one
+    iteration of slot i, in which the slot's own transfer fires and every inner loop restarts.
 
     I/W: a double-buffered transfer whose parent tile is already in place (the leading
     double-buffered transfers of the chain) was prefetched during the previous iteration; the
-    first single-buffered one and every transfer after it (which needs its new data) wait.
+    first single-buffered one and every transfer after it (which needs its new data) wait:
+    chain(i) = sum of the transfers from the first single-buffered one at or after slot i.
     O: double-buffered write-backs drain in the background, single-buffered ones are waited for;
     a single-buffered write-back at the slot itself also waits for every inner write-back, because
     its tile is complete only once they have landed.
     """
+    n = len(costs)
+    suffix = [0] * (n + 1)  # all transfers from slot i inward
+    single = [0] * (n + 1)  # single-buffered transfers from slot i inward
+    first_single = [n] * (n + 1)  # first slot >= i with a single-buffered transfer
+    for i in range(n - 1, -1, -1):
+        suffix[i] = suffix[i + 1] + costs[i]
+        is_single = bool(costs[i]) and not dbs[i]
+        single[i] = single[i + 1] + (costs[i] if is_single else 0)
+        first_single[i] = i if is_single else first_single[i + 1]
     if operand is Operand.O:
-        if costs[slot] and not dbs[slot]:
-            return sum(costs[slot:])
-        return sum(
-            c for c, db in zip(costs[slot + 1 :], dbs[slot + 1 :], strict=True) if c and not db
-        )
-    total = 0
-    prefetching = True
-    for cost, db in zip(costs[slot:], dbs[slot:], strict=True):
-        if not cost or (db and prefetching):
-            continue
-        prefetching = False
-        total += cost
-    return total
+        return [suffix[i] if costs[i] and not dbs[i] else single[i + 1] for i in range(n)]
+    return [suffix[first_single[i]] for i in range(n)]
 
 
-def _channel(costs: list[int], dbs: list[bool], factors: list[int], slot: int) -> int:
-    """Busiest double-buffered channel per iteration of `slot`: a transfer at slot j >= slot
-    fires prod(F_{slot+1..j}) times per iteration, back to back at best."""
-    best, firings = 0, 1
-    for j in range(slot, len(factors)):
-        if j > slot:
-            firings *= factors[j]
-        if costs[j] and dbs[j]:
-            best = max(best, costs[j] * firings)
-    return best
+def _channels(costs: list[int], dbs: list[bool], factors: list[int]) -> list[int]:
+    """Busiest double-buffered channel per iteration of each slot i: a transfer at slot j >= i
+    fires prod(F_{i+1..j}) times per iteration, back to back at best."""
+    n = len(costs)
+    channel = [0] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        inner = channel[i + 1] * factors[i + 1] if i + 1 < n else 0
+        channel[i] = max(costs[i] if dbs[i] else 0, inner)
+    return channel[:n]
 
 
 def operand_profile(
@@ -197,8 +195,8 @@ def operand_profile(
             costs[boundary.trigger] = firing_cycles(boundary)
             dbs[boundary.trigger] = boundary.double_buffered
     return OperandProfile(
-        serial=tuple(_chain(costs, dbs, operand, i) for i in range(n)),
-        channel=tuple(_channel(costs, dbs, factors, i) for i in range(n)),
+        serial=tuple(_serial_chain(costs, dbs, operand)),
+        channel=tuple(_channels(costs, dbs, factors)),
         cascade=sum(b.cycles for b in boundaries),
     )
 

@@ -99,34 +99,41 @@ def operand_options(
     but the shared global buffer, whose footprint is returned instead)."""
     chain = OPERAND_LEVELS[operand]
     factors = order.factors
-    cache: dict[tuple, Boundary] = {}
+    sizes = [hw.memory(level).size_bits for level in chain]
+    cache: dict[tuple, tuple[Boundary, float]] = {}
 
     def boundary(parent: int, child: int, start: int, double: bool) -> Boundary:
         key = (parent, child, start, double)
         if key not in cache:
-            cache[key] = make_boundary(
+            made = make_boundary(
                 hw, layer, order.spatial, order.loops, operand, parent, child, start, double
             )
-        return cache[key]
+            # Traffic, hence energy, adds up boundary by boundary.
+            energy = sum(traffic_energy_pj(hw, operand_traffic((made,))).values())
+            cache[key] = (made, energy)
+        return cache[key][0]
 
     options = []
     for starts, depths in _paths(operand, order.loops):
+        parents = (0, *depths[:-1])
+        # Single-buffered tiles that already overflow a level rule out every variant of the path.
+        if any(
+            boundary(p, c, st, False).child_tile_elements * boundary(p, c, st, False).bits
+            > sizes[c]
+            for p, c, st in zip(parents, depths, starts, strict=True)
+        ):
+            continue
         for doubles in _double_buffer_choices(hw, operand, depths):
-            parents = (0, *depths[:-1])
-            boundaries = tuple(
-                boundary(p, c, s, d)
-                for p, c, s, d in zip(parents, depths, starts, doubles, strict=True)
-            )
+            keys = list(zip(parents, depths, starts, doubles, strict=True))
+            boundaries = tuple(boundary(*key) for key in keys)
             resident = resident_bits(hw, {operand: boundaries})
             gb_bits, fits = 0, True
-            for (level, _), bits in resident.items():
-                bits *= 2 if any(b.child is level and b.double_buffered for b in boundaries) else 1
-                if level is Level.GLOBAL_BUFFER:
+            for depth, double, b in zip(depths, doubles, boundaries, strict=True):
+                bits = resident[(b.child, operand)] * (2 if double else 1)
+                if b.child is Level.GLOBAL_BUFFER:
                     gb_bits = bits
-                    fits = bits <= hw.global_buffer.size_bits
-                elif bits > hw.memory(level).size_bits:
+                if bits > sizes[depth]:
                     fits = False
-                if not fits:
                     break
             if not fits:
                 continue
@@ -134,7 +141,6 @@ def operand_options(
             for i in range(len(order.loops)):
                 depth = sum(1 for s in starts if s <= i)
                 levels.append(chain[depths[depth - 1]] if depth else Level.DRAM)
-            energy = sum(traffic_energy_pj(hw, operand_traffic(boundaries)).values())
             options.append(
                 PlacementOption(
                     operand=operand,
@@ -144,7 +150,7 @@ def operand_options(
                     ),
                     boundaries=boundaries,
                     profile=operand_profile(boundaries, operand, factors),
-                    energy_pj=energy,
+                    energy_pj=sum(cache[key][1] for key in keys),
                     gb_bits=gb_bits,
                 )
             )
@@ -163,18 +169,23 @@ def _vectors(options: list[PlacementOption]) -> np.ndarray:
 
 def pareto_options(options: list[PlacementOption]) -> list[PlacementOption]:
     """Drop every option that another option matches or beats in every entry of its profile,
-    its energy and its global-buffer footprint (keeping one of exact duplicates)."""
+    its energy and its global-buffer footprint (keeping one of exact duplicates).
+
+    Options are visited by increasing sum of their entries, so anything that dominates an option
+    is visited before it; an option is dropped only when a kept option is no worse everywhere
+    (dominance is transitive, so checking the kept ones suffices)."""
     if len(options) <= 1:
         return options
     vectors = _vectors(options)
-    keep = []
-    for i, v in enumerate(vectors):
-        no_worse = np.all(vectors <= v, axis=1)
-        better = np.any(vectors < v, axis=1)
-        dominated = np.any(no_worse & better) or np.any(no_worse[:i] & ~better[:i])
-        if not dominated:
-            keep.append(options[i])
-    return keep
+    kept: list[int] = []
+    kept_vectors = np.empty((len(options), vectors.shape[1]))
+    for i in np.argsort(vectors.sum(axis=1), kind="stable"):
+        v = vectors[i]
+        if kept and np.any(np.all(kept_vectors[: len(kept)] <= v, axis=1)):
+            continue
+        kept_vectors[len(kept)] = v
+        kept.append(int(i))
+    return [options[i] for i in sorted(kept)]
 
 
 def batch_latency(
