@@ -27,6 +27,7 @@ from miredo_core.mapping import InfeasibleMappingError, Mapping
 from miredo_core.results import LayerResult, NetworkResult
 from miredo_core.search import baselines
 from miredo_core.search.engine import SolveOptions, solve_layer
+from miredo_core.search.oracle import exhaustive_search
 from miredo_core.workload import Layer, Network
 
 logger = logging.getLogger(__name__)
@@ -76,11 +77,25 @@ def _mip(hw: Hardware, layer: Layer, objective: str, options) -> MapperOutcome:
     )
 
 
+def _exhaustive(hw: Hardware, layer: Layer, objective: str, options) -> MapperOutcome:
+    """The exhaustive oracle (small layers only): the certified optimum of the mapping space."""
+    result = exhaustive_search(hw, layer, objective)
+    if result.mapping is None:
+        raise InfeasibleMappingError("no legal mapping in the whole mapping space")
+    return MapperOutcome(
+        result.mapping,
+        "optimal",
+        {"lower_bound": result.value, "gap": 0.0, "candidates_total": result.candidates_total,
+         "candidates_pruned": result.candidates_pruned},
+    )  # fmt: skip
+
+
 #: Mapper name -> mapping function.
 MAPPERS: dict[str, Mapper] = {
     "mip": _mip,
     "ws": _weight_stationary,
     "random": _random_search,
+    "exhaustive": _exhaustive,
 }
 
 

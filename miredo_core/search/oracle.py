@@ -15,9 +15,21 @@ from dataclasses import dataclass
 
 from miredo_core.hardware import Hardware
 from miredo_core.mapping import Mapping
-from miredo_core.search.heuristic import enumerate_candidate
+from miredo_core.search.heuristic import count_orders, enumerate_candidate
 from miredo_core.search.spatial import spatial_candidates
 from miredo_core.workload import Layer
+
+#: Most tilings x orders (summed over spatial candidates) the oracle agrees to enumerate.
+MAX_ORDERS = 200_000
+
+
+class LayerTooLargeError(ValueError):
+    """The layer's mapping space is too large to enumerate."""
+
+
+def mapping_space_size(hw: Hardware, layer: Layer) -> int:
+    """Tilings x loop orders summed over every spatial candidate (placements not counted)."""
+    return sum(count_orders(c.temporal) for c in spatial_candidates(hw, layer))
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,12 @@ def exhaustive_search(hw: Hardware, layer: Layer, objective: str = "latency") ->
     """The optimal mapping of `layer` on `hw` for `objective` by complete enumeration."""
     start = time.monotonic()
     candidates = spatial_candidates(hw, layer)
+    size = sum(count_orders(c.temporal) for c in candidates)
+    if size > MAX_ORDERS:
+        raise LayerTooLargeError(
+            f"layer {layer.name!r} has {size:,} tilings x orders to enumerate (limit "
+            f"{MAX_ORDERS:,}); use the mip mapper for layers this size"
+        )
     candidates.sort(key=lambda c: c.bound(objective))
     best, best_value, orders, pruned = None, math.inf, 0, 0
     for cand in candidates:
