@@ -13,8 +13,10 @@ import math
 import time
 from dataclasses import dataclass
 
+from miredo_core.cost_model import evaluate
 from miredo_core.hardware import Hardware
-from miredo_core.mapping import Mapping
+from miredo_core.mapping import InfeasibleMappingError, Mapping
+from miredo_core.search.baselines import objective_value, weight_stationary
 from miredo_core.search.heuristic import count_orders, enumerate_candidate
 from miredo_core.search.spatial import spatial_candidates
 from miredo_core.workload import Layer
@@ -25,11 +27,6 @@ MAX_ORDERS = 200_000
 
 class LayerTooLargeError(ValueError):
     """The layer's mapping space is too large to enumerate."""
-
-
-def mapping_space_size(hw: Hardware, layer: Layer) -> int:
-    """Tilings x loop orders summed over every spatial candidate (placements not counted)."""
-    return sum(count_orders(c.temporal) for c in spatial_candidates(hw, layer))
 
 
 @dataclass(frozen=True)
@@ -46,14 +43,20 @@ def exhaustive_search(hw: Hardware, layer: Layer, objective: str = "latency") ->
     """The optimal mapping of `layer` on `hw` for `objective` by complete enumeration."""
     start = time.monotonic()
     candidates = spatial_candidates(hw, layer)
-    size = sum(count_orders(c.temporal) for c in candidates)
+    candidates.sort(key=lambda c: c.bound(objective))
+    best, best_value = None, math.inf
+    try:  # the WS mapping lies in the space: it is a valid first incumbent for pruning
+        best = weight_stationary(hw, layer)
+        best_value = objective_value(evaluate(hw, layer, best), objective)
+    except InfeasibleMappingError:
+        pass
+    size = sum(count_orders(c.temporal) for c in candidates if c.bound(objective) < best_value)
     if size > MAX_ORDERS:
         raise LayerTooLargeError(
-            f"layer {layer.name!r} has {size:,} tilings x orders to enumerate (limit "
-            f"{MAX_ORDERS:,}); use the mip mapper for layers this size"
+            f"layer {layer.name!r} has {size:,} tilings x orders left to enumerate after bound "
+            f"pruning (limit {MAX_ORDERS:,}); use the mip mapper for layers this size"
         )
-    candidates.sort(key=lambda c: c.bound(objective))
-    best, best_value, orders, pruned = None, math.inf, 0, 0
+    orders, pruned = 0, 0
     for cand in candidates:
         if cand.bound(objective) >= best_value:
             pruned += 1
