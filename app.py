@@ -1,32 +1,55 @@
-"""MIREDO Studio: the Streamlit entry point. Only places things; all work lives in miredo_core."""
+"""MIREDO Studio: the Streamlit entry point. Navigation and the landing page; no computation."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import streamlit as st
 
 from miredo_core.zoo import NETWORK_NAMES
+from ui import cached, state
 
-SAMPLE_HARDWARE_DIR = Path(__file__).resolve().parent / "sample_configs" / "hardware"
+PAGES_DIR = "pages"
+
+
+def landing() -> None:
+    st.title("MIREDO Studio")
+    st.write(
+        "MIREDO Studio finds, for every layer of a DNN, the dataflow that runs it fastest (or "
+        "with the least energy or energy-delay product) on a multi-core SRAM "
+        "computing-in-memory accelerator: how the layer is spread over cores and macro rows and "
+        "columns, how it is tiled at every memory level, in which loop order, and which buffers "
+        "hold which operand. Every latency, energy and area figure comes from one analytical "
+        "cost model, checked against an iteration-level simulator."
+    )
+    st.markdown(
+        "1. **Hardware**: pick a sample accelerator, move the sliders or edit its YAML.\n"
+        "2. **Workload**: a built-in network, an ONNX / YAML upload or your own layers.\n"
+        "3. **Optimize**: map every layer and read the latency, energy and loop-nest views.\n"
+        "4. **Compare** two runs, explore the **Design space**, download **Reports**."
+    )
+    st.subheader("Sample hardware configurations")
+    st.markdown("\n".join(f"- `{name}`" for name in state.sample_hardware()))
+    st.subheader("Built-in networks")
+    st.markdown("\n".join(f"- `{name}`" for name in NETWORK_NAMES))
+
 
 st.set_page_config(page_title="MIREDO Studio", layout="wide")
-st.title("MIREDO Studio")
-st.write(
-    "MIREDO Studio finds, for every layer of a DNN, the dataflow that runs it fastest (or with "
-    "the least energy or energy-delay product) on a multi-core SRAM computing-in-memory "
-    "accelerator: how the layer is spread over cores and macro rows and columns, how it is tiled "
-    "at every memory level, in which loop order, and which buffers hold which operand. It "
-    "solves a mixed-integer program over that mapping space, reports latency, energy and area "
-    "from one analytical cost model, and checks the model against an iteration-level simulator."
+state.init()
+# Start the solver worker processes now, so the first Optimize does not wait for them.
+cached.job_store()
+navigation = st.navigation(
+    [
+        st.Page(landing, title="Home", icon=":material/home:", default=True),
+        st.Page(f"{PAGES_DIR}/1_hardware.py", title="Hardware", icon=":material/memory:"),
+        st.Page(f"{PAGES_DIR}/2_workload.py", title="Workload", icon=":material/layers:"),
+        st.Page(f"{PAGES_DIR}/3_optimize.py", title="Optimize", icon=":material/speed:"),
+        st.Page(f"{PAGES_DIR}/4_compare.py", title="Compare", icon=":material/compare:"),
+        st.Page(
+            f"{PAGES_DIR}/5_design_space.py", title="Design space", icon=":material/scatter_plot:"
+        ),
+        st.Page(f"{PAGES_DIR}/6_reports.py", title="Reports", icon=":material/download:"),
+    ]
 )
-
-st.subheader("Sample hardware configurations")
-hardware_files = sorted(SAMPLE_HARDWARE_DIR.glob("*.yaml"))
-if hardware_files:
-    st.markdown("\n".join(f"- `sample_configs/hardware/{path.name}`" for path in hardware_files))
-else:
-    st.info("No sample hardware configurations found under sample_configs/hardware.")
-
-st.subheader("Built-in networks")
-st.markdown("\n".join(f"- `{name}`" for name in NETWORK_NAMES))
+with st.sidebar:
+    st.caption(f"Hardware: {st.session_state[state.BASE_LABEL]}")
+    st.caption(f"Workload: {state.workload().label}")
+navigation.run()

@@ -1,0 +1,39 @@
+"""Workload: a built-in network, a sample file, an ONNX / YAML upload or custom layers."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from miredo_core.config import ConfigError
+from miredo_core.workload import WorkloadError
+from ui import cached, frames, state, widgets
+
+state.init()
+st.title("Workload")
+st.caption(
+    "Choose what to map. ONNX models are read for their shapes only (never executed); "
+    "operators that are not Conv, Gemm or MatMul are listed as skipped."
+)
+if message := state.notice():
+    st.error(message)
+
+choice = widgets.workload_picker(widgets.workload_source())
+if choice is not None:
+    state.set_workload(choice)
+spec = state.workload()
+
+try:
+    network = cached.load_network(spec.kind, spec.value, spec.label)
+except (ConfigError, WorkloadError) as error:
+    st.error(f"{spec.label}: {error}")
+    st.stop()
+
+st.subheader(f"{network.name} ({spec.label})")
+columns = st.columns(3)
+columns[0].metric("Layers", len(network.layers))
+columns[1].metric("MACs", f"{network.macs:,}")
+columns[2].metric("Distinct layer shapes", len({layer.shape_key() for layer in network.layers}))
+st.dataframe(frames.layer_frame(network), hide_index=True, width="stretch")
+if network.skipped:
+    st.subheader(f"Skipped operators ({len(network.skipped)})")
+    st.dataframe(frames.skipped_frame(network), hide_index=True, width="stretch")

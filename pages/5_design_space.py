@@ -1,0 +1,63 @@
+"""Design space: sweep 1-3 hardware axes and look at the latency / energy Pareto front."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import cached, charts, state, widgets
+from ui.jobs import SweepRequest
+from ui.sweeps import pareto_mask
+
+state.init()
+st.title("Design space")
+st.caption(
+    "Every combination of the axis values is applied to the current hardware and the workload "
+    "is mapped on it. Hover a point for its configuration; select one to open it in Optimize."
+)
+axes = widgets.sweep_axes_input()
+settings = widgets.run_settings("sweep_", mapper="ws")
+if st.button("Run sweep", key="run_sweep", type="primary", disabled=not axes):
+    state.remember("sweep_active", True)
+try:
+    request = SweepRequest(
+        hardware_text=cached.canonical_hardware_text(state.current_hardware_text()),
+        workload=state.workload(), mapper=settings["mapper"], objective=settings["objective"],
+        axes=tuple(axes), options=settings["options"],
+    )  # fmt: skip
+except ValueError as error:  # ConfigError included
+    st.error(f"The current hardware is not valid; fix it on the Hardware page.\n\n{error}")
+    st.stop()
+
+starting = bool(state.recall("sweep_active")) and bool(axes)
+job = cached.start_sweep(request) if starting else cached.find_sweep(request)
+if job is None:
+    st.info("Choose 1-3 axes and their values, then press **Run sweep**.")
+    st.stop()
+state.track_jobs("sweep", [job])
+if not job.done():
+    widgets.progress_panel([job], "cancel_sweep", lambda: state.stop("sweep_active"))
+    st.stop()
+(points,) = widgets.show_outcomes([job])
+if points is None or points.empty:
+    st.stop()
+points = points.assign(pareto=pareto_mask(points[["latency_cycles", "energy_pj"]]))
+state.remember(state.LAST_SWEEP, points)
+names = [name for name, _ in axes]
+
+state.default("sweep_color", "area_mm2")
+color = st.selectbox("Colour by", ["area_mm2", *names], key="sweep_color")
+figure = charts.sweep_scatter(points, points["pareto"].to_numpy(), color, names)
+event = st.plotly_chart(figure, key="chart_sweep", on_select="rerun", selection_mode="points")
+selected = [p["customdata"] for p in event.selection.points if "customdata" in p]
+if selected:
+    state.open_design_point({name: points.at[int(selected[0]), name] for name in names})
+    st.switch_page("pages/3_optimize.py")
+
+st.dataframe(points.drop(columns="hardware_text"), hide_index=True, width="stretch")
+labels = [", ".join(f"{n}={row[n]}" for n in names) for _, row in points.iterrows()]
+if st.session_state.get("sweep_point", 0) >= len(labels):
+    st.session_state["sweep_point"] = 0
+index = st.selectbox("Point", range(len(labels)), format_func=labels.__getitem__, key="sweep_point")
+if st.button("Open in Optimize", key="open_point"):
+    state.open_design_point({name: points.at[index, name] for name in names})
+    st.switch_page("pages/3_optimize.py")

@@ -1,0 +1,101 @@
+"""Screenshots of the dashboard's main pages for the README's "Dashboard tour".
+
+Serves the app with `streamlit run` (like the browser test), drives headless chromium through
+Hardware, Workload, Optimize (the MIP mapper on ResNet-18 and the paper's default 8-core
+template), Compare and Design space, and writes docs/dashboard_*.png at 1280x1400.
+
+    python scripts/screenshots.py [--out docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from playwright.sync_api import expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ui.server import CHROMIUM, CHROMIUM_ARGS, serve_dashboard  # noqa: E402
+
+CHART = "[data-testid='stPlotlyChart'] .main-svg"
+VIEWPORT = {"width": 1280, "height": 1400}
+SOLVE_TIMEOUT_MS = 300_000
+
+
+def open_page(page, title: str) -> None:
+    page.get_by_role("link", name=title, exact=True).click()
+    page.get_by_role("heading", name=title, exact=True).wait_for()
+
+
+def choose(page, label: str, option: str) -> None:
+    combobox = page.get_by_role("combobox", name=label, exact=True)
+    combobox.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    expect(combobox).to_have_value(option)
+
+
+def settle(page) -> None:
+    """Let the last rerun and Plotly's transitions finish before the picture."""
+    page.wait_for_timeout(1500)
+
+
+def shoot(page, out: Path, name: str) -> None:
+    settle(page)
+    path = out / f"dashboard_{name}.png"
+    page.screenshot(path=str(path))
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+def tour(page, out: Path) -> None:
+    open_page(page, "Hardware")
+    page.get_by_text(re.compile(r"^Design: default_8core")).wait_for()
+    shoot(page, out, "hardware")
+
+    open_page(page, "Workload")
+    page.get_by_role("heading", name=re.compile("^resnet18")).wait_for()
+    shoot(page, out, "workload")
+
+    open_page(page, "Optimize")
+    choose(page, "Mapper", "mip")
+    choose(page, "Quality preset", "interactive")
+    page.get_by_role("button", name="Optimize", exact=True).click()
+    page.locator(CHART).first.wait_for(timeout=SOLVE_TIMEOUT_MS)
+    shoot(page, out, "optimize")
+    page.get_by_text("Layer to inspect").scroll_into_view_if_needed()
+    page.locator(CHART).nth(3).wait_for()
+    shoot(page, out, "optimize_loop_nest")
+
+    open_page(page, "Compare")
+    page.get_by_role("button", name="Compare", exact=True).click()
+    page.locator(CHART).first.wait_for(timeout=SOLVE_TIMEOUT_MS)
+    shoot(page, out, "compare")
+
+    open_page(page, "Design space")
+    page.get_by_role("button", name="Run sweep", exact=True).click()
+    page.locator(CHART).first.wait_for(timeout=SOLVE_TIMEOUT_MS)
+    shoot(page, out, "design_space")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with serve_dashboard() as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(60_000)
+            page.goto(url)
+            page.get_by_role("heading", name="MIREDO Studio").wait_for()
+            tour(page, args.out.resolve())
+        finally:
+            browser.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""AppTest smoke tests of every dashboard page: widgets by key, a solve on the tiny hardware
+and workload, charts present, library errors shown as messages, never as exceptions."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from onnx import TensorProto, helper
+from streamlit.testing.v1 import AppTest
+
+from miredo_core.config import load_hardware
+from miredo_core.network import map_network
+from miredo_core.zoo import load_workload
+from ui import report
+from ui.axes import read_axes
+from ui.jobs import YAML, RunRequest, WorkloadSpec
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HARDWARE_DIR = REPO_ROOT / "sample_configs" / "hardware"
+TINY_HARDWARE = HARDWARE_DIR / "tiny.yaml"
+TINY_WORKLOAD = REPO_ROOT / "sample_configs" / "workloads" / "tiny_layers.yaml"
+TIMEOUT = 60
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(REPO_ROOT / "pages" / name), default_timeout=TIMEOUT)
+
+
+def seed_tiny(at: AppTest) -> AppTest:
+    """The tiny accelerator and the tiny layers, as the Hardware and Workload pages leave them."""
+    text = TINY_HARDWARE.read_text(encoding="utf-8")
+    at.session_state["hardware_base_text"] = text
+    at.session_state["hardware_base_label"] = "sample tiny.yaml"
+    at.session_state["hardware_axes"] = read_axes(load_hardware(TINY_HARDWARE))
+    workload = TINY_WORKLOAD.read_text(encoding="utf-8")
+    at.session_state["workload"] = WorkloadSpec(YAML, workload, "tiny_layers.yaml")
+    return at
+
+
+def run_until_charts(at: AppTest, count: int, timeout: float = TIMEOUT) -> AppTest:
+    """Rerun while the page polls its jobs (AppTest does not run timed fragment reruns)."""
+    deadline = time.monotonic() + timeout
+    while len(at.get("plotly_chart")) < count and not at.error and time.monotonic() < deadline:
+        time.sleep(0.2)
+        at.run()
+    return at
+
+
+def error_text(at: AppTest) -> str:
+    return "\n".join(element.value for element in at.error)
+
+
+def test_landing_page_navigates_without_exception() -> None:
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert at.title[0].value == "MIREDO Studio"
+    at.switch_page("pages/1_hardware.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Hardware"
+
+
+def test_hardware_slider_updates_yaml_metrics_and_goes_back_exactly() -> None:
+    at = page("1_hardware.py").run()
+    assert not at.exception
+    original = at.text_area(key="hw_yaml").value
+    peak = at.metric[0].value
+    at.slider(key="hw_cores").set_value(16).run()
+    assert "cores: 16" in at.text_area(key="hw_yaml").value
+    assert at.metric[0].value != peak
+    at.slider(key="hw_cores").set_value(8).run()
+    assert at.text_area(key="hw_yaml").value == original
+    assert at.metric[0].value == peak
+    at.toggle(key="hw_ping_pong").set_value(True).run()
+    assert "ping_pong: true" in at.text_area(key="hw_yaml").value
+    assert not at.exception
+
+
+def test_hardware_invalid_values_show_config_error_messages() -> None:
+    at = page("1_hardware.py").run()
+    at.number_input(key="hw_gb_kib").set_value(0).run()
+    assert "gb_kib" in error_text(at)
+    at.number_input(key="hw_gb_kib").set_value(256).run()
+    broken = "hardware:\n  name: broken\n  cores: 0\n  levelz: {}\n"
+    at.text_area(key="hw_yaml").set_value(broken).run()
+    text = error_text(at)
+    assert "hardware.cores" in text and "must be > 0" in text
+    assert "unknown key 'levelz'" in text and "hardware.macro" in text
+    assert not at.exception
+    # The message is also placed next to the input that edits that place.
+    assert any(e.value.startswith("`hardware.cores`") for e in at.error)
+
+
+def test_hardware_sample_switch_and_yaml_edit() -> None:
+    at = page("1_hardware.py").run()
+    at.selectbox(key="hw_sample").set_value("tiny.yaml").run()
+    assert at.slider(key="hw_cores").value == 2
+    edited = TINY_HARDWARE.read_text(encoding="utf-8").replace("cores: 2", "cores: 4")
+    at.text_area(key="hw_yaml").set_value(edited).run()
+    assert at.slider(key="hw_cores").value == 4
+    assert not at.error and not at.exception
+
+
+def _onnx_model() -> bytes:
+    """Conv -> Relu -> Gemm, built in code: two layers to map and one skipped operator."""
+    conv_weight = helper.make_tensor("w", TensorProto.FLOAT, [8, 3, 3, 3], [0.0] * 216)
+    fc_weight = helper.make_tensor("fw", TensorProto.FLOAT, [10, 8 * 6 * 6], [0.0] * 2880)
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [1, 8 * 6 * 6])
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("Reshape", ["r", "shape"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fw"], ["y"], name="fc", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "small",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        [conv_weight, fc_weight, shape],
+    )
+    return helper.make_model(graph).SerializeToString()
+
+
+def test_workload_sources() -> None:
+    at = page("2_workload.py").run()
+    assert not at.exception
+    assert at.dataframe[0].value["layer"].iloc[0] == "Conv_0"  # resnet18 by default
+    at.radio(key="wl_source").set_value("Sample workload file").run()
+    assert list(at.dataframe[0].value["layer"])[:2] == ["conv3x3", "conv1x1"]
+    at.radio(key="wl_source").set_value("Upload ONNX / YAML").run()
+    at.file_uploader(key="upload_workload").set_value(
+        ("small.onnx", _onnx_model(), "application/octet-stream")
+    )
+    at.run()
+    assert not at.exception and not at.error
+    assert list(at.dataframe[0].value["layer"]) == ["conv", "fc"]
+    skipped = at.dataframe[1].value
+    assert set(skipped["op_type"]) == {"Relu", "Reshape"}
+    at.file_uploader(key="upload_workload").set_value(("bad.onnx", b"not onnx", "x/y"))
+    at.run()
+    assert "bad.onnx" in error_text(at)
+    assert not at.exception
+
+
+def test_workload_custom_layer() -> None:
+    at = page("2_workload.py").run()
+    at.radio(key="wl_source").set_value("Custom layer").run()
+    at.text_input(key="wl_layer_name").set_value("mine")
+    for name, value in {"P": 8, "Q": 8, "C": 16, "K": 32, "padding": 1}.items():
+        at.number_input(key=f"wl_layer_{name}").set_value(value)
+    at.button(key="add_layer").click().run()
+    assert not at.exception and not at.error
+    assert list(at.dataframe[0].value["layer"]) == ["mine"]
+    at.number_input(key="wl_layer_P").set_value(0)
+    at.button(key="add_layer").click().run()
+    assert "P must be a positive integer" in error_text(at)
+
+
+def test_optimize_solves_tiny_and_draws_charts() -> None:
+    at = seed_tiny(page("3_optimize.py")).run()
+    assert not at.exception
+    at.selectbox(key="opt_mapper").set_value("ws").run()
+    assert at.selectbox(key="opt_preset").disabled
+    assert "available with the MIP mapper" in [c.value for c in at.caption]
+    at.button(key="run_optimize").click().run()
+    run_until_charts(at, 5)
+    assert not at.exception, at.exception
+    assert not at.error, error_text(at)
+    assert len(at.get("plotly_chart")) == 5  # latency, energy, loop nest, layer energy, fidelity
+    table = at.dataframe[0].value
+    assert list(table["layer"]) == [
+        "conv3x3",
+        "conv1x1",
+        "depthwise3x3",
+        "matmul",
+        "conv3x3_stride2",
+    ]
+    assert (table["status"] == "evaluated").all()
+    assert (table["ratio_to_ws"] == 1.0).all()
+    at.selectbox(key="opt_layer").set_value("matmul").run()
+    assert not at.exception
+
+
+def test_optimize_mip_with_interactive_preset() -> None:
+    at = seed_tiny(page("3_optimize.py"))
+    at.session_state["workload"] = WorkloadSpec(
+        YAML, "workload:\n  name: one\n  layers:\n    - {name: mm, P: 8, C: 8, K: 8}\n", "one"
+    )
+    at.run()
+    at.selectbox(key="opt_mapper").set_value("mip").run()
+    assert not at.selectbox(key="opt_preset").disabled
+    at.selectbox(key="opt_preset").set_value("interactive")
+    at.button(key="run_optimize").click().run()
+    run_until_charts(at, 5)
+    assert not at.exception and not at.error, error_text(at)
+    table = at.dataframe[0].value
+    assert table["status"].iloc[0] in ("optimal", "best_found")
+    assert table["ratio_to_ws"].iloc[0] <= 1.0 + 1e-9
+
+
+def test_optimize_invalid_hardware_is_a_message() -> None:
+    at = seed_tiny(page("3_optimize.py"))
+    at.session_state["hardware_base_text"] = "hardware: {name: x, cores: -1}\n"
+    at.run()
+    assert not at.exception
+    assert "hardware.cores" in error_text(at)
+
+
+def test_compare_hardware_a_vs_b() -> None:
+    at = seed_tiny(page("4_compare.py"))
+    at.session_state["cmp_b_hardware"] = "tiny.yaml"
+    at.session_state["cmp_b_objective"] = "energy"
+    at.run()
+    assert not at.exception
+    at.button(key="run_compare").click().run()
+    run_until_charts(at, 3)
+    assert not at.exception and not at.error, error_text(at)
+    assert len(at.get("plotly_chart")) == 3  # normalized bars, loop nests A and B
+    diff = at.dataframe[0].value
+    assert not diff["differs"].any()  # same hardware, same WS rule: identical loop nests
+    assert [m.value for m in at.metric] == ["1.000", "1.000", "1.000"]
+
+
+def test_design_space_sweep_draws_pareto_scatter_and_opens_a_point() -> None:
+    at = seed_tiny(AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT))
+    at.session_state["sweep_axes"] = ["cores", "ping_pong"]
+    at.session_state["sweep_values_cores"] = "1, 2"
+    at.session_state["sweep_values_ping_pong"] = "off, on"
+    at.switch_page("pages/5_design_space.py").run()
+    assert not at.exception
+    at.button(key="run_sweep").click().run()
+    run_until_charts(at, 1)
+    assert not at.exception and not at.error, error_text(at)
+    points = at.dataframe[0].value
+    assert len(points) == 4 and points["pareto"].any()
+    assert list(points["cores"]) == [1, 1, 2, 2]
+    at.selectbox(key="sweep_point").set_value(1)  # cores=1, ping_pong=on
+    at.button(key="open_point").click().run()
+    assert not at.exception
+    assert at.title[0].value == "Optimize"
+    assert at.session_state["hardware_axes"]["cores"] == 1
+    assert at.session_state["hardware_axes"]["ping_pong"] is True
+
+
+def test_design_space_bad_values_are_messages() -> None:
+    at = seed_tiny(page("5_design_space.py"))
+    at.session_state["sweep_axes"] = ["cores"]
+    at.session_state["sweep_values_cores"] = "1, x"
+    at.run()
+    assert not at.exception
+    assert "not an integer" in error_text(at)
+
+
+def test_reports_offer_downloads_and_an_offline_html_report() -> None:
+    hardware = load_hardware(TINY_HARDWARE)
+    result = map_network(hardware, load_workload(TINY_WORKLOAD), "ws", simulate=True)
+    request = RunRequest(TINY_HARDWARE.read_text(), WorkloadSpec(YAML, "", "tiny"), "ws", "latency")
+    at = page("6_reports.py")
+    at.session_state["last_run"] = {"request": request, "result": result, "baseline": result}
+    at.run()
+    assert not at.exception
+    keys = {button.key for button in at.get("download_button")}
+    assert {"download_report_layers", "download_summary", "download_json", "download_html"} <= keys
+    html = report.html_report("t", report.run_sections(result, result, "latency"))
+    assert html.count('class="plotly-graph-div"') >= 3
+    assert "<script src=" not in html  # plotly.js is inlined, so the file works offline
+
+
+@pytest.mark.parametrize("name", ["6_reports.py"])
+def test_empty_reports_page_explains_itself(name: str) -> None:
+    at = page(name).run()
+    assert not at.exception and at.info

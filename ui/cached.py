@@ -1,0 +1,260 @@
+"""Every cached call of the dashboard, keyed by plain values (YAML text, names, numbers).
+
+Two kinds of cache:
+
+* `st.cache_data` for quick pure functions (parsing, variants, workload loading);
+* one shared job store (`st.cache_resource`) for mapping runs and sweeps. A run is keyed by its
+  request (canonical hardware YAML, workload, mapper, objective, options), so asking again for
+  a finished run returns it at once: moving a slider back is instant. Jobs run in a
+  spawn-context process pool (HiGHS deadlocks in forked children, and a solver crash then kills
+  a worker, never the server); progress and cancel travel through a `Manager` dict per job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import sys
+import threading
+import types
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from miredo_core.config import (
+    ConfigError,
+    dump_hardware,
+    dump_workload,
+    parse_hardware,
+    workload_from_dict,
+)
+from miredo_core.hardware import Hardware
+from miredo_core.mapping import InfeasibleMappingError
+from miredo_core.onnx_import import import_onnx
+from miredo_core.variants import apply_variant
+from miredo_core.workload import Network, WorkloadError
+from ui import jobs
+from ui.axes import read_axes
+
+#: Finished jobs kept (each holds one NetworkResult or sweep frame; ResNet-18 is ~1 MB).
+STORE_CAPACITY = 64
+#: Worker processes: one per core, at most 4 (a dashboard serves few users at once).
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+#: Errors that describe the user's input: shown as their message, never as a traceback.
+USER_ERRORS = (ConfigError, WorkloadError, InfeasibleMappingError, ValueError)
+
+
+# ---------------------------------------------------------------- quick cached functions
+@st.cache_data(max_entries=256, show_spinner=False)
+def hardware_from_text(text: str) -> Hardware:
+    """Parse hardware YAML text (raises ConfigError, which is not cached)."""
+    return parse_hardware(text, source="hardware YAML")
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def canonical_hardware_text(text: str) -> str:
+    """The library's own dump of the hardware: equal hardware gives equal text, so comments
+    and key order never split the result cache."""
+    return dump_hardware(hardware_from_text(text))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def hardware_variant_text(base_text: str, axes: tuple[tuple[str, Any], ...]) -> str:
+    """The base hardware with every axis that differs from it set through the library's
+    variants; the base text itself when nothing differs. Raises ConfigError / ValueError."""
+    base = hardware_from_text(base_text)
+    current = read_axes(base)
+    changed = [(axis, value) for axis, value in axes if current[axis] != value]
+    if not changed:
+        return base_text
+    hardware = base
+    for axis, value in changed:
+        hardware = apply_variant(hardware, axis, value)
+    return dump_hardware(hardware)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def load_network(kind: str, value: str, label: str) -> Network:
+    """A workload (built-in name or workload YAML text); raises WorkloadError / ConfigError."""
+    return jobs.WorkloadSpec(kind, value, label).load()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def onnx_to_workload_text(data: bytes, name: str) -> str:
+    """Import an ONNX model (never executed) and keep it as workload YAML text."""
+    return dump_workload(import_onnx(data, name=name))
+
+
+# ---------------------------------------------------------------- the job store
+@dataclass
+class Job:
+    """A submitted run or sweep. `status` is a Manager dict: done, total, layer, cancel."""
+
+    key: Hashable
+    label: str
+    future: Future
+    status: Any
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def progress(self) -> tuple[int, int, str]:
+        try:
+            status = self.status.copy()
+        except (OSError, EOFError):  # the manager is gone; the future still reports the end
+            return 0, 0, ""
+        return int(status["done"]), int(status["total"]), str(status["layer"])
+
+    def cancel(self) -> None:
+        if not self.future.cancel():
+            try:
+                self.status["cancel"] = True
+            except (OSError, EOFError):
+                pass
+
+    def outcome(self) -> tuple[Any, str]:
+        """(result, "") or (None, message): no exception leaves this method."""
+        if self.future.cancelled():
+            return None, "cancelled"
+        error = self.future.exception()
+        if error is None:
+            return self.future.result(), ""
+        if isinstance(error, BrokenProcessPool):
+            return None, "the solver process crashed; the worker pool was restarted, try again"
+        if isinstance(error, USER_ERRORS):
+            return None, str(error)
+        return None, f"unexpected error ({type(error).__name__}): {error}"
+
+    def cancel_requested(self) -> bool:
+        try:
+            return bool(self.status.get("cancel"))
+        except (OSError, EOFError):
+            return False
+
+    def retryable(self) -> bool:
+        """A cancelled (possibly partial) or crashed job: kept to be shown, but submitting its
+        request again runs it anew."""
+        if not self.done():
+            return False
+        if self.future.cancelled() or self.cancel_requested():
+            return True
+        return isinstance(self.future.exception(), BrokenProcessPool)
+
+
+@contextlib.contextmanager
+def _blank_main_module() -> Iterator[None]:
+    """Streamlit runs a page as `sys.modules["__main__"]`, and a spawned child re-imports the
+    parent's main module on start-up: it would run the page (and start processes) again. While
+    processes start, the main module is an empty one."""
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
+class JobStore:
+    """Jobs by key: one process pool and one Manager, shared by every session."""
+
+    def __init__(self) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._jobs: OrderedDict[Hashable, Job] = OrderedDict()
+        with _blank_main_module():
+            self._manager = self._context.Manager()
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        """A pool whose workers are all started now, with a blank main module: a spawn pool
+        starts one worker per submit until it has `max_workers`, and never replaces one (a
+        crash breaks the whole pool, which `submit` then rebuilds)."""
+        executor = ProcessPoolExecutor(max_workers=WORKERS, mp_context=self._context)
+        with _blank_main_module():
+            for _ in range(WORKERS):
+                executor.submit(jobs.warm_up)
+        return executor
+
+    def find(self, key: Hashable) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None:
+                self._jobs.move_to_end(key)
+            return job
+
+    def submit(self, key: Hashable, label: str, function: Callable, request: Any) -> Job:
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and not job.retryable():
+                self._jobs.move_to_end(key)
+                return job
+            status = self._manager.dict(done=0, total=0, layer="", cancel=False)
+            try:
+                future = self._executor.submit(function, request, status)
+            except (BrokenProcessPool, RuntimeError):  # a crashed pool refuses new work
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._new_executor()
+                future = self._executor.submit(function, request, status)
+            job = Job(key, label, future, status)
+            self._jobs[key] = job
+            self._evict()
+        return job
+
+    def _evict(self) -> None:
+        finished = [key for key, job in self._jobs.items() if job.done()]
+        for key in finished[: max(0, len(self._jobs) - STORE_CAPACITY)]:
+            del self._jobs[key]
+
+
+@st.cache_resource(show_spinner=False)
+def job_store() -> JobStore:
+    return JobStore()
+
+
+def run_key(request: jobs.RunRequest) -> tuple:
+    return ("run", request)
+
+
+def start_run(request: jobs.RunRequest, label: str) -> Job:
+    """Submit a network mapping, or return the finished / running job of an equal request."""
+    return job_store().submit(run_key(request), label, jobs.run_network, request)
+
+
+def find_run(request: jobs.RunRequest) -> Job | None:
+    return job_store().find(run_key(request))
+
+
+def start_sweep(request: jobs.SweepRequest) -> Job:
+    return job_store().submit(("sweep", request), "sweep", jobs.run_sweep, request)
+
+
+def find_sweep(request: jobs.SweepRequest) -> Job | None:
+    return job_store().find(("sweep", request))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def custom_workload_text(layers: tuple[tuple[tuple[str, Any], ...], ...]) -> str:
+    """Workload YAML of hand-entered layers, validated by the library (every problem raised
+    as one ConfigError with the layer's path)."""
+    document = {"workload": {"name": "custom", "layers": [dict(layer) for layer in layers]}}
+    return dump_workload(workload_from_dict(document, source="custom layers"))
+
+
+def run_jobs(runs: Sequence[tuple[jobs.RunRequest, str]], start: bool) -> list[Job] | None:
+    """The jobs of `runs` (request, label), equal requests shared: submitted when `start`,
+    otherwise only found if already known. None when one of them is not known."""
+    found: dict[jobs.RunRequest, Job | None] = {}
+    for request, label in runs:
+        if request not in found:
+            found[request] = start_run(request, label) if start else find_run(request)
+    if any(job is None for job in found.values()):
+        return None
+    return [job for job in found.values() if job is not None]

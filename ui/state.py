@@ -1,0 +1,230 @@
+"""Session state of the dashboard: the hardware being edited, the workload, the last results.
+
+The hardware is a *base* YAML text (a sample, an upload, or what was typed in the editor) plus
+the values of the form's axes; the current hardware is the base with every axis that differs
+from it applied through `miredo_core.variants`, so moving a slider back gives back exactly the
+base text (and its cached results). Widget values are copied into plain keys, because
+Streamlit drops the state of widgets that a run does not draw (another page's widgets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from miredo_core.config import ConfigError
+from miredo_core.variants import apply_variant
+from ui import cached
+from ui.axes import AXIS_SPECS, read_axes
+from ui.jobs import BUILTIN, YAML, RunRequest, WorkloadSpec
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HARDWARE_DIR = REPO_ROOT / "sample_configs" / "hardware"
+WORKLOAD_DIR = REPO_ROOT / "sample_configs" / "workloads"
+DEFAULT_HARDWARE = "default_8core.yaml"
+DEFAULT_WORKLOAD = WorkloadSpec(BUILTIN, "resnet18", "resnet18")
+
+BASE_TEXT = "hardware_base_text"
+BASE_LABEL = "hardware_base_label"
+AXES = "hardware_axes"
+YAML_EDITOR = "hw_yaml"
+WORKLOAD = "workload"
+CUSTOM_LAYERS = "custom_layers"
+OPTIMIZE_ACTIVE = "optimize_active"
+NOTICE = "notice"
+LAST_RUN = "last_run"
+LAST_SWEEP = "last_sweep"
+LAST_COMPARE = "last_compare"
+
+
+def axis_key(axis: str) -> str:
+    """The widget key of a hardware axis."""
+    return f"hw_{axis}"
+
+
+def sample_hardware() -> dict[str, Path]:
+    return {path.name: path for path in sorted(HARDWARE_DIR.glob("*.yaml"))}
+
+
+def sample_workloads() -> dict[str, Path]:
+    return {path.name: path for path in sorted(WORKLOAD_DIR.glob("*.yaml"))}
+
+
+#: Widget keys with these prefixes keep their values when the user visits another page
+#: (trigger widgets - buttons, uploads, downloads, chart selections - never use them).
+KEPT_PREFIXES = ("hw_", "wl_", "opt_", "cmp_", "sweep_")
+
+
+def init() -> None:
+    """Defaults for a new session and kept widget values (every page calls this first; it is
+    idempotent)."""
+    state = st.session_state
+    for key in list(state.keys()):
+        # Re-assigning detaches the value from its widget, so Streamlit does not drop it when
+        # the widget's page is not drawn.
+        if isinstance(key, str) and key.startswith(KEPT_PREFIXES):
+            state[key] = state[key]
+    if BASE_TEXT not in state:
+        path = sample_hardware()[DEFAULT_HARDWARE]
+        set_base_text(path.read_text(encoding="utf-8"), f"sample {path.name}")
+    state.setdefault(WORKLOAD, DEFAULT_WORKLOAD)
+    state.setdefault(CUSTOM_LAYERS, [])
+    state.setdefault(OPTIMIZE_ACTIVE, False)
+
+
+# ---------------------------------------------------------------- hardware
+def set_base_text(text: str, label: str) -> None:
+    """Start from new YAML text: the form's axes follow it when it parses."""
+    state = st.session_state
+    state[BASE_TEXT] = text
+    state[BASE_LABEL] = label
+    state[YAML_EDITOR] = text
+    try:
+        axes = read_axes(cached.hardware_from_text(text))
+    except ConfigError:
+        return  # the form keeps its values; the page lists the problems
+    state[AXES] = axes
+    for axis, value in axes.items():
+        state[axis_key(axis)] = value
+
+
+def default(key: str, value: Any) -> None:
+    """A widget's first value (widgets never get value=, so state and widget cannot clash)."""
+    st.session_state.setdefault(key, value)
+
+
+def axes() -> dict[str, Any]:
+    return dict(st.session_state.get(AXES, {}))
+
+
+def seed_hardware_widgets() -> None:
+    """Give the form's widgets their stored values before they are drawn."""
+    state = st.session_state
+    for axis, value in axes().items():
+        state.setdefault(axis_key(axis), value)
+    state.setdefault(YAML_EDITOR, current_text_or_base())
+
+
+def on_axis_change(axis: str) -> None:
+    """Widget callback: store the new value and show the new hardware in the YAML editor."""
+    state = st.session_state
+    stored = axes()
+    stored[axis] = state[axis_key(axis)]
+    state[AXES] = stored
+    state[YAML_EDITOR] = current_text_or_base()
+
+
+def on_yaml_edit() -> None:
+    set_base_text(st.session_state[YAML_EDITOR], "edited YAML")
+
+
+def current_hardware_text() -> str:
+    """The current hardware YAML; raises ConfigError (base) or ValueError (an axis value)."""
+    state = st.session_state
+    return cached.hardware_variant_text(state[BASE_TEXT], tuple(sorted(axes().items())))
+
+
+def current_text_or_base() -> str:
+    try:
+        return current_hardware_text()
+    except ValueError:  # ConfigError is a ValueError too
+        return st.session_state[BASE_TEXT]
+
+
+def variant_problems() -> dict[str, str]:
+    """Per axis, why its value cannot be applied to the base hardware (empty if it can)."""
+    try:
+        base = cached.hardware_from_text(st.session_state[BASE_TEXT])
+    except ConfigError:
+        return {}
+    current = read_axes(base)
+    problems = {}
+    for axis, value in axes().items():
+        if axis in AXIS_SPECS and current.get(axis) != value:
+            try:
+                apply_variant(base, axis, value)
+            except ValueError as error:
+                problems[axis] = str(error)
+    return problems
+
+
+# ---------------------------------------------------------------- workload
+def workload() -> WorkloadSpec:
+    return st.session_state[WORKLOAD]
+
+
+def set_workload(spec: WorkloadSpec) -> None:
+    st.session_state[WORKLOAD] = spec
+
+
+def sample_workload_spec(name: str) -> WorkloadSpec:
+    text = sample_workloads()[name].read_text(encoding="utf-8")
+    return WorkloadSpec(YAML, text, name)
+
+
+# ---------------------------------------------------------------- runs and results
+def run_request(settings: dict, simulate: bool, hardware_text: str | None = None) -> RunRequest:
+    """A run of the current workload; raises ConfigError / ValueError for bad hardware."""
+    text = hardware_text if hardware_text is not None else current_hardware_text()
+    return RunRequest(
+        hardware_text=cached.canonical_hardware_text(text),
+        workload=workload(),
+        mapper=settings["mapper"],
+        objective=settings["objective"],
+        simulate=simulate,
+        options=settings["options"],
+    )
+
+
+def baseline_request(request: RunRequest) -> RunRequest:
+    """The weight-stationary run that the `ratio to WS` column divides by."""
+    return replace(request, mapper="ws", options=())
+
+
+def open_design_point(point: dict[str, Any]) -> None:
+    """Set the hardware form to a sweep point and ask the Optimize page to run it."""
+    point = {
+        axis: value.item() if hasattr(value, "item") else value for axis, value in point.items()
+    }
+    stored = axes()
+    stored.update(point)
+    st.session_state[AXES] = stored
+    for axis, value in point.items():
+        st.session_state[axis_key(axis)] = value
+    st.session_state[YAML_EDITOR] = current_text_or_base()
+    st.session_state[OPTIMIZE_ACTIVE] = True
+
+
+def notice(message: str = "") -> str:
+    """Set a one-shot message for the next run, or pop it when called without one."""
+    if message:
+        st.session_state[NOTICE] = message
+        return message
+    return st.session_state.pop(NOTICE, "")
+
+
+def remember(key: str, value: Any) -> None:
+    st.session_state[key] = value
+
+
+def recall(key: str) -> Any:
+    return st.session_state.get(key)
+
+
+def track_jobs(page: str, jobs: list) -> None:
+    """Cancel this session's unfinished jobs of `page` that its new inputs no longer need, so
+    quick slider moves do not queue up stale solves."""
+    key = f"jobs_{page}"
+    keep = {id(job.future) for job in jobs}
+    for job in st.session_state.get(key, []):
+        if id(job.future) not in keep and not job.done():
+            job.cancel()
+    st.session_state[key] = list(jobs)
+
+
+def stop(flag: str) -> None:
+    """Cancel callback: the page stops following its inputs until its run button is pressed."""
+    st.session_state[flag] = False

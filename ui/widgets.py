@@ -1,0 +1,335 @@
+"""Input widgets and the progress panel. Every widget has an explicit key; hardware widgets
+write through `ui.state` callbacks so the form, the YAML editor and the stored state agree."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+
+import streamlit as st
+
+from miredo_core.config import ConfigError
+from miredo_core.hardware import Hardware
+from miredo_core.network import MAPPERS, OBJECTIVES, map_network
+from miredo_core.results import NetworkResult
+from miredo_core.search.engine import PRESETS
+from miredo_core.search.mip import SOLVERS
+from miredo_core.workload import WorkloadError
+from miredo_core.zoo import NETWORK_NAMES
+from ui import cached, state
+from ui.axes import AXIS_SPECS, NUMBER, SLIDER, matches
+from ui.cached import Job
+from ui.jobs import BUILTIN, YAML, WorkloadSpec
+from ui.sweeps import parse_axis_values
+
+#: Mappers that read the quality preset and solver of `SolveOptions` (the library does not say
+#: which mapper reads which option; the baselines ignore both).
+OPTION_MAPPERS = frozenset({"mip"})
+#: The preset a slider move re-optimizes with: seconds per layer, with an honest gap.
+DEFAULT_PRESET = "interactive" if "interactive" in PRESETS else next(iter(PRESETS))
+POLL_SECONDS = 0.4
+
+
+def option_names(mapper: str) -> tuple[str, ...]:
+    """The `SolveOptions` fields passed along for `mapper` (none for the baselines)."""
+    if mapper not in OPTION_MAPPERS or "options" not in inspect.signature(map_network).parameters:
+        return ()
+    return ("preset", "solver")
+
+
+def run_settings(
+    prefix: str, label: str = "", mapper: str | None = None, narrow: bool = False
+) -> dict:
+    """Objective, mapper, preset and solver selectors; returns the chosen values, with the
+    options the mapper does not accept left out of `options`. `mapper` is the first choice
+    (else the library's first mapper); `narrow` lays them out two per row."""
+    if mapper in MAPPERS:
+        state.default(f"{prefix}mapper", mapper)
+    columns = [*st.columns(2), *st.columns(2)] if narrow else st.columns(4)
+    objective = columns[0].selectbox(f"{label}Objective", OBJECTIVES, key=f"{prefix}objective")
+    mapper = columns[1].selectbox(f"{label}Mapper", tuple(MAPPERS), key=f"{prefix}mapper")
+    accepted = option_names(mapper)
+    state.default(f"{prefix}preset", DEFAULT_PRESET)
+    preset = columns[2].selectbox(
+        f"{label}Quality preset", tuple(PRESETS), key=f"{prefix}preset",
+        disabled="preset" not in accepted,
+    )  # fmt: skip
+    solver = columns[3].selectbox(
+        f"{label}Solver", tuple(SOLVERS), key=f"{prefix}solver",
+        disabled="solver" not in accepted,
+    )  # fmt: skip
+    if not accepted:
+        columns[2].caption("available with the MIP mapper")
+        columns[3].caption("available with the MIP mapper")
+    chosen = {"preset": preset, "solver": solver}
+    options = tuple(sorted((name, chosen[name]) for name in accepted))
+    return {"objective": objective, "mapper": mapper, "options": options}
+
+
+# ---------------------------------------------------------------- hardware form
+def _load_sample() -> None:
+    name = st.session_state["hw_sample"]
+    path = state.sample_hardware()[name]
+    state.set_base_text(path.read_text(encoding="utf-8"), f"sample {name}")
+
+
+def _load_upload() -> None:
+    upload = st.session_state.get("upload_hardware")
+    if upload is None:
+        return
+    try:
+        text = upload.getvalue().decode("utf-8")
+    except UnicodeDecodeError:
+        state.notice(f"{upload.name} is not UTF-8 text; upload a YAML file")
+        return
+    state.set_base_text(text, f"upload {upload.name}")
+
+
+def hardware_source() -> None:
+    """Sample selector and YAML upload; either replaces the base hardware."""
+    samples = list(state.sample_hardware())
+    left, right = st.columns(2)
+    state.default("hw_sample", state.DEFAULT_HARDWARE)
+    left.selectbox("Start from a sample", samples, key="hw_sample", on_change=_load_sample)
+    right.file_uploader(
+        "…or upload a hardware YAML", type=["yaml", "yml"], key="upload_hardware",
+        on_change=_load_upload, max_upload_size=1,
+    )  # fmt: skip
+
+
+def hardware_form(config_error: ConfigError | None, problems: dict[str, str]) -> None:
+    """One input per variant axis; under each, the ConfigError items and variant problems
+    that concern what it edits."""
+    state.seed_hardware_widgets()
+    columns = st.columns(2)
+    for index, (axis, spec) in enumerate(AXIS_SPECS.items()):
+        column = columns[index % 2]
+        key = state.axis_key(axis)
+        callback = {"on_change": state.on_axis_change, "args": (axis,)}
+        if spec.widget == SLIDER:
+            top = max(spec.slider_max, int(st.session_state[key]))
+            column.slider(spec.label, 1, top, key=key, **callback)
+        elif spec.widget == NUMBER:
+            column.number_input(spec.label, step=1.0, format="%g", key=key, **callback)
+        else:
+            column.toggle(spec.label, key=key, **callback)
+        items = config_error.items if config_error is not None else ()
+        for item in items:
+            if matches(spec, item.path):
+                column.error(f"`{item.path}`: {item.message}")
+        if axis in problems:
+            column.error(problems[axis])
+
+
+def yaml_editor() -> None:
+    st.text_area(
+        "Hardware YAML (edit and press Ctrl+Enter or click outside to apply)",
+        key=state.YAML_EDITOR, height=420, on_change=state.on_yaml_edit,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- progress
+def progress_panel(jobs: Sequence[Job], key: str, on_cancel: Callable[[], None]) -> None:
+    """Progress bars of running jobs, polled off the main run; reruns the page when all end."""
+
+    def panel() -> None:
+        if all(job.done() for job in jobs):
+            st.rerun(scope="app")
+        for job in jobs:
+            done, total, layer = job.progress()
+            fraction = done / total if total else 0.0
+            text = f"{job.label}: {done}/{total}" + (f" (last: {layer})" if layer else "")
+            st.progress(fraction, text=text)
+        if st.button("Cancel", key=key):
+            for job in jobs:
+                job.cancel()
+            on_cancel()
+
+    st.fragment(panel, run_every=POLL_SECONDS)()
+
+
+def show_outcomes(jobs: Sequence[Job]) -> list:
+    """Each finished job's result, or None after showing its error message."""
+    results = []
+    for job in jobs:
+        result, message = job.outcome()
+        if message:
+            st.error(f"{job.label}: {message}")
+        results.append(result)
+    return results
+
+
+# ---------------------------------------------------------------- workload inputs
+WORKLOAD_SOURCES = (
+    "Built-in network",
+    "Sample workload file",
+    "Upload ONNX / YAML",
+    "Custom layer",
+)
+#: Uploads above this are refused before parsing (the server's own cap is in config.toml).
+MAX_UPLOAD_MB = 20
+_LAYER_FIELDS = ("R", "S", "P", "Q", "C", "K", "G", "N")
+
+
+def workload_source() -> str:
+    state.default("wl_source", WORKLOAD_SOURCES[0])
+    return st.radio("Source", WORKLOAD_SOURCES, key="wl_source", horizontal=True)
+
+
+def workload_picker(source: str) -> WorkloadSpec | None:
+    """The input of one source; returns the workload it names, or None to keep the current one
+    (nothing uploaded yet, no custom layer, or an error that is already shown)."""
+    if source == WORKLOAD_SOURCES[0]:
+        state.default("wl_builtin", "resnet18")
+        name = st.selectbox("Network", NETWORK_NAMES, key="wl_builtin")
+        return WorkloadSpec(BUILTIN, name, name)
+    if source == WORKLOAD_SOURCES[1]:
+        samples = list(state.sample_workloads())
+        state.default("wl_sample", "tiny_layers.yaml")
+        return state.sample_workload_spec(st.selectbox("File", samples, key="wl_sample"))
+    if source == WORKLOAD_SOURCES[2]:
+        return _uploaded_workload()
+    return _custom_workload()
+
+
+def _uploaded_workload() -> WorkloadSpec | None:
+    upload = st.file_uploader(
+        f"ONNX model or workload YAML (at most {MAX_UPLOAD_MB} MB; nothing is executed)",
+        type=["onnx", "yaml", "yml"], key="upload_workload", max_upload_size=MAX_UPLOAD_MB,
+    )  # fmt: skip
+    if upload is None:
+        return None
+    data = upload.getvalue()
+    if len(data) > MAX_UPLOAD_MB * 2**20:
+        st.error(f"{upload.name} is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_MB} MB")
+        return None
+    stem = upload.name.rsplit(".", 1)[0]
+    try:
+        if upload.name.lower().endswith(".onnx"):
+            text = cached.onnx_to_workload_text(data, stem)
+        else:
+            text = data.decode("utf-8")
+        spec = WorkloadSpec(YAML, text, upload.name)
+        cached.load_network(spec.kind, spec.value, spec.label)
+    except UnicodeDecodeError:
+        st.error(f"{upload.name} is not UTF-8 text")
+        return None
+    except (ConfigError, WorkloadError) as error:
+        st.error(f"{upload.name}: {error}")
+        return None
+    return spec
+
+
+def _add_layer() -> None:
+    values = {name: st.session_state[f"wl_layer_{name}"] for name in _LAYER_FIELDS}
+    stride, padding = st.session_state["wl_layer_stride"], st.session_state["wl_layer_padding"]
+    layer = {
+        "name": st.session_state["wl_layer_name"], "kind": "custom", **values,
+        "stride_h": stride, "stride_w": stride, "pad_top": padding, "pad_bottom": padding,
+        "pad_left": padding, "pad_right": padding,
+    }  # fmt: skip
+    layers = [*st.session_state[state.CUSTOM_LAYERS], layer]
+    try:
+        text = cached.custom_workload_text(tuple(tuple(item.items()) for item in layers))
+    except (ConfigError, WorkloadError) as error:
+        state.notice(str(error))
+        return
+    st.session_state[state.CUSTOM_LAYERS] = layers
+    state.set_workload(WorkloadSpec(YAML, text, "custom layers"))
+
+
+def _custom_workload() -> WorkloadSpec | None:
+    with st.form("custom_layer_form"):
+        state.default("wl_layer_name", "my_layer")
+        st.text_input("Layer name", key="wl_layer_name")
+        columns = st.columns(len(_LAYER_FIELDS) + 2)
+        for column, name in zip(columns, _LAYER_FIELDS, strict=False):
+            state.default(f"wl_layer_{name}", 3 if name in ("R", "S") else 1)
+            column.number_input(name, step=1, key=f"wl_layer_{name}")
+        state.default("wl_layer_stride", 1)
+        state.default("wl_layer_padding", 0)
+        columns[-2].number_input("stride", step=1, key="wl_layer_stride")
+        columns[-1].number_input("padding", step=1, key="wl_layer_padding")
+        st.form_submit_button("Add layer", key="add_layer", on_click=_add_layer)
+    if st.button("Clear custom layers", key="clear_layers"):
+        st.session_state[state.CUSTOM_LAYERS] = []
+    return None
+
+
+# ---------------------------------------------------------------- compare and sweep inputs
+CURRENT_HARDWARE = "current (Hardware page)"
+
+
+def compare_side(prefix: str, label: str, default_hardware: str, default_objective: str) -> dict:
+    """Hardware, objective and mapper of one side of a comparison; `hardware_text` is None
+    for the Hardware page's current design."""
+    choices = [CURRENT_HARDWARE, *state.sample_hardware()]
+    state.default(f"{prefix}hardware", default_hardware)
+    state.default(f"{prefix}objective", default_objective)
+    hardware = st.selectbox(f"{label}: hardware", choices, key=f"{prefix}hardware")
+    settings = run_settings(prefix, f"{label}: ", mapper="ws", narrow=True)
+    text = None
+    if hardware != CURRENT_HARDWARE:
+        text = state.sample_hardware()[hardware].read_text(encoding="utf-8")
+    name = hardware.removesuffix(".yaml") if text else "current"
+    settings["label"] = f"{label} ({name}, {settings['mapper']}, {settings['objective']})"
+    return {**settings, "hardware_text": text}
+
+
+def sweep_axes_input() -> list[tuple[str, tuple]]:
+    """1-3 variant axes and their values; a value list that does not parse is shown as an
+    error and left out."""
+    state.default("sweep_axes", ["cores", "gb_kib"])
+    names = st.multiselect(
+        "Hardware axes (1-3)", list(AXIS_SPECS), key="sweep_axes", max_selections=3,
+        format_func=lambda axis: f"{axis} ({AXIS_SPECS[axis].label})",
+    )  # fmt: skip
+    axes = []
+    columns = st.columns(max(len(names), 1))
+    for column, axis in zip(columns, names, strict=False):
+        state.default(f"sweep_values_{axis}", AXIS_SPECS[axis].sweep_default)
+        text = column.text_input(f"{axis} values", key=f"sweep_values_{axis}")
+        try:
+            axes.append((axis, parse_axis_values(axis, text)))
+        except ValueError as error:
+            column.error(str(error))
+    return axes
+
+
+def hardware_figures(hardware: Hardware) -> None:
+    """The derived figures of a design, in the units an architect reads them in."""
+    st.caption(f"Design: **{hardware.name}**. {hardware.description}")
+    columns = st.columns(4)
+    columns[0].metric(
+        "Peak MACs/cycle", f"{hardware.peak_macs_per_cycle():,.0f}", help="with 8-bit inputs"
+    )
+    columns[1].metric("On-chip SRAM", f"{hardware.on_chip_sram_bits / 8 / 1024:,.0f} KiB")
+    columns[2].metric("Area", f"{hardware.area_mm2:.3g} mm²")
+    columns[3].metric("Leakage", f"{hardware.leakage_pj_per_cycle:.3g} pJ/cyc")
+
+
+def result_metrics(result: NetworkResult) -> None:
+    """Network totals of a run (sums over layers; EDP is total latency x total energy)."""
+    columns = st.columns(5)
+    columns[0].metric(
+        "Network latency", f"{result.latency_cycles / 1e6:.4g} M", help="million cycles"
+    )
+    columns[1].metric("Network energy", f"{result.energy_pj / 1e6:.4g} µJ")
+    columns[2].metric("EDP", f"{result.edp_pj_cycles:.3g}", help="pJ x cycles")
+    columns[3].metric("Layers not mapped", len(result.infeasible_layers))
+    columns[4].metric("Solve time", f"{result.solve_time_s:.1f} s", help="summed over layers")
+
+
+#: How the per-layer table shows its numbers (the CSV keeps full precision).
+TABLE_FORMATS = {
+    "gap": st.column_config.NumberColumn(format="percent"),
+    "utilization": st.column_config.NumberColumn(format="percent"),
+    "ratio_to_ws": st.column_config.NumberColumn(format="%.3f"),
+    "energy_pj": st.column_config.NumberColumn(format="%.4e"),
+    "edp_pj_cycles": st.column_config.NumberColumn(format="%.4e"),
+    "solve_time_s": st.column_config.NumberColumn(format="%.2f"),
+}
+
+
+def results_table(table) -> None:
+    st.dataframe(table, hide_index=True, width="stretch", column_config=TABLE_FORMATS)
