@@ -2,6 +2,11 @@
 
     miredo map --hardware HW.yaml --workload NAME|FILE.onnx|FILE.yaml [--mapper ws]
                [--objective latency|energy|edp] [--simulate] [--csv OUT.csv] [--json OUT.json]
+    miredo sweep --hardware BASE.yaml --axis cores=4,8,16 --axis gb_kib=128:512:*2
+                 --workload NAME|FILE [--objective edp] [--mapper mip] [--preset interactive]
+                 [--jobs N | --scheduler tcp://HOST:PORT] [--store PATH | --no-store]
+                 [--samples N --seed S] [--pareto latency,energy,area] [--csv OUT.csv]
+                 [--layers-csv OUT_LAYERS.csv]
 
 Library errors (a bad configuration, an unknown network, an impossible mapping, a file that
 cannot be read or written) are reported as `miredo: error: ...` lines on stderr with exit code 2,
@@ -25,9 +30,20 @@ import pandas as pd
 from miredo_core.config import ConfigError, load_hardware
 from miredo_core.mapping import InfeasibleMappingError
 from miredo_core.network import MAPPERS, OBJECTIVES, map_network
+from miredo_core.pareto import PARETO_COLUMNS, resolve_columns
 from miredo_core.results import NetworkResult
 from miredo_core.search.engine import PRESETS, SolveOptions
 from miredo_core.search.mip import SOLVERS
+from miredo_core.store import MEMORY, ResultStore, StoreError, default_store_path
+from miredo_core.sweep import (
+    SweepError,
+    SweepResult,
+    SweepSpec,
+    dask_executor,
+    parse_axis,
+    run_sweep,
+)
+from miredo_core.variants import VARIANT_AXES
 from miredo_core.workload import WorkloadError
 from miredo_core.zoo import load_workload
 
@@ -47,6 +63,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     InfeasibleMappingError,
     OSError,
     ValueError,
+    StoreError,
 )
 
 #: Columns of the per-layer table printed to the terminal (the CSV has them all).
@@ -110,7 +127,76 @@ def build_parser() -> argparse.ArgumentParser:
     map_parser.add_argument(
         "--json", metavar="OUT.json", help="write the results, mappings included, as JSON"
     )
+    _add_sweep_parser(commands)
     return parser
+
+
+def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="map a network on every point of a hardware design space; Pareto front and CSV",
+        description="Values of an axis are a comma-separated list of values and ranges "
+        "(start:stop:step or start:stop:*factor); ping_pong takes on/off. Solved layers are "
+        "kept in a result store, so a repeated or interrupted sweep resumes.",
+    )
+    sweep.add_argument("--hardware", required=True, metavar="BASE.yaml", help="the base design")
+    sweep.add_argument(
+        "--axis",
+        required=True,
+        action="append",
+        type=_sweep_axis,
+        metavar="NAME=VALUES",
+        help=f"a swept axis, repeatable; names: {', '.join(VARIANT_AXES)}",
+    )
+    sweep.add_argument("--workload", required=True, metavar="NAME|FILE.onnx|FILE.yaml")
+    sweep.add_argument("--objective", choices=OBJECTIVES, default="edp")
+    sweep.add_argument("--mapper", choices=sorted(MAPPERS), default="mip")
+    sweep.add_argument("--preset", choices=tuple(PRESETS), default="balanced")
+    sweep.add_argument("--solver", choices=tuple(SOLVERS), default="highs")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=_positive_int, help="local worker processes (default: CPUs)")
+    where.add_argument(
+        "--scheduler", metavar="tcp://HOST:PORT", help="solve on this Dask cluster instead"
+    )
+    stored = sweep.add_mutually_exclusive_group()
+    stored.add_argument(
+        "--store", metavar="PATH", help=f"result store file (default: {default_store_path()})"
+    )
+    stored.add_argument("--no-store", action="store_true", help="keep no results on disk")
+    sweep.add_argument(
+        "--samples", type=_positive_int, metavar="N", help="N random points instead of the grid"
+    )
+    sweep.add_argument("--seed", type=int, default=0, help="seed of --samples (default 0)")
+    sweep.add_argument(
+        "--pareto",
+        type=_pareto_columns,
+        default=("latency_cycles", "energy_pj", "area_mm2"),
+        metavar="COLUMNS",
+        help=f"minimized columns of the Pareto front: {', '.join(PARETO_COLUMNS)} "
+        "(default latency,energy,area)",
+    )
+    sweep.add_argument("--csv", metavar="OUT.csv", help="write one row per point as CSV")
+    sweep.add_argument("--layers-csv", metavar="OUT.csv", help="write one row per point and layer")
+
+
+def _sweep_axis(text: str):
+    try:
+        return parse_axis(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _pareto_columns(text: str) -> tuple[str, ...]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PARETO_COLUMNS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"Pareto columns are {', '.join(PARETO_COLUMNS)}, got {text!r}"
+        )
+    try:
+        return resolve_columns(names)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _positive_float(text: str) -> float:
@@ -204,6 +290,99 @@ def run_map(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+class ProgressBar:
+    """A plain-text progress bar on `stream`: redrawn in place on a terminal, otherwise one
+    line per tenth of the work (so that logs stay short)."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO, what: str) -> None:
+        self.stream, self.what = stream, what
+        self.interactive = stream.isatty()
+        self.printed_tenth = -1
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        filled = self.WIDTH * done // total if total else self.WIDTH
+        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} {self.what}"
+        if self.interactive:
+            print(f"\r{line}  {label}"[:120].ljust(120), end="", file=self.stream, flush=True)
+            if done == total:
+                print(file=self.stream)
+            return
+        tenth = 10 * done // total if total else 10
+        if tenth > self.printed_tenth:
+            self.printed_tenth = tenth
+            print(line, file=self.stream, flush=True)
+
+
+def format_point_table(frame: pd.DataFrame) -> str:
+    """The per-point table as aligned text (the CSV has the same columns)."""
+    formatters = {
+        column: _format_number for column in ("latency_cycles", "energy_pj", "edp_pj_cycles")
+    }
+    formatters["area_mm2"] = lambda value: "-" if pd.isna(value) else f"{value:.4g}"
+    formatters["pareto"] = lambda value: "*" if value else ""
+    return frame.drop(columns="hardware").to_string(index=False, formatters=formatters)
+
+
+def format_sweep_summary(result: SweepResult, columns: Sequence[str]) -> str:
+    stats = result.stats
+    front = int(result.points_frame(columns)["pareto"].sum())
+    lines = [
+        f"{stats.points} points x {len(result.spec.network.layers)} layers = "
+        f"{stats.layer_problems} layer problems, {stats.distinct_problems} distinct "
+        f"({stats.saved_by_dedup} saved by deduplication); {stats.store_hits} from the store, "
+        f"{stats.solved} solved in {stats.wall_time_s:.1f} s",
+        f"{front} point(s) on the Pareto front of {', '.join(columns)} (marked *)",
+    ]
+    if stats.unsolved:
+        lines.append(f"{stats.unsolved} problem(s) left unsolved: run again to resume")
+    return "\n".join(lines)
+
+
+def run_sweep_command(args: argparse.Namespace, out: TextIO) -> int:
+    """The `sweep` command: build the spec, solve through the store, print, export."""
+    spec = SweepSpec(
+        hardware=load_hardware(Path(args.hardware)),
+        axes=tuple(args.axis),
+        network=load_workload(args.workload),
+        objective=args.objective,
+        mapper=args.mapper,
+        options=SolveOptions(preset=args.preset, solver=args.solver),
+        samples=args.samples,
+        seed=args.seed,
+    )
+    store = ResultStore(MEMORY if args.no_store else args.store)
+    points = len(spec.points())
+    logger.info("sweeping %d points of %s; store %s", points, spec.network.name, store.path)
+    progress = ProgressBar(sys.stderr, "layer problems")
+    try:
+        if args.scheduler:
+            with dask_executor(args.scheduler) as executor:
+                result = run_sweep(spec, executor, store, progress)
+        else:
+            result = run_sweep(spec, None, store, progress, jobs=args.jobs)
+    except SweepError as error:
+        _report_error(error, sys.stderr)
+        return EXIT_INTERNAL_ERROR
+    finally:
+        store.close()
+    frame = result.points_frame(args.pareto)
+    print(format_point_table(frame), file=out)
+    print(format_sweep_summary(result, args.pareto), file=out)
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
+        logger.info("wrote %s", args.csv)
+    if args.layers_csv:
+        result.layers_frame().to_csv(args.layers_csv, index=False)
+        logger.info("wrote %s", args.layers_csv)
+    return EXIT_OK
+
+
+#: Subcommand name -> function(args, stdout) -> exit code.
+COMMANDS = {"map": run_map, "sweep": run_sweep_command}
+
+
 def _error_lines(error: BaseException) -> list[str]:
     """The message lines of an error; a ConfigError gives one `file: yaml.path: problem` each."""
     if isinstance(error, ConfigError) and error.items:
@@ -234,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_request.code or 0)
     _configure_logging(args.verbose)
     try:
-        return run_map(args, sys.stdout)
+        return COMMANDS[args.command](args, sys.stdout)
     except BrokenPipeError:
         # The reader went away (`miredo map ... | head`): not an error worth a message. Point
         # stdout at devnull so that the interpreter's final flush does not complain either.

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -76,8 +77,10 @@ class SolveOptions:
         preset = PRESETS[self.preset]
         if self.time_limit_s is None:
             return preset
-        return Preset(
-            self.time_limit_s, preset.candidates, min(preset.mip_seconds, self.time_limit_s)
+        return dataclasses.replace(
+            preset,
+            time_limit_s=self.time_limit_s,
+            mip_seconds=min(preset.mip_seconds, self.time_limit_s),
         )
 
 
