@@ -85,7 +85,9 @@ class Mapping:
             if int(factor) != 1
         )
         return cls(
-            spatial=tuple(sorted(spatial_items, key=lambda t: (AXES.index(t[0]), t[1].value))),
+            spatial=tuple(
+                sorted(spatial_items, key=lambda t: (AXES.index(t[0]), DIMS.index(t[1])))
+            ),
             loops=tuple(Loop(Dim(d), int(f)) for d, f in loops),
             placement=tuple(
                 tuple(Level(level) for level in placement.get(op, placement.get(op.value, [])))

@@ -26,7 +26,7 @@ from miredo_core.hardware import Hardware
 from miredo_core.mapping import InfeasibleMappingError, Mapping
 from miredo_core.search.baselines import objective_value, weight_stationary
 from miredo_core.search.heuristic import count_orders, enumerate_candidate, search_candidate
-from miredo_core.search.mip import MipError, solve_placement_mip
+from miredo_core.search.mip import SOLVERS, MipError, solve_placement_mip
 from miredo_core.search.placement import FixedOrder
 from miredo_core.search.spatial import SpatialCandidate, candidate, spatial_candidates
 from miredo_core.workload import Layer
@@ -71,6 +71,8 @@ class SolveOptions:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.time_limit_s is not None and self.time_limit_s <= 0:
             raise ValueError("time limit must be positive")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
 
     @property
     def budget(self) -> Preset:
@@ -95,7 +97,8 @@ class MappingResult:
     lower_bound: float
     """Best proven lower bound of the objective over the whole mapping space."""
     gap: float
-    """(value - lower_bound) / value of the evaluated objective; 0 when optimal."""
+    """(value - lower_bound) / value of the evaluated objective; within the gap tolerance when
+    optimal, 0 when the optimum is certified by complete enumeration."""
     predicted_latency_cycles: float = math.nan
     predicted_energy_pj: float = math.nan
     mip_status: str = ""
@@ -127,13 +130,14 @@ def _infeasible(layer: Layer, objective: str, reason: str, start: float) -> Mapp
 
 
 def _seed(hw: Hardware, layer: Layer, objective: str):
-    """The WS mapping as the first incumbent (None if even WS is illegal)."""
+    """The WS mapping as the first incumbent: (mapping, value, its candidate, "") or, if even
+    WS is illegal, (None, inf, None, reason) with the error that names the level and numbers."""
     try:
         mapping = weight_stationary(hw, layer)
         cost = evaluate(hw, layer, mapping)
-    except InfeasibleMappingError:
-        return None, math.inf, None
-    return mapping, objective_value(cost, objective), candidate(hw, layer, mapping.spatial)
+    except InfeasibleMappingError as error:
+        return None, math.inf, None, str(error)
+    return mapping, objective_value(cost, objective), candidate(hw, layer, mapping.spatial), ""
 
 
 def solve_layer(
@@ -148,7 +152,9 @@ def solve_layer(
     candidates = spatial_candidates(hw, layer)
     if not candidates:
         return _infeasible(layer, objective, "no legal spatial unrolling", start)
-    best_mapping, best_value, ws_candidate = _seed(hw, layer, objective)
+    best_mapping, best_value, ws_candidate, ws_reason = _seed(hw, layer, objective)
+    if layer.weight_bits > hw.macro.weight_bits:
+        return _infeasible(layer, objective, ws_reason, start)
     ordered = sorted(candidates, key=lambda c: (c.bound(objective), -c.utilization))
     queue: list[SpatialCandidate] = ordered[: budget.candidates]
     if ws_candidate is not None and ws_candidate.spatial not in {c.spatial for c in queue}:
@@ -177,7 +183,10 @@ def solve_layer(
         if state.best is not None and state.best_value < best_value:
             best_mapping, best_value = state.best.mapping, state.best_value
     if best_mapping is None:
-        return _infeasible(layer, objective, "no candidate has a legal tiling", start)
+        reason = "no spatial candidate has a legal tiling"
+        return _infeasible(
+            layer, objective, f"{reason}; {ws_reason}" if ws_reason else reason, start
+        )
     open_bounds = [b for b in open_bounds if b < best_value]
     return _finish(hw, layer, objective, options, best_mapping, open_bounds, start,
                    (len(candidates), tally))  # fmt: skip
@@ -217,7 +226,7 @@ def _finish(hw, layer, objective, options, mapping, open_bounds, start, counts):
                 evaluate(hw, layer, mapping), objective
             ):
                 mapping = solution.mapping
-            predicted = (solution.predicted_latency_cycles, solution.predicted_energy_pj)
+                predicted = (solution.predicted_latency_cycles, solution.predicted_energy_pj)
     cost = evaluate(hw, layer, mapping)
     value = objective_value(cost, objective)
     lower_bound = min([value, *open_bounds])

@@ -175,7 +175,10 @@ def _lexicographic(model: _Model, first, second, seconds: float):
         return status, 1, None
     bound = model.model.objective_bound
     best = first.x
-    hold = model.model.add_constr(first <= best + 1e-6 * max(1.0, abs(best)), name="hold")
+    # Latency is a whole number of cycles, so half a cycle of slack holds it exactly; energy is
+    # held to a relative 1e-9 (far below any difference between two placements).
+    slack = 0.5 if first is model.latency else 1e-9 * max(1.0, abs(best))
+    hold = model.model.add_constr(first <= best + slack, name="hold")
     status2 = model.solve(second, seconds / 2)
     model.model.remove(hold)
     if status2 not in (mip.OptimizationStatus.OPTIMAL, mip.OptimizationStatus.FEASIBLE):
@@ -225,6 +228,8 @@ def solve_placement_mip(
     options=None,
 ) -> MipSolution:
     """Optimal placement and double buffering of one loop order by the MIP above."""
+    if objective not in ("latency", "energy", "edp"):
+        raise ValueError(f"unknown objective {objective!r}; choose latency, energy or edp")
     options = options or placement_options(hw, layer, order)
     if any(not options[op] for op in OPERANDS):
         return MipSolution(None, "infeasible", math.nan, math.nan, math.nan, 0)

@@ -107,7 +107,8 @@ def candidate(hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], 
 
 
 def spatial_candidates(hw: Hardware, layer: Layer) -> list[SpatialCandidate]:
-    """Every legal spatial unrolling, best utilization first (ties: fewer temporal loops)."""
+    """Every legal spatial unrolling, best utilization first (ties: lower latency bound, then
+    fewer temporal loops)."""
     per_dim = [list(_dim_splits(hw, dim, layer.size(dim))) for dim in DIMS]
     found = []
     for combo in itertools.product(*per_dim):

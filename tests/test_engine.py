@@ -1,0 +1,247 @@
+"""search.engine (solve_layer) and the "mip" mapper of network.map_network.
+
+The engine is checked against the exhaustive oracle on tiny layers, against the WS baseline on
+every ResNet-18 layer shape, for honest statuses (optimal / best_found / infeasible), and for
+predicted == evaluated on every MIP re-solve it runs.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from miredo_core.config import load_hardware, load_workload_yaml
+from miredo_core.cost_model import evaluate
+from miredo_core.hardware import Hardware
+from miredo_core.network import map_layer, map_network
+from miredo_core.results import SEARCH_COLUMNS
+from miredo_core.search.baselines import objective_value, weight_stationary
+from miredo_core.search.engine import MappingResult, SolveOptions, solve_layer
+from miredo_core.search.oracle import exhaustive_search
+from miredo_core.search.spatial import spatial_candidates
+from miredo_core.workload import Layer, Network
+from miredo_core.zoo import get_network
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HARDWARE_DIR = REPO_ROOT / "sample_configs" / "hardware"
+TINY_WORKLOAD = REPO_ROOT / "sample_configs" / "workloads" / "tiny_layers.yaml"
+
+BALANCED = SolveOptions(preset="balanced")
+INTERACTIVE = SolveOptions(preset="interactive")
+
+#: (tiny layer, objective, solver) where the oracle runs in about a second. The solver only
+#: changes the final MIP re-solve, so CBC is exercised on a few cases only.
+ORACLE_CASES = [
+    ("conv1x1", "latency", "highs"),
+    ("conv1x1", "latency", "cbc"),
+    ("conv1x1", "energy", "highs"),
+    ("conv1x1", "edp", "highs"),
+    ("matmul", "latency", "highs"),
+    ("matmul", "energy", "highs"),
+    ("matmul", "energy", "cbc"),
+    ("matmul", "edp", "cbc"),
+    ("depthwise3x3", "latency", "highs"),
+    ("conv3x3_stride2", "latency", "highs"),
+]
+
+
+def first_of_each_shape(network: Network) -> list[str]:
+    """The first layer of every group of identically shaped layers (one mapping problem each)."""
+    first: dict[tuple, str] = {}
+    for layer in network.layers:
+        first.setdefault(layer.shape_key(), layer.name)
+    return list(first.values())
+
+
+RESNET18_SHAPES = first_of_each_shape(get_network("resnet18"))
+
+
+@cache
+def hardware(name: str) -> Hardware:
+    return load_hardware(HARDWARE_DIR / f"{name}.yaml")
+
+
+@cache
+def tiny_workload() -> Network:
+    return load_workload_yaml(TINY_WORKLOAD)
+
+
+@cache
+def layer_named(name: str) -> Layer:
+    layers = (*tiny_workload().layers, *get_network("resnet18").layers)
+    return next(layer for layer in layers if layer.name == name)
+
+
+@cache
+def oracle_value(layer_name: str, objective: str) -> float:
+    return exhaustive_search(hardware("tiny"), layer_named(layer_name), objective).value
+
+
+@cache
+def interactive_latency(layer_name: str) -> MappingResult:
+    return solve_layer(hardware("default_8core"), layer_named(layer_name), "latency", INTERACTIVE)
+
+
+def relative(a: float, b: float) -> float:
+    return abs(a - b) / abs(b)
+
+
+def assert_predicted_is_evaluated(result: MappingResult) -> None:
+    """The MIP re-solve predicted exactly what the cost model reports for the mapping."""
+    assert result.mip_status in ("optimal", "feasible")
+    assert relative(result.predicted_latency_cycles, result.cost.latency_cycles) <= 1e-6
+    assert relative(result.predicted_energy_pj, result.cost.energy_pj) <= 1e-6
+
+
+def assert_well_formed(hw: Hardware, result: MappingResult, gap_tolerance: float) -> None:
+    assert result.mapping is not None and result.cost is not None
+    cost = evaluate(hw, result.layer, result.mapping)
+    assert result.cost.latency_cycles == cost.latency_cycles
+    assert result.value == objective_value(cost, result.objective)
+    assert 0 < result.lower_bound <= result.value
+    assert result.gap == pytest.approx((result.value - result.lower_bound) / result.value)
+    assert 0 <= result.gap < 1
+    assert result.status == ("optimal" if result.gap <= gap_tolerance else "best_found")
+    assert result.candidates_total == len(spatial_candidates(hw, result.layer))
+    assert 0 <= result.candidates_pruned <= result.candidates_total
+
+
+@pytest.mark.parametrize(("layer_name", "objective", "solver"), ORACLE_CASES)
+def test_engine_reaches_the_oracle_on_tiny_layers(layer_name, objective, solver) -> None:
+    hw, layer = hardware("tiny"), layer_named(layer_name)
+    options = SolveOptions(preset="balanced", solver=solver)
+    result = solve_layer(hw, layer, objective, options)
+    assert relative(result.value, oracle_value(layer_name, objective)) <= 1e-9
+    # Small layers are enumerated completely, which certifies the optimum.
+    assert result.status == "optimal"
+    assert result.gap == 0.0 and result.lower_bound == result.value
+    assert_well_formed(hw, result, options.gap_tolerance)
+    assert_predicted_is_evaluated(result)
+    assert result.mip_status == "optimal"
+
+
+@pytest.mark.parametrize("layer_name", RESNET18_SHAPES)
+def test_engine_is_never_worse_than_weight_stationary(layer_name: str) -> None:
+    hw, layer = hardware("default_8core"), layer_named(layer_name)
+    result = interactive_latency(layer_name)
+    ws = evaluate(hw, layer, weight_stationary(hw, layer))
+    assert result.value <= ws.latency_cycles
+    assert_well_formed(hw, result, INTERACTIVE.gap_tolerance)
+    assert_predicted_is_evaluated(result)
+    # The interactive budget (2 s of search + 5 s of MIP) is respected, with some slack.
+    assert result.solve_time_s < 15
+
+
+def test_big_layer_in_a_short_budget_is_best_found_with_an_honest_gap() -> None:
+    result = interactive_latency("Conv_1")
+    assert result.status == "best_found"
+    assert 0 < result.gap < 1 and result.lower_bound < result.value
+    assert result.candidates_total == 1744
+
+
+def test_time_limit_gives_a_well_formed_best_found() -> None:
+    hw = hardware("default_8core")
+    result = solve_layer(hw, layer_named("Conv_1"), "latency", SolveOptions(time_limit_s=1.0))
+    assert result.status == "best_found" and result.mapping is not None
+    assert 0 < result.gap < 1 and result.lower_bound <= result.value
+    assert result.solve_time_s < 6  # 1 s of search + at most 1 s of MIP, with slack
+    assert_well_formed(hw, result, 0.01)
+    assert_predicted_is_evaluated(result)
+
+
+def test_layer_without_any_legal_mapping_is_infeasible_with_a_reason() -> None:
+    """16-bit inputs never fit tiny.yaml's 8-bit input registers."""
+    layer = Layer("wide_inputs", P=2, C=2, K=2, input_bits=16)
+    result = solve_layer(hardware("tiny"), layer, "latency", INTERACTIVE)
+    assert result.status == "infeasible"
+    assert result.reason
+    assert result.mapping is None and result.cost is None and math.isnan(result.value)
+
+
+WIDE_WEIGHTS = Layer("wide_weights", P=4, Q=4, C=8, K=4, weight_bits=16)
+
+
+def test_weights_wider_than_the_macro_cells_are_infeasible() -> None:
+    result = solve_layer(hardware("default_8core"), WIDE_WEIGHTS, "latency", INTERACTIVE)
+    assert result.status == "infeasible"
+    assert "16-bit weights" in result.reason
+    assert result.mapping is None
+
+
+def test_mip_mapper_reports_wide_weights_as_an_infeasible_layer() -> None:
+    result = map_layer(hardware("default_8core"), WIDE_WEIGHTS, "mip", options=INTERACTIVE)
+    assert result.status == "infeasible"
+    assert "16-bit weights" in result.reason and result.cost is None
+
+
+def test_invalid_objective_and_options_are_rejected() -> None:
+    hw, layer = hardware("tiny"), layer_named("conv1x1")
+    with pytest.raises(ValueError, match="unknown objective 'throughput'"):
+        solve_layer(hw, layer, "throughput")
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        SolveOptions(preset="fast")
+    with pytest.raises(ValueError, match="time limit must be positive"):
+        SolveOptions(time_limit_s=0)
+    with pytest.raises(ValueError, match="unknown objective"):
+        map_network(hw, tiny_workload(), "mip", "throughput")
+
+
+@pytest.fixture(scope="module")
+def serial_network_result():
+    return map_network(hardware("tiny"), tiny_workload(), "mip", "latency", options=BALANCED)
+
+
+def test_mip_mapper_fills_the_search_columns(serial_network_result) -> None:
+    frame = serial_network_result.to_frame()
+    assert list(frame["layer"]) == [layer.name for layer in tiny_workload().layers]
+    assert set(frame["status"]) <= {"optimal", "best_found"}
+    for column in SEARCH_COLUMNS:
+        assert frame[column].notna().all(), column
+    for _, row in frame.iterrows():
+        assert relative(row["predicted_latency_cycles"], row["latency_cycles"]) <= 1e-6
+        assert relative(row["predicted_energy_pj"], row["energy_pj"]) <= 1e-6
+        assert 0 < row["lower_bound"] <= row["latency_cycles"]
+        assert 0 <= row["gap"] < 1
+        assert 0 <= row["candidates_pruned"] <= row["candidates_total"]
+    for result in serial_network_result.layer_results:
+        assert result.search["candidates_total"] == len(
+            spatial_candidates(hardware("tiny"), result.layer)
+        )
+
+
+def test_parallel_mapping_gives_the_serial_mappings(serial_network_result) -> None:
+    parallel = map_network(
+        hardware("tiny"), tiny_workload(), "mip", "latency", options=BALANCED, jobs=2
+    )
+    serial = serial_network_result.layer_results
+    assert [r.layer.name for r in parallel.layer_results] == [r.layer.name for r in serial]
+    assert [r.status for r in parallel.layer_results] == [r.status for r in serial]
+    assert [r.mapping for r in parallel.layer_results] == [r.mapping for r in serial]
+
+
+def test_cancel_before_the_first_layer_cancels_every_layer() -> None:
+    result = map_network(
+        hardware("tiny"), tiny_workload(), "mip", "latency", options=BALANCED, cancel=lambda: True
+    )
+    assert [r.status for r in result.layer_results] == ["cancelled"] * len(tiny_workload().layers)
+    assert all(r.cost is None and r.reason for r in result.layer_results)
+    frame = result.to_frame()
+    assert (frame["status"] == "cancelled").all()
+    assert frame["gap"].isna().all()
+
+
+def test_cancel_after_the_first_layer_keeps_its_result() -> None:
+    polls: list[int] = []
+
+    def cancel() -> bool:
+        polls.append(1)
+        return len(polls) > 1
+
+    network = Network("two", (layer_named("conv1x1"), layer_named("matmul")))
+    result = map_network(
+        hardware("tiny"), network, "mip", "latency", options=BALANCED, cancel=cancel
+    )
+    assert [r.status for r in result.layer_results] == ["optimal", "cancelled"]
