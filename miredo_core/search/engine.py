@@ -50,7 +50,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "interactive": Preset(time_limit_s=2.0, candidates=3, mip_seconds=5.0, exhaustive_orders=60),
+    "interactive": Preset(time_limit_s=3.0, candidates=3, mip_seconds=5.0, exhaustive_orders=60),
     "balanced": Preset(time_limit_s=12.0, candidates=8, mip_seconds=10.0, exhaustive_orders=400),
     "thorough": Preset(time_limit_s=60.0, candidates=32, mip_seconds=30.0, exhaustive_orders=4000),
 }
