@@ -195,7 +195,7 @@ def solve_layer(
 def _search(hw, layer, cand, objective, budget, deadline, queue, index, seed):
     """Enumerate a small candidate completely, search a large one within its time slice."""
     remaining = max(deadline - time.monotonic(), 0.0)
-    share = min(len(queue) - index, budget.candidates) or 1
+    share = max(min(len(queue), budget.candidates + 1) - index, 1)  # candidates still due
     slice_end = time.monotonic() + remaining / share
     if count_orders(cand.temporal) <= budget.exhaustive_orders:
         return enumerate_candidate(hw, layer, cand, objective, max(slice_end, deadline))
