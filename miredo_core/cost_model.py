@@ -146,6 +146,18 @@ class OperandProfile:
     cascade: int
     """One-way cycles of every boundary in turn: the first-tile start-up of I/W, the final
     write-back of O."""
+    backlog: tuple[int, ...]
+    """Work of the busiest double-buffered channel per iteration of slot i beyond its one tile
+    of look-ahead: what it still has to do once another operand's serial transfer has stalled
+    compute (and with it the consumption that frees the channel's buffer half)."""
+    drained: tuple[int, ...]
+    """A single-buffered transfer at slot i that must wait for the operand's own inner
+    double-buffered channel to finish the iteration's work (its tile is complete, or no longer
+    needed, only then): that work plus the transfer; 0 where it does not apply."""
+    floor: tuple[int, ...]
+    """floor[t]: the whole-layer work of the double-buffered channel that fires at slot t,
+    with the transfers it depends on (I/W: the cascade above it) or that wait for it (O: the
+    cascade above it after its last write-back); 0 if slot t fires none."""
 
 
 def _serial_chain(costs: list[int], dbs: list[bool], operand: Operand) -> list[int]:
@@ -185,6 +197,47 @@ def _channels(costs: list[int], dbs: list[bool], factors: list[int]) -> list[int
     return channel[:n]
 
 
+def _backlogs(costs: list[int], dbs: list[bool], factors: list[int]) -> list[int]:
+    """Per slot i: max over double-buffered transfers at j >= i of X_j (firings per iteration
+    of slot i - 1)."""
+    n = len(costs)
+    result = []
+    for i in range(n):
+        best, firings = 0, 1
+        for j in range(i, n):
+            if j > i:
+                firings *= factors[j]
+            if costs[j] and dbs[j]:
+                best = max(best, costs[j] * (firings - 1))
+        result.append(best)
+    return result
+
+
+def _drained(costs: list[int], dbs: list[bool], factors: list[int]) -> list[int]:
+    channel = _channels(costs, dbs, factors)
+    n = len(costs)
+    return [
+        costs[i] + factors[i + 1] * channel[i + 1]
+        if i + 1 < n and costs[i] and not dbs[i] and channel[i + 1]
+        else 0
+        for i in range(n)
+    ]
+
+
+def _floors(boundaries: tuple[Boundary, ...], operand: Operand, n: int) -> list[int]:
+    floors = [0] * n
+    for k, b in enumerate(boundaries):
+        if b.trigger < 0 or not b.double_buffered:
+            continue
+        above = sum(a.cycles for a in boundaries[:k])
+        if operand is Operand.O:
+            work = (b.firings - 1) * firing_cycles(b) + b.cycles
+        else:
+            work = b.firings * firing_cycles(b)
+        floors[b.trigger] = above + work
+    return floors
+
+
 def operand_profile(
     boundaries: tuple[Boundary, ...], operand: Operand, factors: list[int]
 ) -> OperandProfile:
@@ -198,6 +251,9 @@ def operand_profile(
         serial=tuple(_serial_chain(costs, dbs, operand)),
         channel=tuple(_channels(costs, dbs, factors)),
         cascade=sum(b.cycles for b in boundaries),
+        backlog=tuple(_backlogs(costs, dbs, factors)),
+        drained=tuple(_drained(costs, dbs, factors)),
+        floor=tuple(_floors(boundaries, operand, n)),
     )
 
 
@@ -208,6 +264,7 @@ def latency_from_profiles(
     n = len(factors)
     stalls = dict.fromkeys(OPERANDS, 0.0)
     entry = path = float(pass_cycles)  # E(i+1) and Ep(i+1)
+    entries = [entry] * (n + 1)  # entries[i] = E(i)
     weight_above = math.prod(factors)
     for i in range(n - 1, -1, -1):
         weight_above //= factors[i]
@@ -216,19 +273,51 @@ def latency_from_profiles(
         serial = profiles[serial_op].serial[i]
         channel_op = max(OPERANDS, key=lambda op: profiles[op].channel[i])
         channel = profiles[channel_op].channel[i]
-        crit = max(path + serial, channel, entry)
+        # A serial stall of one operand stops compute; the other's double-buffered channel
+        # then runs only one tile ahead and does the rest of its work afterwards.
+        stalled_op, stalled = None, 0.0
+        for c in OPERANDS:
+            for o in OPERANDS:
+                if (
+                    o is not c
+                    and profiles[c].backlog[i]
+                    and (profiles[c].backlog[i] + profiles[o].serial[i] > stalled)
+                ):
+                    stalled_op, stalled = c, profiles[c].backlog[i] + profiles[o].serial[i]
+        drained_op = max(OPERANDS, key=lambda op: profiles[op].drained[i])
+        if profiles[drained_op].drained[i] > stalled:
+            stalled_op, stalled = drained_op, profiles[drained_op].drained[i]
+        crit = max(path + serial, channel, entry, stalled)
         if crit > entry:
-            culprit = serial_op if path + serial >= channel else channel_op
+            if crit == path + serial:
+                culprit = serial_op
+            else:
+                culprit = channel_op if channel >= stalled else stalled_op
             stalls[culprit] += weight_above * (factors[i] - 1) * (crit - entry)
         path += (factors[i] - 1) * (path + serial)
         entry += (factors[i] - 1) * crit
+        entries[i] = entry
     startup = max(profiles[Operand.I].cascade, profiles[Operand.W].cascade)
     writeback = profiles[Operand.O].cascade
+    latency = startup + entry + writeback
+    # Whole-layer floors of the double-buffered channels (fill, all firings back to back, drain).
+    for t in range(n):
+        for op in OPERANDS:
+            floor = profiles[op].floor[t]
+            if not floor:
+                continue
+            if op is Operand.O:
+                bound = startup + entries[t + 1] + floor
+            else:
+                bound = floor + entries[t + 1] + writeback
+            if bound > latency:
+                stalls[op] += bound - latency
+                latency = bound
     result = {
         "compute_cycles": float(pass_cycles * math.prod(factors)),
         "startup_cycles": float(startup),
         "writeback_cycles": float(writeback),
-        "latency_cycles": float(startup + entry + writeback),
+        "latency_cycles": float(latency),
     }
     for op, name in _STALL_FIELD.items():
         result[name] = float(stalls[op])

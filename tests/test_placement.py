@@ -22,6 +22,7 @@ from miredo_core.search.factors import divisors, factorizations, prime_factors
 from miredo_core.search.heuristic import all_orders, count_orders
 from miredo_core.search.placement import (
     OBJECTIVES,
+    PROFILE_FIELDS,
     FixedOrder,
     PlacementOption,
     batch_latency,
@@ -130,18 +131,20 @@ def check_triples(hw: Hardware, layer: Layer, order: FixedOrder, triples) -> int
             assert relative(value, getattr(cost, name)) <= 1e-9, name
         energy = combination_energy(hw, layer, order, chosen, figures["latency_cycles"])
         assert relative(energy, cost.energy_pj) <= 1e-9
-    slots = range(len(order.loops))
-    batched = batch_latency(
-        order.factors,
-        pass_cycles,
-        [np.array([max(c[op].profile.serial[i] for op in OPERANDS) for c in triples], dtype=float)
-         for i in slots],
-        [np.array([max(c[op].profile.channel[i] for op in OPERANDS) for c in triples], dtype=float)
-         for i in slots],
-        np.array([max(c[Operand.I].profile.cascade, c[Operand.W].profile.cascade)
-                  for c in triples], dtype=float),
-        np.array([c[Operand.O].profile.cascade for c in triples], dtype=float),
-    )  # fmt: skip
+    # One combination per row: every operand's arrays share the leading (triple) axis.
+    profiles = {
+        op: {
+            **{
+                field: np.array(
+                    [getattr(c[op].profile, field) for c in triples], dtype=float
+                ).reshape(len(triples), len(order.loops))
+                for field in PROFILE_FIELDS
+            },
+            "cascade": np.array([c[op].profile.cascade for c in triples], dtype=float),
+        }
+        for op in OPERANDS
+    }
+    batched = batch_latency(order.factors, pass_cycles, profiles)
     np.testing.assert_allclose(batched, expected, rtol=1e-12)
     return overflowing
 
@@ -204,8 +207,9 @@ def test_best_placement_is_never_worse_than_weight_stationary(tiny_hardware, lay
 
 def option_vector(option: PlacementOption) -> np.ndarray:
     profile = option.profile
+    entries = [value for field in PROFILE_FIELDS for value in getattr(profile, field)]
     return np.array(
-        [*profile.serial, *profile.channel, profile.cascade, option.energy_pj, option.gb_bits],
+        [*entries, profile.cascade, option.energy_pj, option.gb_bits],
         dtype=float,
     )
 

@@ -8,7 +8,7 @@ functions `cost_model.evaluate` uses, so the two cannot drift).
 
 Variables
     y[o,k] in {0,1}       operand o uses placement option k
-    s_i, c_i >= 0         critical serial transfers / busiest double-buffered channel of slot i
+    s_i >= 0              critical serial transfers of slot i
     p_i, e_i >= 0         path and full duration of one entry into slot i (p_N = e_N = t_MAC)
     x_i >= 0              one steady-state iteration of slot i
     st, wb >= 0           start-up and final write-back
@@ -16,11 +16,13 @@ Constraints (one family per private function below)
     sum_k y[o,k] = 1                                        one placement per operand
     sum_{o,k} gb[o,k] y[o,k] <= global buffer bits            shared capacity
     s_i >= sum_k serial[o,k,i] y[o,k]      for every o         (max over operands)
-    c_i >= sum_k channel[o,k,i] y[o,k]     for every o
-    x_i >= p_{i+1} + s_i,  x_i >= c_i,  x_i >= e_{i+1}        (max of the three)
+    x_i >= p_{i+1} + s_i,  x_i >= e_{i+1},  x_i >= sum_k channel[o,k,i] y[o,k],
+    x_i >= sum_k drained[o,k,i] y[o,k],  x_i >= backlog-of-c + serial-of-o (c != o)
+                                                              (the max of cost_model's Crit)
     p_i = F_i p_{i+1} + (F_i - 1) s_i,  e_i = e_{i+1} + (F_i - 1) x_i
     st >= sum_k cascade[o,k] y[o,k] for o in {I, W};  wb = sum_k cascade[O,k] y[O,k]
-    L = st + e_0 + wb;   E = sum energy[o,k] y[o,k] + E_MAC + leakage * L
+    L >= st + e_0 + wb;  L >= floor[o,k,t] y + e_{t+1} + (st for O, wb for I/W)  for every t
+    E = sum energy[o,k] y[o,k] + E_MAC + leakage * L
 Every max is written as ">=" and every objective pushes it down, so at an optimum the variables
 equal the maxima and L, E equal `cost_model.evaluate` of the decoded mapping (checked by tests).
 F_i are data, not variables, so the model is linear: no big-M, no products of variables.
@@ -118,23 +120,37 @@ class _Model:
         m, factors = self.model, self.order.factors
         path: mip.LinExpr | float = float(pass_cycles)
         entry: mip.LinExpr | float = float(pass_cycles)
+        entries: list = [entry] * (len(factors) + 1)
         for i in range(len(factors) - 1, -1, -1):
             serial = m.add_var(name=f"serial_{i}")
-            channel = m.add_var(name=f"channel_{i}")
             crit = m.add_var(name=f"crit_{i}")
             for op in OPERANDS:
                 m += serial >= self._pick(op, lambda o, i=i: o.profile.serial[i])
-                m += channel >= self._pick(op, lambda o, i=i: o.profile.channel[i])
+                m += crit >= self._pick(op, lambda o, i=i: o.profile.channel[i])
+                m += crit >= self._pick(op, lambda o, i=i: o.profile.drained[i])
+                for other in OPERANDS:
+                    if other is not op:  # a stall of `other` holds op's channel to one tile
+                        m += crit >= self._pick(
+                            op, lambda o, i=i: o.profile.backlog[i]
+                        ) + self._pick(other, lambda o, i=i: o.profile.serial[i])
             m += crit >= path + serial
-            m += crit >= channel
             m += crit >= entry
             path = factors[i] * path + (factors[i] - 1) * serial
             entry = entry + (factors[i] - 1) * crit
+            entries[i] = entry
         startup = m.add_var(name="startup")
         for op in (Operand.I, Operand.W):
             m += startup >= self._pick(op, lambda o: o.profile.cascade)
+        writeback = self._pick(Operand.O, lambda o: o.profile.cascade)
         latency = m.add_var(name="latency")
-        m += latency == startup + entry + self._pick(Operand.O, lambda o: o.profile.cascade)
+        m += latency >= startup + entry + writeback
+        # Whole-layer floors of double-buffered channels; an unchosen option contributes 0,
+        # which leaves a constraint the recursion already implies.
+        for t in range(len(factors)):
+            for op in OPERANDS:
+                floor = self._pick(op, lambda o, t=t: o.profile.floor[t])
+                after = startup if op is Operand.O else writeback
+                m += latency >= floor + entries[t + 1] + after
         return latency
 
     def _energy(self, hw: Hardware, layer: Layer) -> mip.Var:

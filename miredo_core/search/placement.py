@@ -160,7 +160,16 @@ def operand_options(
 def _vectors(options: list[PlacementOption]) -> np.ndarray:
     return np.array(
         [
-            [*o.profile.serial, *o.profile.channel, o.profile.cascade, o.energy_pj, o.gb_bits]
+            [
+                *o.profile.serial,
+                *o.profile.channel,
+                *o.profile.backlog,
+                *o.profile.drained,
+                *o.profile.floor,
+                o.profile.cascade,
+                o.energy_pj,
+                o.gb_bits,
+            ]
             for o in options
         ],
         dtype=float,
@@ -188,24 +197,42 @@ def pareto_options(options: list[PlacementOption]) -> list[PlacementOption]:
     return [options[i] for i in sorted(kept)]
 
 
+PROFILE_FIELDS = ("serial", "channel", "backlog", "drained", "floor")
+
+
 def batch_latency(
-    factors: list[int],
-    pass_cycles: int,
-    serial: list[np.ndarray],
-    channel: list[np.ndarray],
-    startup: np.ndarray,
-    writeback: np.ndarray,
+    factors: list[int], pass_cycles: int, profiles: dict[Operand, dict[str, np.ndarray]]
 ) -> np.ndarray:
     """`cost_model.latency_from_profiles` for many operand combinations at once.
 
-    serial[i] / channel[i] hold, for slot i, the max over operands of their profile entries,
-    broadcast over the combinations; startup and writeback likewise."""
+    profiles[o][field] holds operand o's per-slot profile entries (last axis: the slot) for
+    PROFILE_FIELDS and its cascade under "cascade", shaped to broadcast against the other
+    operands' arrays (one axis per operand)."""
+    n = len(factors)
     entry = path = np.float64(pass_cycles)
-    for i in range(len(factors) - 1, -1, -1):
-        crit = np.maximum(np.maximum(path + serial[i], channel[i]), entry)
-        path = path + (factors[i] - 1) * (path + serial[i])
+    entries: list = [entry] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        slot = {op: {f: profiles[op][f][..., i] for f in PROFILE_FIELDS} for op in OPERANDS}
+        serial = functools.reduce(np.maximum, [slot[op]["serial"] for op in OPERANDS])
+        channel = functools.reduce(np.maximum, [slot[op]["channel"] for op in OPERANDS])
+        stalled = functools.reduce(
+            np.maximum,
+            [slot[c]["backlog"] + slot[o]["serial"] for c in OPERANDS for o in OPERANDS if o != c]
+            + [slot[op]["drained"] for op in OPERANDS],
+        )
+        crit = functools.reduce(np.maximum, [path + serial, channel, entry, stalled])
+        path = path + (factors[i] - 1) * (path + serial)
         entry = entry + (factors[i] - 1) * crit
-    return startup + entry + writeback
+        entries[i] = entry
+    startup = np.maximum(profiles[Operand.I]["cascade"], profiles[Operand.W]["cascade"])
+    writeback = profiles[Operand.O]["cascade"]
+    latency = startup + entry + writeback
+    for t in range(n):
+        for op in OPERANDS:
+            floor = profiles[op]["floor"][..., t]
+            bound = floor + entries[t + 1] + (startup if op is Operand.O else writeback)
+            latency = np.maximum(latency, np.where(floor > 0, bound, 0.0))
+    return latency
 
 
 @dataclass(frozen=True)
@@ -228,28 +255,21 @@ def _combine(hw: Hardware, layer: Layer, order: FixedOrder, options, objective: 
         values = np.array([getter(o) for o in options[op]], dtype=float)
         return values[axes[op]]
 
-    n = len(order.loops)
-    serial = [
-        functools.reduce(
-            np.maximum, [column(op, lambda o, i=i: o.profile.serial[i]) for op in OPERANDS]
-        )
-        for i in range(n)
-    ]
-    channel = [
-        functools.reduce(
-            np.maximum, [column(op, lambda o, i=i: o.profile.channel[i]) for op in OPERANDS]
-        )
-        for i in range(n)
-    ]
-    startup = np.maximum(
-        column(Operand.I, lambda o: o.profile.cascade),
-        column(Operand.W, lambda o: o.profile.cascade),
-    )
-    writeback = column(Operand.O, lambda o: o.profile.cascade)
+    profiles = {
+        op: {
+            **{
+                f: np.array([getattr(o.profile, f) for o in options[op]], dtype=float).reshape(
+                    [len(options[op]) if ax == OPERANDS.index(op) else 1 for ax in range(3)]
+                    + [len(order.loops)]
+                )
+                for f in PROFILE_FIELDS
+            },
+            "cascade": column(op, lambda o: o.profile.cascade),
+        }
+        for op in OPERANDS
+    }
     passes = math.prod(order.factors)
-    latency = batch_latency(
-        order.factors, hw.macro.pass_cycles(layer.input_bits), serial, channel, startup, writeback
-    )
+    latency = batch_latency(order.factors, hw.macro.pass_cycles(layer.input_bits), profiles)
     latency = np.broadcast_to(latency, shape)
     active_cores = math.prod(f for a, _, f in order.spatial if a is Axis.CORES)
     fixed = hw.macro.activation_energy_pj(layer.input_bits) * passes * active_cores
