@@ -10,7 +10,8 @@ state.init()
 st.title("Optimize")
 st.caption(
     "Map every layer with the chosen mapper and objective. Results are cached by hardware, "
-    "workload, objective, mapper and preset: going back to an earlier design is instant."
+    "workload, objective, mapper and preset: going back to an earlier design is instant, and "
+    "a layer solved before, in any session, comes from the result store."
 )
 settings = widgets.run_settings("opt_")
 state.default("opt_simulate", True)

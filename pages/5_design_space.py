@@ -4,29 +4,36 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cached, charts, state, widgets
+from ui import cached, charts, frames, state, widgets
 from ui.jobs import SweepRequest
-from ui.sweeps import pareto_mask
 
 state.init()
 st.title("Design space")
 st.caption(
     "Every combination of the axis values is applied to the current hardware and the workload "
-    "is mapped on it. Hover a point for its configuration; select one to open it in Optimize."
+    "is mapped on it. Answers are kept in the result store: a repeated or overlapping sweep "
+    "solves only what is new. Hover a point for its configuration; select one to open it in "
+    "Optimize."
 )
 axes = widgets.sweep_axes_input()
 settings = widgets.run_settings("sweep_", mapper="ws")
 if st.button("Run sweep", key="run_sweep", type="primary", disabled=not axes):
     state.remember("sweep_active", True)
 try:
-    request = SweepRequest(
-        hardware_text=cached.canonical_hardware_text(state.current_hardware_text()),
-        workload=state.workload(), mapper=settings["mapper"], objective=settings["objective"],
-        axes=tuple(axes), options=settings["options"],
-    )  # fmt: skip
+    hardware_text = cached.canonical_hardware_text(state.current_hardware_text())
 except ValueError as error:  # ConfigError included
     st.error(f"The current hardware is not valid; fix it on the Hardware page.\n\n{error}")
     st.stop()
+request = SweepRequest(
+    hardware_text=hardware_text, workload=state.workload(), mapper=settings["mapper"],
+    objective=settings["objective"], axes=tuple(axes), options=settings["options"],
+)  # fmt: skip
+try:
+    size = cached.sweep_size(request) if axes else 0
+except ValueError as error:  # an axis value the hardware cannot take, or a bad workload
+    widgets.error_message("This sweep cannot run:", error)
+    st.stop()
+st.caption(f"{size} design points.")
 
 starting = bool(state.recall("sweep_active")) and bool(axes)
 job = cached.start_sweep(request) if starting else cached.find_sweep(request)
@@ -37,23 +44,27 @@ state.track_jobs("sweep", [job])
 if not job.done():
     widgets.progress_panel([job], "cancel_sweep", lambda: state.stop("sweep_active"))
     st.stop()
-(points,) = widgets.show_outcomes([job])
-if points is None or points.empty:
+(outcome,) = widgets.show_outcomes([job])
+if outcome is None or outcome.points.empty:
     st.stop()
-points = points.assign(pareto=pareto_mask(points[["latency_cycles", "energy_pj"]]))
-state.remember(state.LAST_SWEEP, points)
+widgets.sweep_stats(outcome.stats, outcome.store_path)
 names = [name for name, _ in axes]
 
+left, right = st.columns(2)
+with left:
+    front = widgets.pareto_columns_input()
 state.default("sweep_color", "area_mm2")
-color = st.selectbox("Colour by", ["area_mm2", *names], key="sweep_color")
-figure = charts.sweep_scatter(points, points["pareto"].to_numpy(), color, names)
+color = right.selectbox("Colour by", ["area_mm2", *names], key="sweep_color")
+points = frames.mark_pareto(outcome.points, front)
+state.remember(state.LAST_SWEEP, {"points": points, "axes": names, "front": front})
+figure = charts.sweep_scatter(points, color, names, front)
 event = st.plotly_chart(figure, key="chart_sweep", on_select="rerun", selection_mode="points")
 selected = [p["customdata"] for p in event.selection.points if "customdata" in p]
 if selected:
     state.open_design_point({name: points.at[int(selected[0]), name] for name in names})
     st.switch_page("pages/3_optimize.py")
 
-st.dataframe(points.drop(columns="hardware_text"), hide_index=True, width="stretch")
+st.dataframe(points, hide_index=True, width="stretch")
 labels = [", ".join(f"{n}={row[n]}" for n in names) for _, row in points.iterrows()]
 if st.session_state.get("sweep_point", 0) >= len(labels):
     st.session_state["sweep_point"] = 0

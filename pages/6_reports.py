@@ -13,8 +13,8 @@ st.caption(
     "offline file with interactive figures."
 )
 run = state.recall(state.LAST_RUN)
-points = state.recall(state.LAST_SWEEP)
-if run is None and points is None:
+sweep = state.recall(state.LAST_SWEEP)
+if run is None and sweep is None:
     st.info("Nothing to report yet: run **Optimize** or a **Design space** sweep first.")
     st.stop()
 
@@ -37,14 +37,14 @@ if run is not None:
         mime="application/json", key="download_json", on_click="ignore",
     )  # fmt: skip
     sections += report.run_sections(result, run["baseline"], request.objective)
-if points is not None:
+if sweep is not None:
+    points = sweep["points"]
     st.subheader(f"Sweep: {len(points)} design points")
     st.download_button(
         "Sweep points (CSV)", data=points.to_csv(index=False), file_name="sweep.csv",
         mime="text/csv", key="download_sweep", on_click="ignore",
     )  # fmt: skip
-    axes = [c for c in points.columns if c not in report.SWEEP_NON_AXIS_COLUMNS]
-    sections += report.sweep_sections(points, axes)
+    sections += report.sweep_sections(points, sweep["axes"], sweep["front"])
 
 st.subheader("HTML report")
 st.download_button(

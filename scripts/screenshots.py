@@ -2,7 +2,9 @@
 
 Serves the app with `streamlit run` (like the browser test), drives headless chromium through
 Hardware, Workload, Optimize (the MIP mapper on ResNet-18 and the paper's default 8-core
-template), Compare and Design space, and writes docs/dashboard_*.png at 1280x1400.
+template), Compare and Design space, and writes docs/dashboard_*.png at 1280x1400. The server
+uses a fresh result store in a temporary directory, so the pictures show real solves (and
+the user's store is left alone).
 
     python scripts/screenshots.py [--out docs]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
@@ -19,6 +22,7 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from miredo_core.store import STORE_ENV  # noqa: E402
 from ui.server import CHROMIUM, CHROMIUM_ARGS, serve_dashboard  # noqa: E402
 
 CHART = "[data-testid='stPlotlyChart'] .main-svg"
@@ -47,7 +51,7 @@ def shoot(page, out: Path, name: str) -> None:
     settle(page)
     path = out / f"dashboard_{name}.png"
     page.screenshot(path=str(path))
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {path}")
 
 
 def tour(page, out: Path) -> None:
@@ -85,7 +89,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    with serve_dashboard() as url, sync_playwright() as playwright:
+    with (
+        tempfile.TemporaryDirectory(prefix="miredo-screenshots-") as store_dir,
+        serve_dashboard({STORE_ENV: str(Path(store_dir) / "results.sqlite3")}) as url,
+        sync_playwright() as playwright,
+    ):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport=VIEWPORT)

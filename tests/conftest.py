@@ -8,8 +8,19 @@ import pytest
 
 from miredo_core.config import load_hardware
 from miredo_core.hardware import Hardware
+from miredo_core.store import STORE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def result_store_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's default result store is a file of its own tmp directory: `$MIREDO_STORE` is
+    what `store.default_store_path()`, the CLI and the dashboard read, so no test writes into
+    the user's cache directory and no test sees another's answers."""
+    path = tmp_path / "results.sqlite3"
+    monkeypatch.setenv(STORE_ENV, str(path))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from miredo_core.store import STORE_ENV, ResultStore
 from ui.server import CHROMIUM, CHROMIUM_ARGS, serve_dashboard
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -43,7 +44,9 @@ def metric_value(page, label: str) -> str:
 
 
 def test_slider_optimize_and_csv_download(tmp_path: Path) -> None:
-    with serve_dashboard() as url, sync_api.sync_playwright() as playwright:
+    # The server and its solver workers use a store of their own, never the user's.
+    store = {STORE_ENV: str(tmp_path / "results.sqlite3")}
+    with serve_dashboard(store) as url, sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1400})
@@ -86,5 +89,7 @@ def test_slider_optimize_and_csv_download(tmp_path: Path) -> None:
             lines = path.read_text(encoding="utf-8").splitlines()
             assert lines[0].startswith("layer,mapper,objective,status,macs,latency_cycles")
             assert len(lines) == 6 and all("tiny[cores=3]" in line for line in lines[1:])
+            with ResultStore(store[STORE_ENV]) as written:  # one answer per layer shape
+                assert len(written) == 5
         finally:
             browser.close()

@@ -1,5 +1,10 @@
 """AppTest smoke tests of every dashboard page: widgets by key, a solve on the tiny hardware
-and workload, charts present, library errors shown as messages, never as exceptions."""
+and workload, charts present, library errors shown as messages, never as exceptions.
+
+Every test has a result store of its own (`$MIREDO_STORE`, set by the autouse fixture
+`result_store_path` of conftest.py): dashboard requests carry the store path resolved when they
+are built, so the shared solver workers follow it and nothing is written to the user's cache.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,12 @@ from streamlit.testing.v1 import AppTest
 
 from miredo_core.config import load_hardware
 from miredo_core.network import map_network
+from miredo_core.pareto import pareto_mask
+from miredo_core.store import ResultStore
 from miredo_core.zoo import load_workload
-from ui import report
+from ui import frames, jobs, report
 from ui.axes import read_axes
-from ui.jobs import YAML, RunRequest, WorkloadSpec
+from ui.jobs import YAML, RunRequest, SweepRequest, WorkloadSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HARDWARE_DIR = REPO_ROOT / "sample_configs" / "hardware"
@@ -251,18 +258,103 @@ def test_design_space_bad_values_are_messages() -> None:
     at.run()
     assert not at.exception
     assert "not an integer" in error_text(at)
+    at.text_input(key="sweep_values_cores").set_value("0, 2").run()  # parses, cannot apply
+    assert not at.exception
+    assert "This sweep cannot run" in error_text(at) and "axis cores" in error_text(at)
+
+
+def sweep_page(values: str) -> AppTest:
+    """The Design space page on the tiny hardware, sweeping the core count over `values`."""
+    at = seed_tiny(page("5_design_space.py"))
+    at.session_state["sweep_axes"] = ["cores"]
+    at.session_state["sweep_values_cores"] = values
+    return at.run()
+
+
+def test_design_space_repeated_sweep_is_served_from_the_store(result_store_path: Path) -> None:
+    at = sweep_page("1, 2")
+    at.button(key="run_sweep").click().run()
+    run_until_charts(at, 1)
+    assert not at.exception and not at.error, error_text(at)
+    captions = " ".join(caption.value for caption in at.caption)
+    assert "10 distinct" in captions and "0 served from the result store, 10 solved" in captions
+    with ResultStore(result_store_path) as store:
+        assert len(store) == 10  # 2 points x 5 distinct layer shapes
+    # Another request (the points in another order) with the same problems: a new job, which
+    # finds every answer in the store.
+    at.text_input(key="sweep_values_cores").set_value("2, 1").run()
+    run_until_charts(at, 1)
+    assert not at.exception and not at.error, error_text(at)
+    assert list(at.dataframe[0].value["cores"]) == [2, 1]
+    captions = " ".join(caption.value for caption in at.caption)
+    assert "10 served from the result store, 0 solved" in captions
+
+
+def test_design_space_pareto_front_follows_the_chosen_figures() -> None:
+    at = sweep_page("1, 2, 4")
+    at.button(key="run_sweep").click().run()
+    run_until_charts(at, 1)
+    at.multiselect(key="sweep_pareto").set_value(["area"]).run()
+    assert not at.exception and not at.error, error_text(at)
+    points = at.dataframe[0].value
+    assert list(points["pareto"]) == list(pareto_mask(points, ["area"]))
+    assert list(points.loc[points["pareto"], "cores"]) == [1]  # the smallest chip
+    at.multiselect(key="sweep_pareto").set_value([]).run()
+    assert not at.exception and at.warning
+    assert not at.dataframe[0].value["pareto"].any()
+
+
+def test_unusable_result_store_is_a_message(tmp_path: Path, monkeypatch) -> None:
+    broken = tmp_path / "broken.sqlite3"
+    broken.write_text("not a database", encoding="utf-8")
+    monkeypatch.setenv("MIREDO_STORE", str(broken))
+    at = sweep_page("1")
+    at.button(key="run_sweep").click().run()
+    deadline = time.monotonic() + TIMEOUT
+    while not at.error and time.monotonic() < deadline:
+        time.sleep(0.2)
+        at.run()
+    assert not at.exception
+    assert "is not a usable result store" in error_text(at)
+
+
+def test_workers_read_and_write_the_store(result_store_path: Path) -> None:
+    """The worker functions, called in this process: a repeated run and sweep solve nothing."""
+    hardware = TINY_HARDWARE.read_text(encoding="utf-8")
+    workload = WorkloadSpec(YAML, TINY_WORKLOAD.read_text(encoding="utf-8"), "tiny")
+    request = RunRequest(hardware, workload, "ws", "latency", simulate=True)
+    assert request.store_path == str(result_store_path)
+    first = jobs.run_network(request, {})
+    again = jobs.run_network(request, {})
+    columns = ["layer", "status", "latency_cycles", "energy_pj", "sim_latency_cycles"]
+    assert again.to_frame()[columns].equals(first.to_frame()[columns])
+    assert again.solve_time_s == 0.0  # every layer came from the store
+    assert all(r.sim_latency_cycles is not None for r in again.layer_results)
+    sweep = SweepRequest(hardware, workload, "ws", "latency", (("cores", (1, 2)),))
+    outcome = jobs.run_sweep(sweep, {})
+    assert outcome.stats.store_hits == 5 and outcome.stats.solved == 5  # cores=2 is tiny.yaml
+    assert jobs.run_sweep(sweep, {}).stats.solved == 0
+    with ResultStore(result_store_path) as store:
+        assert len(store) == 10
 
 
 def test_reports_offer_downloads_and_an_offline_html_report() -> None:
     hardware = load_hardware(TINY_HARDWARE)
     result = map_network(hardware, load_workload(TINY_WORKLOAD), "ws", simulate=True)
     request = RunRequest(TINY_HARDWARE.read_text(), WorkloadSpec(YAML, "", "tiny"), "ws", "latency")
+    workload = WorkloadSpec(YAML, TINY_WORKLOAD.read_text(encoding="utf-8"), "tiny")
+    sweep = SweepRequest(request.hardware_text, workload, "ws", "latency", (("cores", (1, 2)),))
+    points = frames.mark_pareto(jobs.run_sweep(sweep, {}).points, ["latency", "energy"])
     at = page("6_reports.py")
     at.session_state["last_run"] = {"request": request, "result": result, "baseline": result}
+    at.session_state["last_sweep"] = {"points": points, "axes": ["cores"], "front": ["latency"]}
     at.run()
     assert not at.exception
     keys = {button.key for button in at.get("download_button")}
-    assert {"download_report_layers", "download_summary", "download_json", "download_html"} <= keys
+    assert {"download_report_layers", "download_summary", "download_json", "download_html",
+            "download_sweep"} <= keys  # fmt: skip
+    sweep_html = report.html_report("s", report.sweep_sections(points, ["cores"], ["latency"]))
+    assert "Pareto front (latency)" in sweep_html
     html = report.html_report("t", report.run_sections(result, result, "latency"))
     assert html.count('class="plotly-graph-div"') >= 3
     assert "<script src=" not in html  # plotly.js is inlined, so the file works offline

@@ -1,13 +1,17 @@
 """Every cached call of the dashboard, keyed by plain values (YAML text, names, numbers).
 
-Two kinds of cache:
+Three kinds of cache:
 
-* `st.cache_data` for quick pure functions (parsing, variants, workload loading);
+* `st.cache_data` for quick pure functions (parsing, variants, workload loading, checking a
+  sweep);
 * one shared job store (`st.cache_resource`) for mapping runs and sweeps. A run is keyed by its
-  request (canonical hardware YAML, workload, mapper, objective, options), so asking again for
-  a finished run returns it at once: moving a slider back is instant. Jobs run in a
+  request (canonical hardware YAML, workload, mapper, objective, options, store path), so asking
+  again for a finished run returns it at once: moving a slider back is instant. Jobs run in a
   spawn-context process pool (HiGHS deadlocks in forked children, and a solver crash then kills
-  a worker, never the server); progress and cancel travel through a `Manager` dict per job.
+  a worker, never the server); progress and cancel travel through a `Manager` dict per job;
+* the persistent result store (`miredo_core.store`), which the workers read and write (see
+  `ui.jobs`): it outlives the job store and the server, and serves every layer problem already
+  solved by any run or sweep.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from miredo_core.config import (
 from miredo_core.hardware import Hardware
 from miredo_core.mapping import InfeasibleMappingError
 from miredo_core.onnx_import import import_onnx
+from miredo_core.store import StoreError
+from miredo_core.sweep import SweepError
 from miredo_core.variants import apply_variant
 from miredo_core.workload import Network, WorkloadError
 from ui import jobs
@@ -47,8 +53,10 @@ STORE_CAPACITY = 64
 #: Worker processes: one per core, at most 4 (a dashboard serves few users at once).
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 
-#: Errors that describe the user's input: shown as their message, never as a traceback.
-USER_ERRORS = (ConfigError, WorkloadError, InfeasibleMappingError, ValueError)
+#: Errors whose message says what is wrong and what to do (the user's input, an unusable store
+#: file, a solver crash during a sweep): shown as their message, never as a traceback.
+USER_ERRORS = (ConfigError, WorkloadError, InfeasibleMappingError, ValueError, StoreError,
+               SweepError)  # fmt: skip
 
 
 # ---------------------------------------------------------------- quick cached functions
@@ -140,12 +148,12 @@ class Job:
 
     def retryable(self) -> bool:
         """A cancelled (possibly partial) or crashed job: kept to be shown, but submitting its
-        request again runs it anew."""
+        request again runs it anew (its finished answers are in the result store)."""
         if not self.done():
             return False
         if self.future.cancelled() or self.cancel_requested():
             return True
-        return isinstance(self.future.exception(), BrokenProcessPool)
+        return isinstance(self.future.exception(), BrokenProcessPool | SweepError)
 
 
 @contextlib.contextmanager
@@ -230,6 +238,13 @@ def start_run(request: jobs.RunRequest, label: str) -> Job:
 
 def find_run(request: jobs.RunRequest) -> Job | None:
     return job_store().find(run_key(request))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def sweep_size(request: jobs.SweepRequest) -> int:
+    """The number of design points of a sweep, once the library has checked it (every axis
+    value applies to the hardware); raises ConfigError / WorkloadError / ValueError."""
+    return jobs.sweep_spec(request).grid_size
 
 
 def start_sweep(request: jobs.SweepRequest) -> Job:

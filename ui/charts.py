@@ -3,11 +3,14 @@ returns a `go.Figure`, so the pages, the HTML report and the tests draw the same
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from miredo_core.mapping import Mapping
+from miredo_core.pareto import PARETO_COLUMNS
 from miredo_core.results import LATENCY_PARTS
 from ui import frames
 
@@ -136,12 +139,20 @@ def compare_bars(frame: pd.DataFrame, label_a: str, label_b: str) -> go.Figure:
     return figure
 
 
-def sweep_scatter(frame: pd.DataFrame, mask, color: str, axes: list[str]) -> go.Figure:
-    """Latency against energy per design point, coloured by `color`; the Pareto front is
-    drawn as a line through the optimal points. customdata carries the frame's row index."""
+#: The figures the sweep scatter plots; a Pareto front over exactly these is joined by a line.
+SWEEP_PLOT_COLUMNS = ("latency_cycles", "energy_pj")
+
+
+def sweep_scatter(
+    frame: pd.DataFrame, color: str, axes: list[str], front: Sequence[str] = ("latency", "energy")
+) -> go.Figure:
+    """Latency against energy per design point, coloured by `color`. The rows of the frame's
+    `pareto` column, a front over the figures `front` (names as in `pareto.PARETO_COLUMNS`),
+    are ringed; when the front is over the two plotted figures it is drawn as a line too.
+    customdata carries the frame's row index."""
     hover = [
         "<br>".join(f"{axis} = {row[axis]}" for axis in axes)
-        + f"<br>{row['hardware']}<br>area {row['area_mm2']:.3g} mm²"
+        + f"<br>{row['hardware']} ({row['status']})<br>area {row['area_mm2']:.3g} mm²"
         for _, row in frame.iterrows()
     ]
     figure = go.Figure()
@@ -161,12 +172,13 @@ def sweep_scatter(frame: pd.DataFrame, mask, color: str, axes: list[str]) -> go.
             "colorbar": {"title": color},
         },
     )
-    front = frame[mask].sort_values("latency_cycles")
+    optimal = frame[frame["pareto"].astype(bool)].sort_values("latency_cycles")
+    joined = sorted(PARETO_COLUMNS.get(name, name) for name in front) == sorted(SWEEP_PLOT_COLUMNS)
     figure.add_scatter(
-        x=front["latency_cycles"],
-        y=front["energy_pj"],
-        mode="lines+markers",
-        name="Pareto front",
+        x=optimal["latency_cycles"],
+        y=optimal["energy_pj"],
+        mode="lines+markers" if joined else "markers",
+        name=f"Pareto front ({', '.join(front)})" if front else "Pareto front (none chosen)",
         line={"color": "crimson"},
         marker={"size": 16, "symbol": "circle-open", "color": "crimson"},
         hoverinfo="skip",

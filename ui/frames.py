@@ -2,17 +2,21 @@
 
 Every figure starts from `NetworkResult.to_frame()` or from the result objects' own fields; this
 module only selects, joins and relabels. The one derived number is a ratio of two evaluated
-figures (a layer's cost over the weight-stationary baseline's, B over A in Compare).
+figures (a layer's cost over the weight-stationary baseline's, B over A in Compare); a sweep's
+Pareto mask comes from `miredo_core.pareto`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from miredo_core.hardware import Level
 from miredo_core.mapping import Mapping
+from miredo_core.pareto import pareto_mask
 from miredo_core.results import NetworkResult
 from miredo_core.workload import DIMS, OPERANDS, Network
 
@@ -45,6 +49,13 @@ OPTIMIZE_COLUMNS = (
     "reused_from",
     "reason",
 )
+
+
+def mark_pareto(points: pd.DataFrame, front: Sequence[str]) -> pd.DataFrame:
+    """A sweep's points frame with its `pareto` column over the figures `front` (names as in
+    `pareto.PARETO_COLUMNS`, all minimized); no point is marked when `front` is empty."""
+    mask = pareto_mask(points, front) if front else np.zeros(len(points), dtype=bool)
+    return points.assign(pareto=mask)
 
 
 def layer_frame(network: Network) -> pd.DataFrame:

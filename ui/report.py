@@ -15,10 +15,6 @@ import plotly.io as pio
 
 from miredo_core.results import NetworkResult
 from ui import charts, frames
-from ui.sweeps import SWEEP_COLUMNS
-
-#: Columns of a sweep frame that are not axes.
-SWEEP_NON_AXIS_COLUMNS = frozenset({*SWEEP_COLUMNS, "pareto"})
 
 _STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:1200px}"
@@ -40,9 +36,11 @@ def run_sections(result: NetworkResult, baseline: NetworkResult | None, objectiv
     return sections
 
 
-def sweep_sections(points: pd.DataFrame, axes: list[str]) -> list:
-    scatter = charts.sweep_scatter(points, points["pareto"].to_numpy(), "area_mm2", axes)
-    return [("Design space", scatter), ("Sweep points", points.drop(columns="hardware_text"))]
+def sweep_sections(points: pd.DataFrame, axes: list[str], front: list[str]) -> list:
+    """(heading, figure or table) sections of one sweep: `points` is the Design space page's
+    frame (`SweepResult.points_frame()` with `pareto` over the figures `front`)."""
+    scatter = charts.sweep_scatter(points, "area_mm2", axes, front)
+    return [("Design space", scatter), ("Sweep points", points)]
 
 
 def html_report(title: str, sections: list) -> str:

@@ -35,8 +35,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_dashboard() -> Iterator[str]:
-    """Start `streamlit run app.py` headless, yield its URL once healthy, stop it on exit."""
+def serve_dashboard(env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start `streamlit run app.py` headless, yield its URL once healthy, stop it on exit.
+    `env` adds to (or overrides) this process's environment, e.g. `MIREDO_STORE`."""
     port = free_port()
     command = [
         sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"),
@@ -45,7 +46,7 @@ def serve_dashboard() -> Iterator[str]:
     ]  # fmt: skip
     server = subprocess.Popen(
         command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

@@ -11,16 +11,17 @@ import streamlit as st
 from miredo_core.config import ConfigError
 from miredo_core.hardware import Hardware
 from miredo_core.network import MAPPERS, OBJECTIVES, map_network
+from miredo_core.pareto import PARETO_COLUMNS
 from miredo_core.results import NetworkResult
 from miredo_core.search.engine import PRESETS
 from miredo_core.search.mip import SOLVERS
+from miredo_core.sweep import SweepStats, parse_axis_values
 from miredo_core.workload import WorkloadError
 from miredo_core.zoo import NETWORK_NAMES
 from ui import cached, state
 from ui.axes import AXIS_SPECS, NUMBER, SLIDER, matches
 from ui.cached import Job
 from ui.jobs import BUILTIN, YAML, WorkloadSpec
-from ui.sweeps import parse_axis_values
 
 #: Mappers that read the quality preset and solver of `SolveOptions` (the library does not say
 #: which mapper reads which option; the baselines ignore both).
@@ -146,6 +147,12 @@ def progress_panel(jobs: Sequence[Job], key: str, on_cancel: Callable[[], None])
             on_cancel()
 
     st.fragment(panel, run_every=POLL_SECONDS)()
+
+
+def error_message(title: str, error: Exception) -> None:
+    """A library error shown as `title` and one bullet per line of its message."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    st.error(title + "\n\n" + "\n".join(f"- {line}" for line in lines))
 
 
 def show_outcomes(jobs: Sequence[Job]) -> list:
@@ -288,12 +295,49 @@ def sweep_axes_input() -> list[tuple[str, tuple]]:
     columns = st.columns(max(len(names), 1))
     for column, axis in zip(columns, names, strict=False):
         state.default(f"sweep_values_{axis}", AXIS_SPECS[axis].sweep_default)
-        text = column.text_input(f"{axis} values", key=f"sweep_values_{axis}")
+        text = column.text_input(
+            f"{axis} values", key=f"sweep_values_{axis}",
+            help="Comma-separated values or ranges: start:stop:step (4:16:4) or "
+            "start:stop:*factor (1:16:*2); on/off for a toggle.",
+        )  # fmt: skip
         try:
             axes.append((axis, parse_axis_values(axis, text)))
         except ValueError as error:
             column.error(str(error))
     return axes
+
+
+#: The Pareto front a sweep starts with: the two figures its scatter plot shows.
+DEFAULT_PARETO = ["latency", "energy"]
+
+
+def pareto_columns_input() -> list[str]:
+    """The figures the Pareto front minimizes, as short names of `pareto.PARETO_COLUMNS`."""
+    state.default("sweep_pareto", DEFAULT_PARETO)
+    names = st.multiselect(
+        "Pareto front over (all minimized)", list(PARETO_COLUMNS), key="sweep_pareto",
+        help="A point is on the front when no other point is at least as good in every chosen "
+        "figure and better in one. Infeasible or cancelled points never are.",
+    )  # fmt: skip
+    if not names:
+        st.warning("Choose at least one figure to mark the Pareto front.")
+    return names
+
+
+def sweep_stats(stats: SweepStats, store_path: str) -> None:
+    """Where a sweep's answers came from: the result store, new solves, repeated shapes."""
+    text = (
+        f"{stats.points} points, {stats.layer_problems} layer problems, "
+        f"{stats.distinct_problems} distinct ({stats.saved_by_dedup} saved by repeated shapes): "
+        f"{stats.store_hits} served from the result store, {stats.solved} solved, "
+        f"in {stats.wall_time_s:.1f} s. Store: `{store_path}`"
+    )
+    st.caption(text)
+    if stats.unsolved:
+        st.warning(
+            f"{stats.unsolved} problem(s) were not solved (cancelled); their points show as "
+            "'cancelled'. Press **Run sweep** to finish: solved answers are kept."
+        )
 
 
 def hardware_figures(hardware: Hardware) -> None:
