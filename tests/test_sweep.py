@@ -10,6 +10,7 @@ import os
 import signal
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -200,10 +201,17 @@ def test_infeasible_points_have_nan_totals_and_stay_off_the_front(
     assert (frame["infeasible_layers"] == 4).all()
 
 
+def _slow_ws(hw, layer, objective, options):
+    """The ws mapper, slowed down so that a cancel lands while tasks are still pending."""
+    time.sleep(0.05)
+    return MAPPERS["ws"](hw, layer, objective, options)
+
+
 def test_cancel_keeps_finished_answers_and_a_rerun_completes(
-    tiny_hardware: Hardware, store: ResultStore
+    tiny_hardware: Hardware, store: ResultStore, monkeypatch
 ) -> None:
-    spec = spec_for(tiny_hardware)
+    monkeypatch.setitem(MAPPERS, "slow_ws", _slow_ws)
+    spec = spec_for(tiny_hardware, mapper="slow_ws")
     seen: list[int] = []
     with concurrent.futures.ThreadPoolExecutor(1) as executor:
         partial = run_sweep(spec, executor, store, lambda done, *_: seen.append(done),
