@@ -214,7 +214,7 @@ def test_default_path_honours_the_environment(
 
 
 # ------------------------------------------------------------------ concurrent writers
-WRITES_PER_PROCESS = 300
+WRITES_PER_PROCESS = 1000
 
 
 def _write_many(path: str, worker: int, barrier, shared_keys: int) -> tuple[float, float]:
@@ -223,6 +223,7 @@ def _write_many(path: str, worker: int, barrier, shared_keys: int) -> tuple[floa
     time window of the writes."""
     barrier.wait()
     with ResultStore(path) as store:
+        barrier.wait()  # both stores are open: start writing together
         begin = time.monotonic()
         for index in range(WRITES_PER_PROCESS):
             key = ("mine", worker, index) if index >= shared_keys else ("shared", index)
