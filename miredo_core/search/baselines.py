@@ -193,7 +193,8 @@ def random_mapping(hw: Hardware, layer: Layer, rng, attempts: int = 50) -> Mappi
 
 
 def objective_value(cost, objective: str) -> float:
-    """The scalar a mapper minimizes: latency (cycles), energy (pJ) or their product."""
+    """The scalar a mapper minimizes: latency (cycles), energy (pJ) or their product, of anything
+    with latency_cycles / energy_pj / edp_pj_cycles (a CostBreakdown, a PlacementResult)."""
     if objective == "latency":
         return cost.latency_cycles
     if objective == "energy":

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from miredo_core.hardware import Hardware
 from miredo_core.mapping import Loop
+from miredo_core.search.baselines import objective_value
 from miredo_core.search.factors import factorizations, prime_factors
 from miredo_core.search.placement import FixedOrder, PlacementResult, best_placement
 from miredo_core.search.spatial import SpatialCandidate
@@ -36,14 +37,6 @@ START_SEQUENCES: tuple[tuple[Dim, ...], ...] = (
     (Dim.N, Dim.G, Dim.C, Dim.K, Dim.R, Dim.S, Dim.P, Dim.Q),
     (Dim.N, Dim.G, Dim.P, Dim.K, Dim.C, Dim.R, Dim.S, Dim.Q),
 )
-
-
-def objective_of(result: PlacementResult, objective: str) -> float:
-    if objective == "latency":
-        return result.latency_cycles
-    if objective == "energy":
-        return result.energy_pj
-    return result.latency_cycles * result.energy_pj
 
 
 @dataclass
@@ -70,7 +63,7 @@ class OrderSearch:
             self.hw, self.layer, FixedOrder(self.candidate.spatial, loops), self.objective
         )
         self.state.evaluations += 1
-        value = math.inf if result is None else objective_of(result, self.objective)
+        value = math.inf if result is None else objective_value(result, self.objective)
         self.cache[loops] = value
         if value < self.state.best_value:
             self.state.best, self.state.best_value = result, value

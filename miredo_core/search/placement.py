@@ -243,6 +243,10 @@ class PlacementResult:
     combinations: int
     """Operand combinations evaluated (after Pareto filtering)."""
 
+    @property
+    def edp_pj_cycles(self) -> float:
+        return self.latency_cycles * self.energy_pj
+
 
 def _combine(hw: Hardware, layer: Layer, order: FixedOrder, options, objective: str):
     """Evaluate every (I, W, O) combination that fits the global buffer; return the best."""
