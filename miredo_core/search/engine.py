@@ -195,8 +195,11 @@ def solve_layer(
 def _search(hw, layer, cand, objective, budget, deadline, queue, index, seed):
     """Enumerate a small candidate completely, search a large one within its time slice."""
     remaining = max(deadline - time.monotonic(), 0.0)
-    share = max(min(len(queue), budget.candidates + 1) - index, 1)  # candidates still due
-    slice_end = time.monotonic() + remaining / share
+    due = max(min(len(queue), budget.candidates + 1) - index, 1)  # candidates still due
+    # The best-bound, best-utilization candidate most often holds the optimum: it gets half of
+    # the budget, the others share the rest evenly.
+    fraction = 0.5 if index == 0 and due > 1 else 1 / due
+    slice_end = time.monotonic() + remaining * fraction
     if count_orders(cand.temporal) <= budget.exhaustive_orders:
         return enumerate_candidate(hw, layer, cand, objective, max(slice_end, deadline))
     state = search_candidate(hw, layer, cand, objective, slice_end, seed=seed)
