@@ -130,6 +130,12 @@ class Mapping:
 
     @classmethod
     def from_dict(cls, data: dict) -> Mapping:
+        known = {"spatial", "loops", "placement", "double_buffered"}
+        unknown = sorted(set(data) - known) if isinstance(data, dict) else []
+        if unknown:
+            raise InfeasibleMappingError(
+                f"malformed mapping description: unknown keys {unknown}; expected {sorted(known)}"
+            )
         try:
             return cls.build(
                 spatial=data.get("spatial", {}),
@@ -316,10 +322,10 @@ def _check_placement(hw: Hardware, mapping: Mapping) -> None:
         chain = OPERAND_LEVELS[op]
         if level not in chain:
             problems.append(
-                f"double buffer at {level.value} for {op.value}: not an {op.value} level"
+                f"double buffer at {level.value} for {op.value}: {op.value} does not live there"
             )
         elif level is Level.DRAM or level in (Level.INPUT_REGISTER, Level.OUTPUT_REGISTER):
-            problems.append(f"{level.value} cannot be double-buffered")
+            problems.append(f"{level.value} cannot be double-buffered (asked for {op.value})")
         elif level is Level.MACRO and not hw.macro.ping_pong:
             problems.append("macro weights can be double-buffered only with a ping-pong macro")
         elif level is not chain[-1] and level not in mapping.levels_of(op):

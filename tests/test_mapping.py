@@ -242,13 +242,13 @@ def test_innermost_level_may_hold_only_irrelevant_loops() -> None:
 @pytest.mark.parametrize(
     ("pair", "expected"),
     [
-        (("dram", "I"), "dram cannot be double-buffered"),
-        (("dram", "O"), "dram cannot be double-buffered"),
-        (("input_register", "I"), "input_register cannot be double-buffered"),
-        (("output_register", "O"), "output_register cannot be double-buffered"),
+        (("dram", "I"), "dram cannot be double-buffered (asked for I)"),
+        (("dram", "O"), "dram cannot be double-buffered (asked for O)"),
+        (("input_register", "I"), "input_register cannot be double-buffered (asked for I)"),
+        (("output_register", "O"), "output_register cannot be double-buffered (asked for O)"),
         (("global_buffer", "I"), "double buffer at global_buffer for I, which bypasses it"),
         (("output_buffer", "O"), "double buffer at output_buffer for O, which bypasses it"),
-        (("input_buffer", "W"), "double buffer at input_buffer for W: not an W level"),
+        (("input_buffer", "W"), "double buffer at input_buffer for W: W does not live there"),
         (("macro", "W"), "macro weights can be double-buffered only with a ping-pong macro"),
     ],
 )
@@ -463,3 +463,13 @@ def test_cores_replicate_weights_but_share_the_global_buffer_tile() -> None:
     assert (inner.parent_tile_elements, inner.parent_instances) == (16, 1)
     assert (inner.child_tile_elements, inner.child_instances) == (1, 32)
     assert analysis.active_cores == 2
+
+
+def test_unknown_keys_in_a_mapping_description_are_rejected() -> None:
+    data = {
+        "loops": [["K", 2]],
+        "placement": {"I": ["dram"], "W": ["dram"], "O": ["dram"]},
+        "double_bufered": [["global_buffer", "W"]],
+    }
+    with pytest.raises(InfeasibleMappingError, match="unknown keys \\['double_bufered'\\]"):
+        Mapping.from_dict(data)
