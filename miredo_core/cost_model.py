@@ -67,7 +67,7 @@ Area is the hardware's (a property of the design, not of the mapping).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from miredo_core.hardware import Hardware, Level
 from miredo_core.mapping import Analysis, Boundary, Mapping, analyze
@@ -109,7 +109,6 @@ class CostBreakdown:
     """Fraction of the cores x rows x columns compute cells the mapping unrolls onto."""
     utilization: float
     """Achieved MACs per cycle over the peak of the hardware."""
-    extras: dict = field(default_factory=dict)
 
     @property
     def edp_pj_cycles(self) -> float:
@@ -330,31 +329,57 @@ def _latency(analysis: Analysis) -> dict[str, float]:
     return latency_from_profiles(factors, analysis.pass_cycles, profiles)
 
 
+def boundary_traffic(
+    b: Boundary, firings: float, revisits: float
+) -> dict[tuple[Level, Operand, str], float]:
+    """Bits read and written, over all instances, when `b` fires `firings` times and `revisits`
+    of those re-read partial sums: I/W move down (parent read, child write); O is written back
+    (child read, parent write) and a revisit also reads the psums down."""
+    parent_bits = b.parent_tile_elements * b.bits * b.parent_instances
+    child_bits = b.child_tile_elements * b.bits * b.child_instances
+    if b.operand is not Operand.O:
+        return {
+            (b.parent, b.operand, READ): firings * parent_bits,
+            (b.child, b.operand, WRITE): firings * child_bits,
+        }
+    bits = {
+        (b.child, b.operand, READ): firings * child_bits,
+        (b.parent, b.operand, WRITE): firings * parent_bits,
+    }
+    if revisits:
+        bits[(b.parent, b.operand, READ)] = revisits * parent_bits
+        bits[(b.child, b.operand, WRITE)] = bits.get((b.child, b.operand, WRITE), 0.0) + (
+            revisits * child_bits
+        )
+    return bits
+
+
+def add_traffic(total: dict, more: dict) -> dict:
+    """Accumulate traffic entries into `total` (returned)."""
+    for key, amount in more.items():
+        total[key] = total.get(key, 0.0) + amount
+    return total
+
+
 def operand_traffic(
     boundaries: tuple[Boundary, ...],
 ) -> dict[tuple[Level, Operand, str], float]:
     """Bits read from and written into every level by one operand, summed over instances."""
     bits: dict[tuple[Level, Operand, str], float] = {}
-
-    def add(level: Level, op: Operand, access: str, amount: float) -> None:
-        key = (level, op, access)
-        bits[key] = bits.get(key, 0.0) + amount
-
     for b in boundaries:
-        op = b.operand
-        parent_bits = b.parent_tile_elements * b.bits * b.parent_instances
-        child_bits = b.child_tile_elements * b.bits * b.child_instances
-        if op is Operand.O:
-            add(b.child, op, READ, b.firings * child_bits)
-            add(b.parent, op, WRITE, b.firings * parent_bits)
-            revisits = b.firings - b.distinct_tiles
-            if b.psum and revisits:
-                add(b.parent, op, READ, revisits * parent_bits)
-                add(b.child, op, WRITE, revisits * child_bits)
-        else:
-            add(b.parent, op, READ, b.firings * parent_bits)
-            add(b.child, op, WRITE, b.firings * child_bits)
+        revisits = b.firings - b.distinct_tiles if b.psum else 0
+        add_traffic(bits, boundary_traffic(b, b.firings, revisits))
     return bits
+
+
+def mac_energy_pj(hw: Hardware, layer: Layer, passes: int, active_cores: int) -> float:
+    """A full activation of every active core's array per bit-serial pass."""
+    return hw.macro.activation_energy_pj(layer.input_bits) * passes * active_cores
+
+
+def total_energy_pj(memory_pj, mac_pj: float, hw: Hardware, latency_cycles):
+    """Memory + MAC + leakage over the latency (works on numbers and numpy arrays alike)."""
+    return memory_pj + mac_pj + hw.leakage_pj_per_cycle * latency_cycles
 
 
 def traffic_energy_pj(hw: Hardware, traffic: dict[tuple[Level, Operand, str], float]):
@@ -385,11 +410,9 @@ def evaluate_analysis(hw: Hardware, analysis: Analysis) -> CostBreakdown:
         traffic.update(operand_traffic(analysis.boundaries[op]))
     memory_energy = traffic_energy_pj(hw, traffic)
     layer = analysis.layer
-    mac_energy = (
-        hw.macro.activation_energy_pj(layer.input_bits) * analysis.passes * analysis.active_cores
-    )
+    mac_energy = mac_energy_pj(hw, layer, analysis.passes, analysis.active_cores)
     leakage = hw.leakage_pj_per_cycle * latency["latency_cycles"]
-    energy = sum(memory_energy.values()) + mac_energy + leakage
+    energy = total_energy_pj(sum(memory_energy.values()), mac_energy, hw, latency["latency_cycles"])
     peak = hw.peak_macs_per_cycle(layer.input_bits)
     return CostBreakdown(
         energy_pj=energy,

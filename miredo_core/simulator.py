@@ -28,7 +28,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from miredo_core.cost_model import READ, WRITE
+from miredo_core.cost_model import (
+    add_traffic,
+    boundary_traffic,
+    mac_energy_pj,
+    total_energy_pj,
+    traffic_energy_pj,
+)
 from miredo_core.hardware import Hardware, Level
 from miredo_core.mapping import Analysis, Boundary, Mapping, analyze
 from miredo_core.workload import OPERANDS, REDUCTION_DIMS, Layer, Operand
@@ -204,24 +210,10 @@ class _Simulator:
 
 
 def _traffic(sim: _Simulator) -> dict[tuple[Level, Operand, str], float]:
+    """Traffic from the firings and psum revisits the simulation counted."""
     bits: dict[tuple[Level, Operand, str], float] = {}
-
-    def add(level: Level, op: Operand, access: str, amount: float) -> None:
-        bits[(level, op, access)] = bits.get((level, op, access), 0.0) + amount
-
     for k, b in enumerate(sim.boundaries):
-        firings, revisits = sim.counts[2 * k], sim.counts[2 * k + 1]
-        parent_bits = b.parent_tile_elements * b.bits * b.parent_instances
-        child_bits = b.child_tile_elements * b.bits * b.child_instances
-        if b.operand is Operand.O:
-            add(b.child, b.operand, READ, firings * child_bits)
-            add(b.parent, b.operand, WRITE, firings * parent_bits)
-            if revisits:
-                add(b.parent, b.operand, READ, revisits * parent_bits)
-                add(b.child, b.operand, WRITE, revisits * child_bits)
-        else:
-            add(b.parent, b.operand, READ, firings * parent_bits)
-            add(b.child, b.operand, WRITE, firings * child_bits)
+        add_traffic(bits, boundary_traffic(b, sim.counts[2 * k], sim.counts[2 * k + 1]))
     return bits
 
 
@@ -231,18 +223,13 @@ def simulate(hw: Hardware, layer: Layer, mapping: Mapping) -> SimulationResult:
     sim = _Simulator(hw, analysis)
     latency = sim.run()
     traffic = _traffic(sim)
-    memory = 0.0
-    for (level, _, access), amount in traffic.items():
-        spec = hw.memory(level)
-        memory += amount * (
-            spec.read_energy_pj_per_bit if access == READ else spec.write_energy_pj_per_bit
-        )
+    memory = sum(traffic_energy_pj(hw, traffic).values())
     passes = int(sim.counts[-1])
-    mac = hw.macro.activation_energy_pj(layer.input_bits) * passes * analysis.active_cores
+    mac = mac_energy_pj(hw, layer, passes, analysis.active_cores)
     leakage = hw.leakage_pj_per_cycle * latency
     return SimulationResult(
         latency_cycles=latency,
-        energy_pj=memory + mac + leakage,
+        energy_pj=total_energy_pj(memory, mac, hw, latency),
         mac_energy_pj=mac,
         leakage_energy_pj=leakage,
         memory_bits=traffic,

@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from miredo_core.cost_model import CostBreakdown, evaluate
 from miredo_core.hardware import Hardware
@@ -108,7 +108,6 @@ class MappingResult:
     orders_evaluated: int = 0
     solve_time_s: float = 0.0
     reason: str = ""
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def value(self) -> float:

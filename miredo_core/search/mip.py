@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import mip
 
-from miredo_core.cost_model import latency_from_profiles
+from miredo_core.cost_model import latency_from_profiles, mac_energy_pj, total_energy_pj
 from miredo_core.hardware import Axis, Hardware
 from miredo_core.mapping import Mapping
 from miredo_core.search.placement import (
@@ -157,7 +157,7 @@ class _Model:
         # E = memory energy of the chosen placements + MAC energy + leakage x latency
         order = self.order
         cores = math.prod(f for a, _, f in order.spatial if a is Axis.CORES)
-        mac = hw.macro.activation_energy_pj(layer.input_bits) * math.prod(order.factors) * cores
+        mac = mac_energy_pj(hw, layer, math.prod(order.factors), cores)
         energy = self.model.add_var(name="energy")
         memory = mip.xsum(self._pick(op, lambda o: o.energy_pj) for op in OPERANDS)
         self.model += energy == memory + mac + hw.leakage_pj_per_cycle * self.latency
@@ -286,9 +286,10 @@ def _predict(hw, layer, order, chosen) -> tuple[float, float]:
         factors, hw.macro.pass_cycles(layer.input_bits), {op: chosen[op].profile for op in OPERANDS}
     )["latency_cycles"]
     cores = math.prod(f for a, _, f in order.spatial if a is Axis.CORES)
-    energy = (
-        sum(chosen[op].energy_pj for op in OPERANDS)
-        + hw.macro.activation_energy_pj(layer.input_bits) * math.prod(factors) * cores
-        + hw.leakage_pj_per_cycle * latency
+    energy = total_energy_pj(
+        sum(chosen[op].energy_pj for op in OPERANDS),
+        mac_energy_pj(hw, layer, math.prod(factors), cores),
+        hw,
+        latency,
     )
     return latency, energy

@@ -24,8 +24,10 @@ import numpy as np
 
 from miredo_core.cost_model import (
     OperandProfile,
+    mac_energy_pj,
     operand_profile,
     operand_traffic,
+    total_energy_pj,
     traffic_energy_pj,
 )
 from miredo_core.hardware import OPERAND_LEVELS, Axis, Hardware, Level
@@ -276,11 +278,11 @@ def _combine(hw: Hardware, layer: Layer, order: FixedOrder, options, objective: 
     latency = batch_latency(order.factors, hw.macro.pass_cycles(layer.input_bits), profiles)
     latency = np.broadcast_to(latency, shape)
     active_cores = math.prod(f for a, _, f in order.spatial if a is Axis.CORES)
-    fixed = hw.macro.activation_energy_pj(layer.input_bits) * passes * active_cores
-    energy = (
-        sum(column(op, lambda o: o.energy_pj) for op in OPERANDS)
-        + fixed
-        + hw.leakage_pj_per_cycle * latency
+    energy = total_energy_pj(
+        sum(column(op, lambda o: o.energy_pj) for op in OPERANDS),
+        mac_energy_pj(hw, layer, passes, active_cores),
+        hw,
+        latency,
     )
     gb = sum(column(op, lambda o: o.gb_bits) for op in OPERANDS)
     score = {"latency": latency, "energy": energy, "edp": latency * energy}[objective]

@@ -24,6 +24,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
+from miredo_core.cost_model import mac_energy_pj
 from miredo_core.hardware import AXES, Axis, Hardware
 from miredo_core.search.factors import divisors
 from miredo_core.workload import DIMS, OPERANDS, Dim, Layer, Operand
@@ -92,7 +93,7 @@ def candidate(hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], 
     latency = max(t_mac * passes, *dram_floor_cycles(hw, layer).values())
     cores = math.prod(f for a, _, f in spatial if a is Axis.CORES)
     energy = (
-        hw.macro.activation_energy_pj(layer.input_bits) * passes * cores
+        mac_energy_pj(hw, layer, passes, cores)
         + dram_floor_energy_pj(hw, layer)
         + hw.leakage_pj_per_cycle * latency
     )
