@@ -235,21 +235,27 @@ def _depth(operand: Operand, level: Level) -> int:
 
 def _extent(
     spatial: tuple[tuple[Axis, Dim, int], ...],
-    loops: tuple[Loop, ...],
+    tile: dict[Dim, int],
     operand: Operand,
-    start: int,
     depth: int,
 ) -> dict[Dim, int]:
     """Per-dim extent of the tile one instance of the operand's level at `depth` holds when the
-    loops from slot `start` inward sit at or below it: those temporal factors times the spatial
-    factors of every axis this level spans."""
+    temporal loops at or below it span `tile`: those temporal extents times the spatial factors
+    of every axis this level spans."""
     extent = dict.fromkeys(DIMS, 1)
-    for loop in loops[start:]:
-        extent[loop.dim] *= loop.factor
+    extent.update(tile)
     for axis, dim, factor in spatial:
         if depth <= AXIS_SOURCE_DEPTH[axis][operand]:
             extent[dim] *= factor
     return extent
+
+
+def temporal_tile(loops: tuple[Loop, ...], start: int) -> dict[Dim, int]:
+    """Per-dim product of the factors of the loops from slot `start` inward."""
+    tile = dict.fromkeys(DIMS, 1)
+    for loop in loops[start:]:
+        tile[loop.dim] *= loop.factor
+    return tile
 
 
 def _instances(spatial: tuple[tuple[Axis, Dim, int], ...], operand: Operand, depth: int) -> int:
@@ -351,20 +357,52 @@ def make_boundary(
     Everything about a boundary follows from these arguments alone, which lets a search tabulate
     boundaries once per loop order and compose placements from them.
     """
-    chain = OPERAND_LEVELS[operand]
     relevant = [i for i in range(child_start) if is_relevant(operand, loops[i].dim)]
     trigger = max(relevant) if relevant else -1
-    psum = operand is Operand.O and any(loops[i].dim in REDUCTION_DIMS for i in range(trigger))
+    return tile_boundary(
+        hw,
+        layer,
+        spatial,
+        operand,
+        parent_depth,
+        child_depth,
+        temporal_tile(loops, child_start),
+        trigger=trigger,
+        firings=math.prod(loops[i].factor for i in range(trigger + 1)),
+        distinct_tiles=math.prod(loops[i].factor for i in relevant),
+        psum=operand is Operand.O
+        and any(loops[i].dim in REDUCTION_DIMS for i in range(trigger)),
+        double_buffered=double_buffered,
+    )
+
+
+def tile_boundary(
+    hw: Hardware,
+    layer: Layer,
+    spatial: tuple[tuple[Axis, Dim, int], ...],
+    operand: Operand,
+    parent_depth: int,
+    child_depth: int,
+    tile: dict[Dim, int],
+    *,
+    trigger: int,
+    firings: int,
+    distinct_tiles: int,
+    psum: bool,
+    double_buffered: bool,
+) -> Boundary:
+    """A boundary from the temporal extents `tile` of the child's loops and the facts that
+    depend on the loops above it (trigger slot, firings, distinct tiles, partial sums).
+
+    `make_boundary` derives those facts from a loop order; a search that builds the tile chain
+    itself (`search/certify.py`) supplies them directly, so both share the transfer geometry."""
+    chain = OPERAND_LEVELS[operand]
     if operand is Operand.O:
         bits = hw.macro.psum_bits if psum else layer.output_bits
     else:
         bits = layer.precision_bits(operand)
-    parent_elements = layer.tile_elements(
-        operand, _extent(spatial, loops, operand, child_start, parent_depth)
-    )
-    child_elements = layer.tile_elements(
-        operand, _extent(spatial, loops, operand, child_start, child_depth)
-    )
+    parent_elements = layer.tile_elements(operand, _extent(spatial, tile, operand, parent_depth))
+    child_elements = layer.tile_elements(operand, _extent(spatial, tile, operand, child_depth))
     parent = hw.memory(chain[parent_depth])
     child = hw.memory(chain[child_depth])
     if operand is Operand.O:  # written back up: child reads, parent writes
@@ -381,8 +419,8 @@ def make_boundary(
         parent=chain[parent_depth],
         child=chain[child_depth],
         trigger=trigger,
-        firings=math.prod(loops[i].factor for i in range(trigger + 1)),
-        distinct_tiles=math.prod(loops[i].factor for i in relevant),
+        firings=firings,
+        distinct_tiles=distinct_tiles,
         parent_tile_elements=parent_elements,
         child_tile_elements=child_elements,
         parent_instances=_instances(spatial, operand, parent_depth),
