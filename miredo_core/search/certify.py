@@ -56,9 +56,13 @@ candidate's optimum is at least min(incumbent, threshold). With tol = 0 the sear
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
+
+import numpy as np
+from numba import typed, types
 
 from miredo_core.cost_model import (
     boundary_traffic,
@@ -68,23 +72,21 @@ from miredo_core.cost_model import (
 )
 from miredo_core.hardware import OPERAND_LEVELS, Axis, Hardware, Level
 from miredo_core.mapping import Loop, Mapping, tile_boundary
-from miredo_core.search.factors import divisors
-from miredo_core.search.spatial import SpatialCandidate
+from miredo_core.search import _tilechain as kernel
+from miredo_core.search.factors import divisors, prime_factors
+from miredo_core.search.spatial import (
+    SpatialCandidate,
+    dram_floor_energy_pj,
+    spatial_candidates,
+)
 from miredo_core.workload import OPERANDS, REDUCTION_DIMS, Layer, Operand, is_relevant
 
 OBJECTIVES = ("latency", "energy", "edp")
-
-# Label layout (a tuple of floats).
-_E, _EP = 0, 1
-_S = 2  # + operand index
-_C = 5
-_CASC = 8
-_FL = 11
-_ENERGY = 14
-_GB = 15
-_DB = 16  # (W, B) pairs, per operand per eligible child depth; see _db_slot
 _O = 2  # index of the output operand in OPERANDS
 _DOUBLE_LEVELS = (Level.GLOBAL_BUFFER, Level.INPUT_BUFFER, Level.OUTPUT_BUFFER)
+#: Label vectors the dominance store keeps per search (beyond it, labels are still checked
+#: against the stored ones but no longer stored: the search stays exact, only prunes less).
+STORE_ROWS = 1_500_000
 
 
 @dataclass
@@ -94,7 +96,7 @@ class CertifyResult:
     complete: bool
     """The search ran to the end: `lower_bound` is proven."""
     lower_bound: float
-    """Proven lower bound of the candidate's objective (valid only when complete)."""
+    """Proven lower bound of the candidate's objective (-inf unless complete)."""
     best_value: float
     """Best objective found (the incumbent passed in, unless the search beat it)."""
     mapping: Mapping | None = None
@@ -104,12 +106,8 @@ class CertifyResult:
     stats: dict = field(default_factory=dict)
 
 
-class _Stopped(Exception):
-    pass
-
-
 class TileChainSearch:
-    """The branch and bound of one spatial candidate (see the module docstring)."""
+    """Tabulates one spatial candidate for the compiled branch and bound and runs it."""
 
     def __init__(self, hw: Hardware, layer: Layer, cand: SpatialCandidate, objective: str):
         if objective not in OBJECTIVES:
@@ -118,316 +116,184 @@ class TileChainSearch:
         self.dims = [d for d, _ in cand.temporal]
         self.tu = tuple(size for _, size in cand.temporal)
         self.total = math.prod(self.tu)
-        self.pass_cycles = hw.macro.pass_cycles(layer.input_bits)
+        self.max_depth = sum(len(prime_factors(size)) for size in self.tu)
+        self._tabulate()
+
+    # ------------------------------------------------------------ tabulation
+    def _tabulate(self) -> None:
+        hw, layer, cand = self.hw, self.layer, self.cand
+        divs = [divisors(size) for size in self.tu]
+        radix = [len(d) for d in divs]
+        n_tiles = math.prod(radix)
+        tiles = list(itertools.product(*(range(r) for r in radix)))  # mixed radix, last fastest
+        strides = [math.prod(radix[k + 1 :]) for k in range(len(radix))]
+        self.tiles = [tuple(divs[k][i] for k, i in enumerate(t)) for t in tiles]
+        relevant = np.array([[is_relevant(op, d) for d in self.dims] for op in OPERANDS],
+                            dtype=np.bool_).reshape(3, len(self.dims))  # fmt: skip
+        reduction = [d in REDUCTION_DIMS for d in self.dims]
+        tile_prod = np.array([math.prod(t) for t in self.tiles], dtype=np.float64)
+        psum_above = np.array(
+            [any(r and size // e > 1 for r, size, e in zip(reduction, self.tu, t, strict=True))
+             for t in self.tiles], dtype=np.bool_)  # fmt: skip
+        distinct = np.ones((3, n_tiles))
+        for o in range(3):
+            for t, tile in enumerate(self.tiles):
+                distinct[o, t] = math.prod(
+                    size // e for size, e, r in zip(self.tu, tile, relevant[o], strict=True) if r
+                )
+        # Loops that can be added outside each tile.
+        start, ks, fs, to = [0], [], [], []
+        for t, index in enumerate(tiles):
+            for k in range(len(self.dims)):
+                here = divs[k][index[k]]
+                for j in range(index[k] + 1, radix[k]):
+                    if divs[k][j] % here == 0:
+                        ks.append(k)
+                        fs.append(divs[k][j] // here)
+                        to.append(t + (j - index[k]) * strides[k])
+            start.append(len(ks))
+        self.trans = (np.array(start, dtype=np.int64), np.array(ks, dtype=np.int64),
+                      np.array(fs, dtype=np.float64), np.array(to, dtype=np.int64), 80)  # fmt: skip
+        depths = [len(OPERAND_LEVELS[op]) - 1 for op in OPERANDS]
+        geo = np.zeros((3, 4, 4, 2, n_tiles, 4))
+        resident = np.zeros((3, 4, 2, n_tiles))
+        cache: dict = {}
+        for o, op in enumerate(OPERANDS):
+            for t, tile in enumerate(self.tiles):
+                rel = tuple(e if r else 1 for e, r in zip(tile, relevant[o], strict=True))
+                for child in range(1, depths[o] + 1):
+                    for parent in range(child):
+                        for psum in (False, True) if o == _O else (False,):
+                            key = (o, parent, child, rel, psum)
+                            if key not in cache:
+                                cache[key] = self._geometry(op, parent, child, rel, psum)
+                            cycles, fire, elements, e_fire, e_revisit = cache[key]
+                            geo[o, parent, child, int(psum), t] = (cycles, fire, e_fire, e_revisit)
+                    for partial in (0, 1):
+                        resident[o, child, partial, t] = elements * self._resident_bits(
+                            op, child, bool(partial)
+                        )
+        sizes = np.zeros((3, 4))
+        eligible = np.zeros((3, 4), dtype=np.bool_)
+        db_col = -np.ones((3, 4), dtype=np.int64)
+        col = kernel.L_DB
+        for o, op in enumerate(OPERANDS):
+            for depth, level in enumerate(OPERAND_LEVELS[op]):
+                sizes[o, depth] = hw.memory(level).size_bits
+                eligible[o, depth] = depth > 0 and (
+                    level in _DOUBLE_LEVELS or (level is Level.MACRO and hw.macro.ping_pong)
+                )
+                if eligible[o, depth]:
+                    db_col[o, depth] = col
+                    col += 2
+        self.width = col
+        db_cols_of = db_col.copy()
+        gb_depth = OPERAND_LEVELS[Operand.I].index(Level.GLOBAL_BUFFER)
+        assert all(OPERAND_LEVELS[op][gb_depth] is Level.GLOBAL_BUFFER for op in OPERANDS)
+        self.tables = (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
+                       db_cols_of, gb_depth)  # fmt: skip
+        self.eligible = eligible
         cores = math.prod(f for a, _, f in cand.spatial if a is Axis.CORES)
-        self.mac_pj = mac_energy_pj(hw, layer, self.total, cores)
-        self.leak = hw.leakage_pj_per_cycle
-        self.floor = cand.latency_bound_cycles
-        self.relevant = [[is_relevant(op, d) for d in self.dims] for op in OPERANDS]
-        self.reduction = [d in REDUCTION_DIMS for d in self.dims]
-        self.depths = [len(OPERAND_LEVELS[op]) - 1 for op in OPERANDS]
-        self.sizes = [[hw.memory(lv).size_bits for lv in OPERAND_LEVELS[op]] for op in OPERANDS]
-        self.gb_size = hw.global_buffer.size_bits
-        slot, self.db_slot = _DB, {}
-        for k, op in enumerate(OPERANDS):
-            for depth in range(1, self.depths[k] + 1):
-                self.db_slot[(k, depth)] = slot
-                slot += 2
-        self.width = slot
-        self.eligible = [
-            [
-                OPERAND_LEVELS[op][depth] in _DOUBLE_LEVELS
-                or (OPERAND_LEVELS[op][depth] is Level.MACRO and hw.macro.ping_pong)
-                for depth in range(self.depths[k] + 1)
-            ]
-            for k, op in enumerate(OPERANDS)
-        ]
-        self.factor_options = [[f for f in divisors(size) if f > 1] for size in self.tu]
-        self._geometry: dict = {}
-        self.memo: dict = {}
-        self.nodes = 0
+        self.params = np.array([
+            float(self.total),
+            cand.latency_bound_cycles,
+            mac_energy_pj(hw, layer, self.total, cores),
+            hw.leakage_pj_per_cycle,
+            float(hw.global_buffer.size_bits),
+            float(OBJECTIVES.index(self.objective)),
+            *(dram_floor_energy_pj(hw, layer, op) for op in OPERANDS),
+        ])  # fmt: skip
+        skip = {kernel.L_ENERGY} if self.objective == "latency" else set()
+        self.cols = np.array([c for c in range(self.width) if c not in skip], dtype=np.int64)
 
-    # ------------------------------------------------------------ boundary facts
-    def geometry(self, k: int, parent: int, child: int, tile: tuple, psum: bool):
-        """(cycles, firing cycles, child elements, bits, pJ per firing, pJ per revisit) of the
-        boundary of operand k between depths parent and child for temporal tile `tile`."""
-        op = OPERANDS[k]
-        rel = tuple(t if r else 1 for t, r in zip(tile, self.relevant[k], strict=True))
-        key = (k, parent, child, rel, psum)
-        found = self._geometry.get(key)
-        if found is None:
-            b = tile_boundary(
-                self.hw, self.layer, self.cand.spatial, op, parent, child,
-                dict(zip(self.dims, tile, strict=True)),
-                trigger=0, firings=1, distinct_tiles=1, psum=psum, double_buffered=False,
-            )  # fmt: skip
-            per_firing = sum(traffic_energy_pj(self.hw, boundary_traffic(b, 1, 0)).values())
-            per_revisit = sum(traffic_energy_pj(self.hw, boundary_traffic(b, 0, 1)).values())
-            found = (b.cycles, firing_cycles(b), b.child_tile_elements, b.bits,
-                     per_firing, per_revisit)  # fmt: skip
-            self._geometry[key] = found
-        return found
+    def _geometry(self, op: Operand, parent: int, child: int, rel: tuple, psum: bool):
+        """(cycles, firing cycles, child elements, pJ per firing, pJ per revisit) of one
+        boundary, from the cost model's own functions."""
+        b = tile_boundary(
+            self.hw, self.layer, self.cand.spatial, op, parent, child,
+            dict(zip(self.dims, rel, strict=True)),
+            trigger=0, firings=1, distinct_tiles=1, psum=psum, double_buffered=False,
+        )  # fmt: skip
+        per_firing = sum(traffic_energy_pj(self.hw, boundary_traffic(b, 1, 0)).values())
+        per_revisit = sum(traffic_energy_pj(self.hw, boundary_traffic(b, 0, 1)).values())
+        return b.cycles, firing_cycles(b), b.child_tile_elements, per_firing, per_revisit
 
-    def resident(self, k: int, child: int, elements: int, bits: int, partial: bool) -> int:
-        """Bits one instance of the child level holds (`mapping.resident_bits`)."""
-        if k == _O and (partial or OPERAND_LEVELS[Operand.O][child] is Level.OUTPUT_REGISTER):
-            bits = self.hw.macro.psum_bits
-        return elements * bits
+    def _resident_bits(self, op: Operand, child: int, partial: bool) -> int:
+        """Bits per element one instance of the child level holds (`mapping.resident_bits`):
+        partial-sum width for an output level that holds partial sums and for the register."""
+        if op is Operand.O:
+            level = OPERAND_LEVELS[op][child]
+            if partial or level is Level.OUTPUT_REGISTER:
+                return self.hw.macro.psum_bits
+            return self.layer.output_bits
+        return self.layer.precision_bits(op)
 
     # ----------------------------------------------------------------- search
     def run(self, upper: float, tolerance: float, deadline: float) -> CertifyResult:
         start = time.monotonic()
-        self.upper, self.tolerance, self.deadline = upper, tolerance, deadline
-        self.threshold = (1.0 - tolerance) * upper
-        self.best_path = None
-        tile = (1,) * len(self.dims)
-        ops = tuple((self.depths[k], -1, False, False) for k in range(3))
-        labels = [0.0] * self.width
-        labels[_E] = labels[_EP] = float(self.pass_cycles)
-        complete = True
-        try:
-            self._expand(tile, 1, ops, tuple(labels), None)
-        except _Stopped:
-            complete = False
-        mapping = self._mapping(self.best_path) if self.best_path is not None else None
+        depth = self.max_depth + 2
+        labs = np.zeros((depth, self.width))
+        labs[0, kernel.L_E] = labs[0, kernel.L_EP] = self.hw.macro.pass_cycles(
+            self.layer.input_bits
+        )
+        opss = np.zeros((depth, 3, 4), dtype=np.int64)
+        for o, op in enumerate(OPERANDS):
+            opss[0, o] = (len(OPERAND_LEVELS[op]) - 1, -1, 0, 0)
+        cut_ops = np.zeros((depth, 3, 4), dtype=np.int64)
+        choices = np.zeros((depth, 3, 8, 4), dtype=np.int64)
+        rows = STORE_ROWS
+        store = np.empty((rows, self.width))
+        nxt = np.empty(rows, dtype=np.int64)
+        alive = np.zeros(rows, dtype=np.bool_)
+        index = typed.Dict.empty(types.int64, types.int64)
+        state = np.zeros(8)
+        state[kernel.S_UPPER] = upper
+        state[kernel.S_THRESHOLD] = (1.0 - tolerance) * upper
+        state[kernel.S_TOLERANCE] = tolerance
+        state[kernel.S_DEADLINE] = deadline
+        state[kernel.S_BEST_DEPTH] = -1
+        path_k = np.zeros(depth, dtype=np.int64)
+        path_f = np.zeros(depth)
+        path_ops = np.zeros((depth, 3, 4), dtype=np.int64)
+        best_k, best_f, best_ops = path_k.copy(), path_f.copy(), path_ops.copy()
+        best_final = np.zeros((3, 4), dtype=np.int64)
+        kernel._expand(0, 0, labs, opss, cut_ops, self.tables, self.trans, self.params,
+                       self.cols, choices, index, store, nxt, alive, state, path_k, path_f,
+                       path_ops, best_k, best_f, best_ops, best_final, self.eligible)  # fmt: skip
+        complete = state[kernel.S_STOPPED] == 0
+        found = int(state[kernel.S_BEST_DEPTH])
+        mapping = None
+        if found >= 0:
+            steps = [(int(best_k[i]), int(best_f[i]), best_ops[i]) for i in range(found)]
+            mapping = self._mapping(steps, best_final)
+        best = float(state[kernel.S_UPPER])
         return CertifyResult(
             complete=complete,
-            lower_bound=min(self.upper, self.threshold) if complete else -math.inf,
-            best_value=self.upper,
+            lower_bound=min(best, float(state[kernel.S_THRESHOLD])) if complete else -math.inf,
+            best_value=best,
             mapping=mapping,
-            nodes=self.nodes,
+            nodes=int(state[kernel.S_NODES]),
             seconds=time.monotonic() - start,
-            stats={"memo_keys": len(self.memo)},
+            stats={"stored_labels": int(state[kernel.S_STORED]), "keys": len(index)},
         )
-
-    def _value(self, latency: float, energy: float) -> float:
-        if self.objective == "latency":
-            return latency
-        total = energy + self.mac_pj + self.leak * latency
-        return total if self.objective == "energy" else total * latency
-
-    def _bound(self, tile_prod: int, lab) -> float:
-        remaining = self.total // tile_prod
-        c_star = max(lab[_C], lab[_C + 1], lab[_C + 2])
-        e0 = max(remaining * lab[_E], remaining * lab[_EP] + (remaining - 1) * c_star)
-        startup = max(lab[_CASC], lab[_CASC + 1])
-        wb = lab[_CASC + 2]
-        latency = max(
-            startup + e0 + wb,
-            lab[_FL] + wb,
-            lab[_FL + 1] + wb,
-            startup + lab[_FL + 2],
-            self.floor,
-        )
-        return self._value(latency, lab[_ENERGY])
-
-    def _dominated(self, key, vector) -> bool:
-        stored = self.memo.get(key)
-        if stored is None:
-            self.memo[key] = [vector]
-            return False
-        for other in stored:
-            if all(a <= b for a, b in zip(other, vector, strict=True)):
-                return True
-        stored[:] = [o for o in stored if not all(a <= b for a, b in zip(vector, o, strict=True))]
-        stored.append(vector)
-        return False
-
-    def _expand(self, tile, tile_prod, ops, lab, path) -> None:
-        self.nodes += 1
-        if self.nodes & 1023 == 0 and time.monotonic() > self.deadline:
-            raise _Stopped
-        if self._bound(tile_prod, lab) >= self.threshold:
-            return
-        vector = lab if self.objective != "latency" else lab[:_ENERGY] + lab[_ENERGY + 1 :]
-        if self._dominated((tile, ops), vector):
-            return
-        if tile_prod == self.total:
-            self._leaf(tile, ops, lab, path)
-            return
-        for cut_ops, cut_lab in self._cuts(tile, ops, lab):
-            for k, size in enumerate(self.tu):
-                left = size // tile[k]
-                for f in self.factor_options[k]:
-                    if f > left:
-                        break
-                    if left % f:
-                        continue
-                    step = self._advance(tile, tile_prod, cut_ops, cut_lab, k, f)
-                    if step is not None:
-                        new_tile, new_ops, new_lab = step
-                        self._expand(new_tile, tile_prod * f, new_ops, new_lab,
-                                     (path, k, f, cut_ops))  # fmt: skip
-
-    def _cuts(self, tile, ops, lab):
-        """Every combination of closing (or not) each operand's current block before the next
-        loop: (ops, labels) after the cuts."""
-        per_op = []
-        for k in range(3):
-            d, pending, _, below_psum = ops[k]
-            choices = [ops[k]]
-            if d > 0 and pending < 0:
-                for db in (False, True) if self.eligible[k][d] else (False,):
-                    if not self._fits(k, d, tile, db, below_psum, lab):
-                        continue
-                    for parent in range(d):
-                        choices.append((parent, d, db, below_psum))
-            per_op.append(choices)
-        for a in per_op[0]:
-            for b in per_op[1]:
-                for c in per_op[2]:
-                    yield (a, b, c), lab
-
-    def _fits(self, k, child, tile, db, below_psum, lab) -> bool:
-        """Cheap capacity check at the cut: the child's tile is fixed from here on (the bits of
-        an output tile can only grow to psum width at the trigger)."""
-        _, _, elements, bits, _, _ = self.geometry(k, 0, child, tile, False)
-        need = self.resident(k, child, elements, bits, below_psum) * (2 if db else 1)
-        if OPERAND_LEVELS[OPERANDS[k]][child] is Level.GLOBAL_BUFFER:
-            return lab[_GB] + need <= self.gb_size
-        return need <= self.sizes[k][child]
-
-    def _resolve(self, k, parent, child, db, below_psum, tile, firings, distinct, psum, e_before,
-                 lab):  # fmt: skip
-        """Charge a boundary whose trigger (or the end, trigger -1) has come: capacity, energy,
-        cascade and channel floor. Returns its firing time, or None if it does not fit."""
-        cycles, fire, elements, bits, e_fire, e_revisit = self.geometry(
-            k, parent, child, tile, psum
-        )
-        need = self.resident(k, child, elements, bits, psum or below_psum) * (2 if db else 1)
-        if OPERAND_LEVELS[OPERANDS[k]][child] is Level.GLOBAL_BUFFER:
-            if lab[_GB] + need > self.gb_size:
-                return None
-            lab[_GB] += need
-        elif need > self.sizes[k][child]:
-            return None
-        revisits = firings - distinct if psum else 0
-        lab[_ENERGY] += firings * e_fire + revisits * e_revisit
-        lab[_CASC + k] += cycles
-        lab[_FL + k] += cycles
-        if db and e_before is not None:
-            work = (firings - 1) * fire + cycles if k == _O else firings * fire
-            lab[_FL + k] = max(lab[_FL + k], work + e_before)
-        return fire
-
-    def _advance(self, tile, tile_prod, ops, lab, k, f):
-        """Add loop (dims[k], f) outside the current tile; None if a capacity rule fails."""
-        new_tile = tile[:k] + (tile[k] * f,) + tile[k + 1 :]
-        lab = list(lab)
-        new_ops = list(ops)
-        e_before = lab[_E]
-        firings = self.total // tile_prod
-        psum_above = any(
-            red and self.tu[j] // new_tile[j] > 1 for j, red in enumerate(self.reduction)
-        )
-        serial = [0.0] * 3
-        channel = [0.0] * 3
-        backlog = [0.0] * 3
-        drained = [0.0] * 3
-        transfers = [None] * 3
-        for o in range(3):
-            d, pending, db, below_psum = ops[o]
-            x = 0.0
-            if pending >= 0 and self.relevant[o][k]:
-                psum = o == _O and psum_above
-                distinct = 1
-                for j, r in enumerate(self.relevant[o]):
-                    if r:
-                        distinct *= self.tu[j] // tile[j]
-                x = self._resolve(o, d, pending, db, below_psum, tile, firings, distinct, psum,
-                                  e_before, lab)  # fmt: skip
-                if x is None:
-                    return None
-                new_ops[o] = (d, -1, False, psum if o == _O else False)
-                transfers[o] = (pending, db)
-            slots = [self.db_slot[(o, depth)] for depth in range(1, self.depths[o] + 1)]
-            max_w = max(lab[s] for s in slots)
-            max_b = max(lab[s + 1] for s in slots)
-            s_o, c_o = lab[_S + o], lab[_C + o]
-            if x and db:
-                serial[o] = c_o
-                channel[o] = max(x, max_w)
-                backlog[o] = max_b
-                lab[self.db_slot[(o, pending)]] = x  # B = 0 at its own slot
-            elif x:
-                serial[o] = x + s_o
-                channel[o] = max_w
-                backlog[o] = max_b
-                drained[o] = x + max_w if max_w > 0 else 0.0
-                lab[_C + o] = x + s_o if o != _O else c_o + x
-            else:
-                serial[o] = c_o
-                channel[o] = max_w
-                backlog[o] = max_b
-            lab[_S + o] = s_o + x
-        ser = max(serial)
-        stalled = max(drained)
-        for c in range(3):
-            for o in range(3):
-                if o != c and backlog[c] + serial[o] > stalled:
-                    stalled = backlog[c] + serial[o]
-        path, entry = lab[_EP], lab[_E]
-        crit = max(path + ser, max(channel), entry, stalled)
-        lab[_EP] = path + (f - 1) * (path + ser)
-        lab[_E] = entry + (f - 1) * crit
-        for s in range(_DB, self.width, 2):
-            w = lab[s]
-            if w:
-                lab[s] = w * f
-                lab[s + 1] += w * (f - 1)
-        return new_tile, tuple(new_ops), tuple(lab)
-
-    def _leaf(self, tile, ops, lab, path) -> None:
-        """All loops placed: close every operand up to DRAM and evaluate."""
-        lab = list(lab)
-        final = []
-        for k in range(3):
-            d, pending, db, below_psum = ops[k]
-            if d > 0:
-                if pending >= 0:
-                    return  # an intermediate block without a relevant loop
-                if self._resolve(k, 0, d, False, below_psum, tile, 1, 1, False, None, lab) is None:
-                    return
-                final.append((k, d, False))
-            elif pending >= 0:
-                if self._resolve(k, 0, pending, db, below_psum, tile, 1, 1, False, None,
-                                 lab) is None:  # fmt: skip
-                    return
-        startup = max(lab[_CASC], lab[_CASC + 1])
-        wb = lab[_CASC + 2]
-        latency = max(
-            startup + lab[_E] + wb,
-            lab[_FL] + wb,
-            lab[_FL + 1] + wb,
-            startup + lab[_FL + 2],
-        )
-        value = self._value(latency, lab[_ENERGY])
-        if value < self.upper:
-            self.upper = value
-            self.threshold = (1.0 - self.tolerance) * value
-            self.best_path = (path, ops)
 
     # -------------------------------------------------------------- mappings
-    def _mapping(self, best) -> Mapping:
-        path, last_ops = best
-        steps = []
-        while path is not None:
-            path, k, f, ops = path
-            steps.append((k, f, ops))
-        steps.reverse()  # innermost first
+    def _mapping(self, steps, final_ops) -> Mapping:
+        """The mapping of a path: per step (innermost first) the loop added and the operand
+        states after the cuts before it; `final_ops` the states after the last loop."""
         loops, levels = [], [[] for _ in range(3)]
         double = set()
         for k, f, ops in steps:
-            loops.append(Loop(self.dims[k], f))
-            for o in range(3):
-                d, pending, db, _ = ops[o]
-                levels[o].append(OPERAND_LEVELS[OPERANDS[o]][d])
+            loops.append(Loop(self.dims[k], int(f)))
+            for o, op in enumerate(OPERANDS):
+                d, pending, db, _ = (int(v) for v in ops[o])
+                levels[o].append(OPERAND_LEVELS[op][d])
                 if pending >= 0 and db:
-                    double.add((OPERAND_LEVELS[OPERANDS[o]][pending], OPERANDS[o]))
-        for o in range(3):
-            d, pending, db, _ = last_ops[o]
+                    double.add((OPERAND_LEVELS[op][pending], op))
+        for o, op in enumerate(OPERANDS):
+            d, pending, db, _ = (int(v) for v in final_ops[o])
             if pending >= 0 and db:
-                double.add((OPERAND_LEVELS[OPERANDS[o]][pending], OPERANDS[o]))
+                double.add((OPERAND_LEVELS[op][pending], op))
         return Mapping(
             spatial=self.cand.spatial,
             loops=tuple(reversed(loops)),
@@ -450,3 +316,72 @@ def certify_candidate(
     candidate's exact optimum."""
     return TileChainSearch(hw, layer, cand, objective).run(upper, tolerance, deadline)
 
+
+@dataclass
+class LayerCertificate:
+    """Outcome of certifying a whole layer (every spatial candidate)."""
+
+    mapping: Mapping
+    """The best mapping known at the end (the incumbent passed in, or a better one found)."""
+    value: float
+    lower_bound: float
+    """Proven lower bound of the layer's optimum: the smallest of the candidates' proven
+    bounds, the floor bounds of the candidates not searched, and the value itself."""
+    complete: bool
+    """Every candidate was certified or pruned by its floor bound."""
+    candidates_certified: int = 0
+    candidates_pruned: int = 0
+    candidates_open: int = 0
+    nodes: int = 0
+    seconds: float = 0.0
+
+
+def certify_layer(
+    hw: Hardware,
+    layer: Layer,
+    objective: str,
+    mapping: Mapping,
+    value: float,
+    tolerance: float = 0.01,
+    deadline: float = math.inf,
+) -> LayerCertificate:
+    """Certify (or improve) the incumbent `mapping` of objective `value`: every spatial
+    candidate whose floor bound is below (1 - tolerance) x the incumbent is searched by the
+    tile-chain branch and bound, best bound first, until `deadline` (time.monotonic())."""
+    start = time.monotonic()
+    candidates = sorted(spatial_candidates(hw, layer), key=lambda c: c.bound(objective))
+    best, upper = mapping, value
+    bounds: list[float] = []
+    certified = pruned = left_open = nodes = 0
+    for index, cand in enumerate(candidates):
+        if cand.bound(objective) >= (1.0 - tolerance) * upper:
+            # Sorted by bound: this and every later candidate cannot hold a mapping below the
+            # threshold.
+            pruned = len(candidates) - index
+            bounds.append(cand.bound(objective))
+            break
+        if time.monotonic() >= deadline:
+            left_open += 1
+            bounds.append(cand.bound(objective))
+            continue
+        result = certify_candidate(hw, layer, cand, objective, upper, tolerance, deadline)
+        nodes += result.nodes
+        if result.mapping is not None and result.best_value < upper:
+            best, upper = result.mapping, result.best_value
+        if result.complete:
+            certified += 1
+            bounds.append(result.lower_bound)
+        else:
+            left_open += 1
+            bounds.append(cand.bound(objective))
+    return LayerCertificate(
+        mapping=best,
+        value=upper,
+        lower_bound=min([upper, *bounds]),
+        complete=left_open == 0,
+        candidates_certified=certified,
+        candidates_pruned=pruned,
+        candidates_open=left_open,
+        nodes=nodes,
+        seconds=time.monotonic() - start,
+    )

@@ -72,9 +72,11 @@ def dram_floor_cycles(hw: Hardware, layer: Layer) -> dict[Operand, int]:
     return floors
 
 
-def dram_floor_energy_pj(hw: Hardware, layer: Layer) -> float:
+def dram_floor_energy_pj(hw: Hardware, layer: Layer, operand: Operand | None = None) -> float:
+    """Energy of moving every touched element of `operand` (default: all operands) across the
+    DRAM boundary once: I and W read, O written."""
     total = 0.0
-    for op in OPERANDS:
+    for op in OPERANDS if operand is None else (operand,):
         bits = layer.tile_elements(op, layer.dims) * layer.precision_bits(op)
         per_bit = (
             hw.dram.write_energy_pj_per_bit if op is Operand.O else hw.dram.read_energy_pj_per_bit

@@ -1,0 +1,305 @@
+"""Compiled kernel of the tile-chain branch and bound (`certify.py` documents the method).
+
+Everything here works on plain arrays the Python side tabulates once per spatial candidate with
+the cost model's own functions (`mapping.tile_boundary`, `cost_model.boundary_traffic`); the
+kernel only composes those constants with the latency recursion of
+`cost_model.latency_from_profiles`, written out in label form.
+
+Array conventions
+- tiles are numbered in mixed radix over each dim's divisor index; `tile_prod[t]` is the tile's
+  product of factors; `trans_*[trans_start[t]:trans_start[t + 1]]` list the loops that can be
+  added outside tile t: dim, factor, resulting tile;
+- an operand state is (depth of the current block's level, child depth of the boundary waiting
+  for its trigger or -1, that boundary double-buffered, partial sums in the last output boundary);
+- label columns: see the L_* constants; double-buffered boundaries own two columns (W, B) each,
+  at `db_col[o, child depth]`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit, objmode
+
+L_E, L_EP, L_S, L_C, L_CASC, L_FL, L_ENERGY, L_GB, L_DB = 0, 1, 2, 5, 8, 11, 14, 15, 16
+OUT = 2  # the output operand's index
+
+# Indices into the float parameter vector.
+P_TOTAL, P_FLOOR, P_MAC, P_LEAK, P_GB_SIZE, P_OBJECTIVE, P_DRAM_PJ = 0, 1, 2, 3, 4, 5, 6
+# params[P_DRAM_PJ + o]: energy of moving operand o's data across its DRAM boundary once.
+# Indices into the mutable state vector.
+S_UPPER, S_THRESHOLD, S_TOLERANCE, S_DEADLINE, S_NODES, S_STOPPED, S_STORED, S_BEST_DEPTH = range(8)
+
+
+@njit(cache=True)
+def _value(params, latency, energy):
+    if params[P_OBJECTIVE] == 0:
+        return latency
+    total = energy + params[P_MAC] + params[P_LEAK] * latency
+    if params[P_OBJECTIVE] == 1:
+        return total
+    return total * latency
+
+
+@njit(cache=True)
+def _bound(params, remaining, lab, ops):
+    energy = lab[L_ENERGY]
+    for o in range(3):
+        if ops[o, 0] > 0 or ops[o, 1] >= 0:  # o's DRAM boundary is still to come
+            energy += params[P_DRAM_PJ + o]
+    c_star = max(lab[L_C], lab[L_C + 1], lab[L_C + 2])
+    e0 = max(remaining * lab[L_E], remaining * lab[L_EP] + (remaining - 1) * c_star)
+    startup = max(lab[L_CASC], lab[L_CASC + 1])
+    wb = lab[L_CASC + 2]
+    latency = max(startup + e0 + wb, lab[L_FL] + wb, lab[L_FL + 1] + wb,
+                  startup + lab[L_FL + 2], params[P_FLOOR])  # fmt: skip
+    return _value(params, latency, energy)
+
+
+@njit(cache=True)
+def _dominated(key, lab, cols, index, store, nxt, alive, state):
+    """True if a stored label vector of `key` is <= `lab` on `cols`; otherwise store `lab`
+    (dropping stored vectors it dominates) while the store has room."""
+    head = -1
+    if key in index:
+        head = index[key]
+    row = head
+    while row >= 0:
+        if alive[row]:
+            worse = True
+            for c in cols:
+                if store[row, c] > lab[c]:
+                    worse = False
+                    break
+            if worse:
+                return True
+        row = nxt[row]
+    row = head
+    while row >= 0:
+        if alive[row]:
+            better = True
+            for c in cols:
+                if lab[c] > store[row, c]:
+                    better = False
+                    break
+            if better:
+                alive[row] = False
+        row = nxt[row]
+    count = int(state[S_STORED])
+    if count < store.shape[0]:
+        store[count, :] = lab
+        alive[count] = True
+        nxt[count] = head
+        index[key] = count
+        state[S_STORED] = count + 1
+    return False
+
+
+@njit(cache=True)
+def _resolve(o, parent, child, db, partial, t, firings, distinct, psum, e_before, lab,
+             geo, resident, sizes, gb_depth, params):  # fmt: skip
+    """Charge operand o's boundary parent -> child of tile t (trigger reached, or the end when
+    e_before < 0). Returns its firing time, or -1 if its child level overflows."""
+    p = 1 if psum else 0
+    need = resident[o, child, 1 if (psum or partial) else 0, t] * (2.0 if db else 1.0)
+    if child == gb_depth:
+        if lab[L_GB] + need > params[P_GB_SIZE]:
+            return -1.0
+        lab[L_GB] += need
+    elif need > sizes[o, child]:
+        return -1.0
+    cycles = geo[o, parent, child, p, t, 0]
+    fire = geo[o, parent, child, p, t, 1]
+    revisits = firings - distinct if psum else 0.0
+    lab[L_ENERGY] += firings * geo[o, parent, child, p, t, 2] + revisits * geo[o, parent, child, p, t, 3]
+    lab[L_CASC + o] += cycles
+    lab[L_FL + o] += cycles
+    if db and e_before >= 0:
+        if o == OUT:
+            work = (firings - 1) * fire + cycles
+        else:
+            work = firings * fire
+        lab[L_FL + o] = max(lab[L_FL + o], work + e_before)
+    return fire
+
+
+@njit(cache=True)
+def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params):
+    """Add loop (dim k, factor f) outside `tile`; write the new labels and operand states.
+    False if a capacity rule fails."""
+    (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col, db_cols_of,
+     gb_depth) = tables  # fmt: skip
+    out[:] = lab
+    new_ops[:, :] = ops
+    e_before = lab[L_E]
+    firings = params[P_TOTAL] / tile_prod[tile]
+    serial = np.zeros(3)
+    channel = np.zeros(3)
+    backlog = np.zeros(3)
+    drained = np.zeros(3)
+    for o in range(3):
+        d, pending, db, below = ops[o, 0], ops[o, 1], ops[o, 2] == 1, ops[o, 3] == 1
+        x = 0.0
+        if pending >= 0 and relevant[o, k]:
+            psum = o == OUT and psum_above[new_tile]
+            x = _resolve(o, d, pending, db, below, tile, firings, distinct[o, tile], psum,
+                         e_before, out, geo, resident, sizes, gb_depth, params)  # fmt: skip
+            if x < 0:
+                return False
+            new_ops[o, 1] = -1
+            new_ops[o, 2] = 0
+            new_ops[o, 3] = 1 if (o == OUT and psum) else 0
+        max_w = 0.0
+        max_b = 0.0
+        for c in db_cols_of[o]:
+            if c >= 0:
+                max_w = max(max_w, out[c])
+                max_b = max(max_b, out[c + 1])
+        s_o = out[L_S + o]
+        c_o = out[L_C + o]
+        if x > 0 and db:
+            serial[o] = c_o
+            channel[o] = max(x, max_w)
+            backlog[o] = max_b
+            out[db_col[o, pending]] = x
+        elif x > 0:
+            serial[o] = x + s_o
+            channel[o] = max_w
+            backlog[o] = max_b
+            drained[o] = x + max_w if max_w > 0 else 0.0
+            out[L_C + o] = c_o + x if o == OUT else x + s_o
+        else:
+            serial[o] = c_o
+            channel[o] = max_w
+            backlog[o] = max_b
+        out[L_S + o] = s_o + x
+    ser = serial.max()
+    stalled = drained.max()
+    for c in range(3):
+        for o in range(3):
+            if o != c and backlog[c] + serial[o] > stalled:
+                stalled = backlog[c] + serial[o]
+    path = out[L_EP]
+    entry = out[L_E]
+    crit = max(path + ser, channel.max(), entry, stalled)
+    out[L_EP] = path + (f - 1) * (path + ser)
+    out[L_E] = entry + (f - 1) * crit
+    for o in range(3):
+        for c in db_cols_of[o]:
+            if c >= 0 and out[c] > 0:
+                w = out[c]
+                out[c] = w * f
+                out[c + 1] += w * (f - 1)
+    return True
+
+
+@njit(cache=True)
+def _leaf(tile, ops, lab, out, depth, tables, params, state, path_k, path_f, path_ops,
+          best_k, best_f, best_ops, best_final):  # fmt: skip
+    (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col, db_cols_of,
+     gb_depth) = tables  # fmt: skip
+    out[:] = lab
+    for o in range(3):
+        d, pending, db, below = ops[o, 0], ops[o, 1], ops[o, 2] == 1, ops[o, 3] == 1
+        if d > 0:
+            if pending >= 0:
+                return
+            if _resolve(o, 0, d, False, below, tile, 1.0, 1.0, False, -1.0, out, geo,
+                        resident, sizes, gb_depth, params) < 0:  # fmt: skip
+                return
+        elif pending >= 0:
+            if _resolve(o, 0, pending, db, below, tile, 1.0, 1.0, False, -1.0, out, geo,
+                        resident, sizes, gb_depth, params) < 0:  # fmt: skip
+                return
+    startup = max(out[L_CASC], out[L_CASC + 1])
+    wb = out[L_CASC + 2]
+    latency = max(startup + out[L_E] + wb, out[L_FL] + wb, out[L_FL + 1] + wb,
+                  startup + out[L_FL + 2])  # fmt: skip
+    value = _value(params, latency, out[L_ENERGY])
+    if value < state[S_UPPER]:
+        state[S_UPPER] = value
+        state[S_THRESHOLD] = (1.0 - state[S_TOLERANCE]) * value
+        state[S_BEST_DEPTH] = depth
+        best_k[:depth] = path_k[:depth]
+        best_f[:depth] = path_f[:depth]
+        best_ops[:depth] = path_ops[:depth]
+        best_final[:, :] = ops
+
+
+@njit(cache=True)
+def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choices_buf,
+            index, store, nxt, alive, state, path_k, path_f, path_ops,
+            best_k, best_f, best_ops, best_final, eligible):  # fmt: skip
+    state[S_NODES] += 1
+    if state[S_STOPPED] > 0:
+        return 0
+    if int(state[S_NODES]) % 16384 == 0:
+        with objmode(now="float64"):
+            now = time.monotonic()
+        if now > state[S_DEADLINE]:
+            state[S_STOPPED] = 1.0
+            return 0
+    (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col, db_cols_of,
+     gb_depth) = tables  # fmt: skip
+    trans_start, trans_k, trans_f, trans_to, n_ops_codes = trans
+    lab = labs[depth]
+    ops = opss[depth]
+    remaining = params[P_TOTAL] / tile_prod[tile]
+    if _bound(params, remaining, lab, ops) >= state[S_THRESHOLD]:
+        return 0
+    key = tile
+    for o in range(3):
+        code = ((ops[o, 0] * 5 + ops[o, 1] + 1) * 2 + ops[o, 2]) * 2 + ops[o, 3]
+        key = key * n_ops_codes + code
+    if _dominated(key, lab, cols, index, store, nxt, alive, state):
+        return 0
+    if remaining == 1.0:
+        _leaf(tile, ops, lab, labs[depth + 1], depth, tables, params, state, path_k, path_f,
+              path_ops, best_k, best_f, best_ops, best_final)  # fmt: skip
+        return 0
+    # Per operand: keep the block open, or close it (if allowed) into any outer level.
+    choices = choices_buf[depth]
+    n_choices = np.zeros(3, dtype=np.int64)
+    for o in range(3):
+        d, pending, below = ops[o, 0], ops[o, 1], ops[o, 3]
+        choices[o, 0, :] = ops[o]
+        n = 1
+        if d > 0 and pending < 0:
+            for db in range(2 if eligible[o, d] else 1):
+                need = resident[o, d, below, tile] * (2.0 if db else 1.0)
+                if d == gb_depth:
+                    if lab[L_GB] + need > params[P_GB_SIZE]:
+                        continue
+                elif need > sizes[o, d]:
+                    continue
+                for parent in range(d):
+                    choices[o, n, 0] = parent
+                    choices[o, n, 1] = d
+                    choices[o, n, 2] = db
+                    choices[o, n, 3] = below
+                    n += 1
+        n_choices[o] = n
+    cut = cut_ops[depth]
+    for a in range(n_choices[0]):
+        for b in range(n_choices[1]):
+            for c in range(n_choices[2]):
+                cut[0, :] = choices[0, a]
+                cut[1, :] = choices[1, b]
+                cut[2, :] = choices[2, c]
+                for j in range(trans_start[tile], trans_start[tile + 1]):
+                    k = trans_k[j]
+                    f = trans_f[j]
+                    new_tile = trans_to[j]
+                    if _advance(tile, new_tile, k, f, cut, opss[depth + 1], lab,
+                                labs[depth + 1], tables, params):  # fmt: skip
+                        path_k[depth] = k
+                        path_f[depth] = f
+                        path_ops[depth, :, :] = cut
+                        _expand(depth + 1, new_tile, labs, opss, cut_ops, tables, trans, params,
+                                cols, choices_buf, index, store, nxt, alive, state, path_k,
+                                path_f, path_ops, best_k, best_f, best_ops, best_final,
+                                eligible)  # fmt: skip
+                        if state[S_STOPPED] > 0:
+                            return 0
+    return 0
