@@ -16,8 +16,8 @@ else.
 * the layer's `Layer.shape_key()` (the name and kind are labels, not part of the problem);
 * the objective, except for the weight-stationary mapper, which ignores it;
 * the mapper name, and the `SolveOptions` fields that mapper reads (`MAPPER_OPTION_FIELDS`):
-  preset, time limit, solver, seed and gap tolerance for `mip` (the tolerance decides between
-  `optimal` and `best_found`), the seed for `random`, none for `ws`. `threads` is left out: it
+  preset and its resolved budget, time limit, solver, seed and gap tolerance for `mip` (the
+  tolerance decides between `optimal` and `best_found`), the seed for `random`, none for `ws`. `threads` is left out: it
   changes how fast an answer comes, not what the problem is.
 
 Costs are not stored: reading an answer re-evaluates its mapping with `cost_model.evaluate`,
@@ -72,7 +72,9 @@ MEMORY = ":memory:"
 
 #: The SolveOptions fields each mapper reads; a mapper not listed here is keyed on all of them.
 MAPPER_OPTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "mip": ("preset", "time_limit_s", "solver", "seed", "gap_tolerance"),
+    # `budget` is the preset's resolved budget: a preset whose meaning changes (for instance
+    # `thorough` gaining certification) never serves answers computed under the old one.
+    "mip": ("preset", "budget", "time_limit_s", "solver", "seed", "gap_tolerance"),
     "random": ("seed",),
     "ws": (),
     "exhaustive": (),
@@ -123,6 +125,10 @@ def _canonical(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
+def _plain(value: Any) -> Any:
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+
+
 def hardware_hash(hw: Hardware) -> str:
     """SHA-256 of the hardware's canonical JSON, name and description left out."""
     section = dict(hardware_to_dict(hw)["hardware"])
@@ -158,7 +164,7 @@ def problem_key(
         layer_shape=_canonical(layer.shape_key()),
         objective="-" if mapper in OBJECTIVE_BLIND_MAPPERS else objective,
         mapper=mapper,
-        options=_canonical({name: getattr(options, name) for name in fields}),
+        options=_canonical({name: _plain(getattr(options, name)) for name in fields}),
     )
 
 

@@ -29,7 +29,10 @@ OUT = 2  # the output operand's index
 P_TOTAL, P_FLOOR, P_MAC, P_LEAK, P_GB_SIZE, P_OBJECTIVE, P_DRAM_PJ = 0, 1, 2, 3, 4, 5, 6
 # params[P_DRAM_PJ + o]: energy of moving operand o's data across its DRAM boundary once.
 # Indices into the mutable state vector.
-S_UPPER, S_THRESHOLD, S_TOLERANCE, S_DEADLINE, S_NODES, S_STOPPED, S_STORED, S_BEST_DEPTH = range(8)
+(S_UPPER, S_THRESHOLD, S_TOLERANCE, S_DEADLINE, S_NODES, S_STOPPED, S_STORED, S_BEST_DEPTH,
+ S_PRUNED_MIN) = range(9)
+# S_PRUNED_MIN: the smallest completion bound of a node pruned by the threshold; every pruned
+# completion costs at least this much.
 
 
 @njit(cache=True)
@@ -43,13 +46,26 @@ def _value(params, latency, energy):
 
 
 @njit(cache=True)
-def _bound(params, remaining, lab, ops):
+def _bound(params, remaining, lab, ops, tile, geo, distinct):
+    """Completion bound of a partial mapping (proof in `certify.py`)."""
     energy = lab[L_ENERGY]
     for o in range(3):
         if ops[o, 0] > 0 or ops[o, 1] >= 0:  # o's DRAM boundary is still to come
             energy += params[P_DRAM_PJ + o]
     c_star = max(lab[L_C], lab[L_C + 1], lab[L_C + 2])
-    e0 = max(remaining * lab[L_E], remaining * lab[L_EP] + (remaining - 1) * c_star)
+    # A single-buffered boundary waiting for its trigger fires at a later slot t; the loops
+    # between here and t are irrelevant to its operand, so slot t and every slot outside it
+    # iterate at least distinct[o, tile] times, each with a serial chain of at least X + S_o
+    # (I/W; the single-buffered sum C_O for outputs).
+    extra = 0.0
+    for o in range(3):
+        pending = ops[o, 1]
+        if pending >= 0 and ops[o, 2] == 0 and distinct[o, tile] > 1:
+            x = geo[o, ops[o, 0], pending, 0, tile, 1]
+            chain = x + (lab[L_C + o] if o == OUT else lab[L_S + o])
+            if chain > c_star:
+                extra = max(extra, (distinct[o, tile] - 1) * (chain - c_star))
+    e0 = max(remaining * lab[L_E], remaining * lab[L_EP] + (remaining - 1) * c_star + extra)
     startup = max(lab[L_CASC], lab[L_CASC + 1])
     wb = lab[L_CASC + 2]
     latency = max(startup + e0 + wb, lab[L_FL] + wb, lab[L_FL + 1] + wb,
@@ -58,41 +74,46 @@ def _bound(params, remaining, lab, ops):
 
 
 @njit(cache=True)
-def _dominated(key, lab, cols, index, store, nxt, alive, state):
+def _dominated(key, lab, cols, index, store, nxt, state):
     """True if a stored label vector of `key` is <= `lab` on `cols`; otherwise store `lab`
-    (dropping stored vectors it dominates) while the store has room."""
+    (unlinking the stored vectors it dominates) while the store has room."""
     head = -1
     if key in index:
         head = index[key]
     row = head
     while row >= 0:
-        if alive[row]:
-            worse = True
-            for c in cols:
-                if store[row, c] > lab[c]:
-                    worse = False
-                    break
-            if worse:
-                return True
-        row = nxt[row]
-    row = head
-    while row >= 0:
-        if alive[row]:
-            better = True
-            for c in cols:
-                if lab[c] > store[row, c]:
-                    better = False
-                    break
-            if better:
-                alive[row] = False
+        worse = True
+        for c in cols:
+            if store[row, c] > lab[c]:
+                worse = False
+                break
+        if worse:
+            return True
         row = nxt[row]
     count = int(state[S_STORED])
-    if count < store.shape[0]:
-        store[count, :] = lab
-        alive[count] = True
-        nxt[count] = head
-        index[key] = count
-        state[S_STORED] = count + 1
+    if count >= store.shape[0]:
+        return False
+    # Drop the stored vectors the new one dominates, then push it at the head.
+    prev = -1
+    row = head
+    while row >= 0:
+        better = True
+        for c in cols:
+            if lab[c] > store[row, c]:
+                better = False
+                break
+        if better:
+            if prev < 0:
+                head = nxt[row]
+            else:
+                nxt[prev] = nxt[row]
+        else:
+            prev = row
+        row = nxt[row]
+    store[count, :] = lab
+    nxt[count] = head
+    index[key] = count
+    state[S_STORED] = count + 1
     return False
 
 
@@ -125,7 +146,7 @@ def _resolve(o, parent, child, db, partial, t, firings, distinct, psum, e_before
 
 
 @njit(cache=True)
-def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params):
+def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params, scratch):
     """Add loop (dim k, factor f) outside `tile`; write the new labels and operand states.
     False if a capacity rule fails."""
     (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col, db_cols_of,
@@ -134,10 +155,8 @@ def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params):
     new_ops[:, :] = ops
     e_before = lab[L_E]
     firings = params[P_TOTAL] / tile_prod[tile]
-    serial = np.zeros(3)
-    channel = np.zeros(3)
-    backlog = np.zeros(3)
-    drained = np.zeros(3)
+    scratch[:, :] = 0.0
+    serial, channel, backlog, drained = scratch[0], scratch[1], scratch[2], scratch[3]
     for o in range(3):
         d, pending, db, below = ops[o, 0], ops[o, 1], ops[o, 2] == 1, ops[o, 3] == 1
         x = 0.0
@@ -229,8 +248,8 @@ def _leaf(tile, ops, lab, out, depth, tables, params, state, path_k, path_f, pat
 
 @njit(cache=True)
 def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choices_buf,
-            index, store, nxt, alive, state, path_k, path_f, path_ops,
-            best_k, best_f, best_ops, best_final, eligible):  # fmt: skip
+            index, store, nxt, state, path_k, path_f, path_ops,
+            best_k, best_f, best_ops, best_final, eligible, counts, scratch):  # fmt: skip
     state[S_NODES] += 1
     if state[S_STOPPED] > 0:
         return 0
@@ -246,13 +265,15 @@ def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choic
     lab = labs[depth]
     ops = opss[depth]
     remaining = params[P_TOTAL] / tile_prod[tile]
-    if _bound(params, remaining, lab, ops) >= state[S_THRESHOLD]:
+    bound = _bound(params, remaining, lab, ops, tile, geo, distinct)
+    if bound >= state[S_THRESHOLD]:
+        state[S_PRUNED_MIN] = min(state[S_PRUNED_MIN], bound)
         return 0
     key = tile
     for o in range(3):
         code = ((ops[o, 0] * 5 + ops[o, 1] + 1) * 2 + ops[o, 2]) * 2 + ops[o, 3]
         key = key * n_ops_codes + code
-    if _dominated(key, lab, cols, index, store, nxt, alive, state):
+    if _dominated(key, lab, cols, index, store, nxt, state):
         return 0
     if remaining == 1.0:
         _leaf(tile, ops, lab, labs[depth + 1], depth, tables, params, state, path_k, path_f,
@@ -260,7 +281,7 @@ def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choic
         return 0
     # Per operand: keep the block open, or close it (if allowed) into any outer level.
     choices = choices_buf[depth]
-    n_choices = np.zeros(3, dtype=np.int64)
+    n_choices = counts[depth]
     for o in range(3):
         d, pending, below = ops[o, 0], ops[o, 1], ops[o, 3]
         choices[o, 0, :] = ops[o]
@@ -292,14 +313,14 @@ def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choic
                     f = trans_f[j]
                     new_tile = trans_to[j]
                     if _advance(tile, new_tile, k, f, cut, opss[depth + 1], lab,
-                                labs[depth + 1], tables, params):  # fmt: skip
+                                labs[depth + 1], tables, params, scratch[depth]):  # fmt: skip
                         path_k[depth] = k
                         path_f[depth] = f
                         path_ops[depth, :, :] = cut
                         _expand(depth + 1, new_tile, labs, opss, cut_ops, tables, trans, params,
-                                cols, choices_buf, index, store, nxt, alive, state, path_k,
+                                cols, choices_buf, index, store, nxt, state, path_k,
                                 path_f, path_ops, best_k, best_f, best_ops, best_final,
-                                eligible)  # fmt: skip
+                                eligible, counts, scratch)  # fmt: skip
                         if state[S_STOPPED] > 0:
                             return 0
     return 0

@@ -48,10 +48,12 @@ Energy adds its non-negative memory energy so far, the MAC energy of the candida
 and leakage times the latency bound. A node whose bound is not below the pruning threshold has no
 completion below it.
 
-Certificate. With an incumbent of value U and tolerance tol, the threshold is (1 - tol) U. When
-the search ends (not stopped by its deadline), every mapping of the candidate either was
-evaluated (the incumbent is the best of them) or is proven to cost at least the threshold, so the
-candidate's optimum is at least min(incumbent, threshold). With tol = 0 the search is exact.
+Certificate. With an incumbent of value U and tolerance tol, nodes whose bound is at least the
+threshold (1 - tol) U are pruned. When the search ends (not stopped by its deadline), every
+mapping of the candidate was either evaluated (the incumbent is the best of them), pruned by
+dominance (a kept partial mapping has a completion that is no worse), or lies below a node pruned
+with a bound >= the threshold; so the candidate's optimum is at least min(incumbent, smallest
+bound of a pruned node) >= min(incumbent, threshold). With tol = 0 the search is exact.
 """
 
 from __future__ import annotations
@@ -244,9 +246,9 @@ class TileChainSearch:
         rows = STORE_ROWS
         store = np.empty((rows, self.width))
         nxt = np.empty(rows, dtype=np.int64)
-        alive = np.zeros(rows, dtype=np.bool_)
         index = typed.Dict.empty(types.int64, types.int64)
-        state = np.zeros(8)
+        state = np.zeros(9)
+        state[kernel.S_PRUNED_MIN] = math.inf
         state[kernel.S_UPPER] = upper
         state[kernel.S_THRESHOLD] = (1.0 - tolerance) * upper
         state[kernel.S_TOLERANCE] = tolerance
@@ -258,8 +260,9 @@ class TileChainSearch:
         best_k, best_f, best_ops = path_k.copy(), path_f.copy(), path_ops.copy()
         best_final = np.zeros((3, 4), dtype=np.int64)
         kernel._expand(0, 0, labs, opss, cut_ops, self.tables, self.trans, self.params,
-                       self.cols, choices, index, store, nxt, alive, state, path_k, path_f,
-                       path_ops, best_k, best_f, best_ops, best_final, self.eligible)  # fmt: skip
+                       self.cols, choices, index, store, nxt, state, path_k, path_f,
+                       path_ops, best_k, best_f, best_ops, best_final, self.eligible,
+                       np.zeros((depth, 3), dtype=np.int64), np.zeros((depth, 4, 3)))  # fmt: skip
         complete = state[kernel.S_STOPPED] == 0
         found = int(state[kernel.S_BEST_DEPTH])
         mapping = None
@@ -269,7 +272,7 @@ class TileChainSearch:
         best = float(state[kernel.S_UPPER])
         return CertifyResult(
             complete=complete,
-            lower_bound=min(best, float(state[kernel.S_THRESHOLD])) if complete else -math.inf,
+            lower_bound=min(best, float(state[kernel.S_PRUNED_MIN])) if complete else -math.inf,
             best_value=best,
             mapping=mapping,
             nodes=int(state[kernel.S_NODES]),
@@ -349,15 +352,25 @@ def certify_layer(
     candidate whose floor bound is below (1 - tolerance) x the incumbent is searched by the
     tile-chain branch and bound, best bound first, until `deadline` (time.monotonic())."""
     start = time.monotonic()
-    candidates = sorted(spatial_candidates(hw, layer), key=lambda c: c.bound(objective))
+    # The incumbent's own candidate first: an improvement found there tightens the threshold
+    # for all the others. Then best bound first, so that the first candidate whose bound reaches
+    # the threshold ends the loop.
+    candidates = sorted(
+        spatial_candidates(hw, layer),
+        key=lambda c: (c.spatial != mapping.spatial, c.bound(objective)),
+    )
     best, upper = mapping, value
     bounds: list[float] = []
     certified = pruned = left_open = nodes = 0
     for index, cand in enumerate(candidates):
         if cand.bound(objective) >= (1.0 - tolerance) * upper:
+            if index == 0:
+                pruned += 1
+                bounds.append(cand.bound(objective))
+                continue
             # Sorted by bound: this and every later candidate cannot hold a mapping below the
             # threshold.
-            pruned = len(candidates) - index
+            pruned += len(candidates) - index
             bounds.append(cand.bound(objective))
             break
         if time.monotonic() >= deadline:

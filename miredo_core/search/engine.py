@@ -8,7 +8,11 @@
 4. Re-solve the winning order with the MIP (`mip.solve_placement_mip`), which proves its
    placement and double buffering optimal for that order, and re-evaluate the mapping with
    `cost_model.evaluate`: the reported cost is the evaluated one, the MIP's is "predicted".
-5. Status: `optimal` when the incumbent is within the gap tolerance of the best lower bound of
+5. With a certifying preset (`thorough`), hand the incumbent to the certifier
+   (`certify.certify_layer`): an exact branch and bound over the tile chain of every spatial
+   candidate that proves the incumbent within the gap tolerance of the optimum or replaces it
+   with a better mapping; its proven bound becomes the lower bound.
+6. Status: `optimal` when the incumbent is within the gap tolerance of the best lower bound of
    every candidate (visited or not), otherwise `best_found` with that gap; `infeasible` with the
    reason when no legal mapping exists.
 """
@@ -25,6 +29,7 @@ from miredo_core.cost_model import CostBreakdown, evaluate
 from miredo_core.hardware import Hardware
 from miredo_core.mapping import InfeasibleMappingError, Mapping
 from miredo_core.search.baselines import objective_value, weight_stationary
+from miredo_core.search.certify import certify_layer
 from miredo_core.search.heuristic import count_orders, enumerate_candidate, search_candidate
 from miredo_core.search.mip import SOLVERS, MipError, solve_placement_mip
 from miredo_core.search.placement import FixedOrder
@@ -47,12 +52,16 @@ class Preset:
     exhaustive_orders: int
     """A candidate with at most this many tilings x orders is enumerated completely (which
     certifies it) instead of searched."""
+    certify_seconds: float = 0.0
+    """Budget of the certifier after the search (0: no certification)."""
 
 
 PRESETS: dict[str, Preset] = {
     "interactive": Preset(time_limit_s=3.0, candidates=3, mip_seconds=5.0, exhaustive_orders=60),
     "balanced": Preset(time_limit_s=12.0, candidates=8, mip_seconds=10.0, exhaustive_orders=400),
-    "thorough": Preset(time_limit_s=60.0, candidates=32, mip_seconds=30.0, exhaustive_orders=4000),
+    # The certifier searches every candidate exactly; the order search only seeds it.
+    "thorough": Preset(time_limit_s=4.0, candidates=4, mip_seconds=5.0, exhaustive_orders=100,
+                       certify_seconds=120.0),  # fmt: skip
 }
 
 
@@ -60,7 +69,7 @@ PRESETS: dict[str, Preset] = {
 class SolveOptions:
     preset: str = "balanced"
     time_limit_s: float | None = None
-    """Overrides the preset's search budget."""
+    """Overrides the preset's search budget (and caps its certification budget)."""
     solver: str = "highs"
     threads: int = 1
     gap_tolerance: float = 0.01
@@ -83,6 +92,7 @@ class SolveOptions:
             preset,
             time_limit_s=self.time_limit_s,
             mip_seconds=min(preset.mip_seconds, self.time_limit_s),
+            certify_seconds=min(preset.certify_seconds, self.time_limit_s),
         )
 
 
@@ -106,6 +116,10 @@ class MappingResult:
     candidates_pruned: int = 0
     candidates_searched: int = 0
     orders_evaluated: int = 0
+    certified_candidates: int = 0
+    """Spatial candidates the certifier searched to the end."""
+    certify_nodes: int = 0
+    """Partial mappings the certifier visited."""
     solve_time_s: float = 0.0
     reason: str = ""
 
@@ -187,8 +201,15 @@ def solve_layer(
             layer, objective, f"{reason}; {ws_reason}" if ws_reason else reason, start
         )
     open_bounds = [b for b in open_bounds if b < best_value]
+    certificate = None
+    if budget.certify_seconds > 0:
+        value = objective_value(evaluate(hw, layer, best_mapping), objective)
+        certificate = certify_layer(hw, layer, objective, best_mapping, value,
+                                    options.gap_tolerance,
+                                    time.monotonic() + budget.certify_seconds)  # fmt: skip
+        best_mapping = certificate.mapping
     return _finish(hw, layer, objective, options, best_mapping, open_bounds, start,
-                   (len(candidates), tally))  # fmt: skip
+                   (len(candidates), tally), certificate)  # fmt: skip
 
 
 def _search(hw, layer, cand, objective, budget, deadline, queue, index, seed):
@@ -205,12 +226,13 @@ def _search(hw, layer, cand, objective, budget, deadline, queue, index, seed):
     return state, False
 
 
-def _finish(hw, layer, objective, options, mapping, open_bounds, start, counts):
+def _finish(hw, layer, objective, options, mapping, open_bounds, start, counts, certificate):
     """MIP re-solve of the winning order, exact re-evaluation, bound and status.
 
-    The lower bound is the incumbent itself when every candidate that could beat it was either
-    pruned by its bound or enumerated completely (a certificate); otherwise the smallest bound
-    of the candidates left open."""
+    The lower bound is the certifier's when it ran (it covers every candidate). Otherwise it is
+    the incumbent itself when every candidate that could beat it was either pruned by its bound
+    or enumerated completely (a certificate), and else the smallest bound of the candidates left
+    open."""
     order = FixedOrder(mapping.spatial, mapping.loops)
     mip_status, predicted = "", (math.nan, math.nan)
     try:
@@ -231,9 +253,13 @@ def _finish(hw, layer, objective, options, mapping, open_bounds, start, counts):
                 predicted = (solution.predicted_latency_cycles, solution.predicted_energy_pj)
     cost = evaluate(hw, layer, mapping)
     value = objective_value(cost, objective)
-    lower_bound = min([value, *open_bounds])
+    if certificate is not None:
+        lower_bound = min(value, certificate.lower_bound)
+    else:
+        lower_bound = min([value, *open_bounds])
     gap = (value - lower_bound) / value if value > 0 else 0.0
-    status = "optimal" if gap <= options.gap_tolerance else "best_found"
+    # A bound proven at exactly (1 - tolerance) x value must count as within the tolerance.
+    status = "optimal" if gap <= options.gap_tolerance * (1 + 1e-9) else "best_found"
     total, tally = counts
     return MappingResult(
         layer=layer,
@@ -250,5 +276,7 @@ def _finish(hw, layer, objective, options, mapping, open_bounds, start, counts):
         candidates_pruned=tally["pruned"],
         candidates_searched=tally["searched"],
         orders_evaluated=tally["orders"],
+        certified_candidates=certificate.candidates_certified if certificate else 0,
+        certify_nodes=certificate.nodes if certificate else 0,
         solve_time_s=time.monotonic() - start,
     )

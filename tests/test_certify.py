@@ -1,0 +1,219 @@
+"""search.certify: the exact tile-chain branch and bound and the certificates built on it.
+
+- per spatial candidate, the certifier's exact optimum (tolerance 0) equals the complete
+  enumeration of every tiling, order and placement, for all three objectives;
+- the mapping it returns evaluates to exactly the value it reports;
+- no random valid mapping of a candidate beats its certified optimum (bounds and dominance never
+  cut off a better mapping), on tiny and on default-template layers;
+- layer certificates agree with the exhaustive oracle; the thorough preset reports them;
+- the certified ResNet-18 optima saved by bench/certify.py still evaluate to their values, no
+  mapper beats their proven bounds, and the fastest certificates are reproduced.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from miredo_core.config import load_hardware, load_workload_yaml
+from miredo_core.cost_model import evaluate
+from miredo_core.mapping import Mapping
+from miredo_core.search.baselines import objective_value, random_mapping
+from miredo_core.search.certify import certify_candidate, certify_layer
+from miredo_core.search.engine import SolveOptions, solve_layer
+from miredo_core.search.heuristic import count_orders, enumerate_candidate
+from miredo_core.search.oracle import exhaustive_search
+from miredo_core.search.spatial import candidate, spatial_candidates
+from miredo_core.workload import Layer
+from miredo_core.zoo import get_network
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HARDWARE_DIR = REPO_ROOT / "sample_configs" / "hardware"
+TINY_WORKLOAD = REPO_ROOT / "sample_configs" / "workloads" / "tiny_layers.yaml"
+CERTIFIED = Path(__file__).resolve().parent / "data" / "resnet18_certified.json"
+OBJECTIVES = ("latency", "energy", "edp")
+
+
+@cache
+def hardware(name: str):
+    return load_hardware(HARDWARE_DIR / f"{name}.yaml")
+
+
+@cache
+def tiny_layers() -> tuple[Layer, ...]:
+    return load_workload_yaml(TINY_WORKLOAD).layers
+
+
+def tiny_layer(name: str) -> Layer:
+    return next(layer for layer in tiny_layers() if layer.name == name)
+
+
+def sample_candidates(hw, layer: Layer, count: int, max_orders: int, seed: int = 0):
+    """A seeded sample of the layer's spatial candidates small enough to enumerate."""
+    small = [c for c in spatial_candidates(hw, layer) if count_orders(c.temporal) <= max_orders]
+    random.Random(seed).shuffle(small)
+    return small[:count]
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("layer_name", ["conv3x3", "conv1x1", "depthwise3x3", "matmul"])
+def test_exact_optimum_of_a_candidate_equals_complete_enumeration(layer_name, objective):
+    hw, layer = hardware("tiny"), tiny_layer(layer_name)
+    for cand in sample_candidates(hw, layer, count=3, max_orders=150):
+        enumerated, complete = enumerate_candidate(hw, layer, cand, objective)
+        assert complete
+        result = certify_candidate(hw, layer, cand, objective)
+        assert result.complete
+        if enumerated.best is None:  # no tiling of this candidate fits
+            assert result.mapping is None and result.best_value == math.inf
+            continue
+        assert result.best_value == pytest.approx(enumerated.best_value, rel=1e-9)
+        assert result.lower_bound == pytest.approx(result.best_value, rel=1e-9)
+        # The mapping it returns is legal and costs exactly what the search says.
+        value = objective_value(evaluate(hw, layer, result.mapping), objective)
+        assert value == pytest.approx(result.best_value, rel=1e-9)
+        assert result.mapping.spatial == cand.spatial
+
+
+def random_mappings_of(hw, layer: Layer, spatial, count: int, seed: int) -> list[Mapping]:
+    """Valid random mappings that use the given spatial unrolling."""
+    rng, found = random.Random(seed), []
+    for _ in range(count * 200):
+        mapping = random_mapping(hw, layer, rng)
+        if mapping.spatial == spatial:
+            found.append(mapping)
+            if len(found) == count:
+                break
+    return found
+
+
+@pytest.mark.parametrize(
+    ("hw_name", "layer"),
+    [
+        ("tiny", Layer("conv1x1_c8k4", P=4, Q=4, C=8, K=4)),
+        ("default_8core", Layer("conv1x1_c64k32_p4", P=4, Q=4, C=64, K=32)),
+    ],
+)
+def test_no_random_mapping_beats_the_certified_optimum(hw_name, layer):
+    hw = hardware(hw_name)
+    rng = random.Random(1)
+    checked = 0
+    draws = [random_mapping(hw, layer, rng) for _ in range(400)]
+    for spatial in sorted({m.spatial for m in draws}, key=str)[:4]:
+        mappings = [m for m in draws if m.spatial == spatial]
+        cand = candidate(hw, layer, spatial)
+        for objective in OBJECTIVES:
+            optimum = certify_candidate(hw, layer, cand, objective)
+            assert optimum.complete
+            for mapping in mappings:
+                value = objective_value(evaluate(hw, layer, mapping), objective)
+                assert optimum.best_value <= value * (1 + 1e-12)
+                checked += 1
+    assert checked >= 20
+
+
+def test_a_proven_threshold_is_a_lower_bound_and_improvements_are_returned():
+    hw, layer = hardware("tiny"), tiny_layer("conv1x1")
+    cand = sample_candidates(hw, layer, count=1, max_orders=150, seed=3)[0]
+    exact = certify_candidate(hw, layer, cand, "latency").best_value
+    # An incumbent 20 % above the optimum: the search must find a better mapping.
+    improved = certify_candidate(hw, layer, cand, "latency", upper=1.2 * exact, tolerance=0.01)
+    assert improved.complete and improved.mapping is not None
+    assert exact <= improved.best_value <= exact / 0.99
+    assert improved.lower_bound <= exact
+    # An incumbent at the optimum: nothing better exists, the bound proves it within 1 %.
+    proven = certify_candidate(hw, layer, cand, "latency", upper=exact, tolerance=0.01)
+    assert proven.complete and proven.mapping is None
+    assert 0.99 * exact <= proven.lower_bound <= exact
+
+
+def test_a_search_stopped_by_its_deadline_proves_nothing():
+    hw, layer = hardware("default_8core"), get_network("resnet18").layer("Conv_1")
+    cand = spatial_candidates(hw, layer)[0]
+    result = certify_candidate(hw, layer, cand, "latency", deadline=time.monotonic())
+    assert not result.complete
+    assert result.lower_bound == -math.inf
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("layer_name", ["conv1x1", "matmul", "depthwise3x3"])
+def test_layer_certificate_agrees_with_the_oracle(layer_name, objective):
+    hw, layer = hardware("tiny"), tiny_layer(layer_name)
+    oracle = exhaustive_search(hw, layer, objective)
+    # Start from a poor incumbent: the certifier must find the optimum itself.
+    worst = max(
+        (random_mapping(hw, layer, random.Random(seed)) for seed in range(5)),
+        key=lambda m: objective_value(evaluate(hw, layer, m), objective),
+    )
+    start = objective_value(evaluate(hw, layer, worst), objective)
+    certificate = certify_layer(hw, layer, objective, worst, start, tolerance=0.0)
+    assert certificate.complete
+    assert certificate.value == pytest.approx(oracle.value, rel=1e-9)
+    assert certificate.lower_bound == pytest.approx(oracle.value, rel=1e-9)
+    assert objective_value(evaluate(hw, layer, certificate.mapping), objective) == pytest.approx(
+        oracle.value, rel=1e-9
+    )
+
+
+def test_thorough_preset_certifies_and_reports_the_three_numbers():
+    hw, layer = hardware("tiny"), tiny_layer("conv3x3")
+    result = solve_layer(hw, layer, "latency", SolveOptions(preset="thorough"))
+    oracle = exhaustive_search(hw, layer, "latency")
+    assert result.status == "optimal"
+    assert result.value <= oracle.value / 0.99
+    assert result.lower_bound <= oracle.value <= result.value
+    assert result.gap == pytest.approx((result.value - result.lower_bound) / result.value)
+    assert result.gap <= 0.01 * (1 + 1e-9)
+    assert result.certified_candidates >= 1
+
+
+# ------------------------------------------------------------ regression figures
+
+
+@cache
+def certified_optima() -> list[dict]:
+    return json.loads(CERTIFIED.read_text())["optima"]
+
+
+def test_regression_figures_cover_every_resnet18_shape_and_objective():
+    shapes = {layer.shape_key() for layer in get_network("resnet18").layers}
+    optima = certified_optima()
+    for objective in OBJECTIVES:
+        assert len([o for o in optima if o["objective"] == objective]) == len(shapes)
+
+
+@pytest.mark.parametrize("index", range(36))
+def test_certified_optimum_still_evaluates_to_its_value(index):
+    optima = certified_optima()
+    if index >= len(optima):
+        pytest.fail(f"only {len(optima)} certified optima are saved")
+    entry = optima[index]
+    hw = hardware("default_8core")
+    layer = get_network("resnet18").layer(entry["layer"])
+    mapping = Mapping.from_dict(entry["mapping"])
+    value = objective_value(evaluate(hw, layer, mapping), entry["objective"])
+    assert value == pytest.approx(entry["value"], rel=1e-9)
+    assert entry["lower_bound"] <= entry["value"]
+    assert (entry["value"] - entry["lower_bound"]) / entry["value"] <= 0.01 * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("layer_name", ["Conv_12", "Conv_17"])
+def test_no_mapper_beats_a_proven_bound_and_the_certificate_reproduces(layer_name):
+    hw = hardware("default_8core")
+    layer = get_network("resnet18").layer(layer_name)
+    entry = next(
+        o for o in certified_optima() if o["layer"] == layer_name and o["objective"] == "latency"
+    )
+    found = solve_layer(hw, layer, "latency", SolveOptions(preset="interactive"))
+    assert found.value >= entry["lower_bound"]
+    mapping = Mapping.from_dict(entry["mapping"])
+    certificate = certify_layer(hw, layer, "latency", mapping, entry["value"], tolerance=0.01)
+    assert certificate.complete
+    assert certificate.value <= entry["value"]
+    assert certificate.lower_bound >= 0.99 * certificate.value * (1 - 1e-12)
