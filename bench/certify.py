@@ -3,13 +3,14 @@
 For each objective and distinct layer shape, runs the engine with the `thorough` preset (a short
 order search, then the certifier of `search/certify.py` over every spatial candidate) and prints
 the best mapping's value, the proven lower bound, the gap, the status and the time to the
-certificate (the whole solve: search, certification and the final MIP re-solve). Shapes are
-solved in --jobs worker processes, one core each.
+certificate (the whole solve: search, certification and the final MIP re-solve). By default one
+shape is solved at a time and its certifier uses --workers 2 processes (2 cores per shape).
 
 With --write, the certified optima (value, bound and mapping) are saved as regression figures for
 `tests/test_certify.py`.
 
-    python bench/certify.py [--objectives latency,energy,edp] [--jobs 2] [--layers Conv_1,Conv_16]
+    python bench/certify.py [--objectives latency,energy,edp] [--jobs 1] [--workers 2]
+                            [--layers Conv_1,Conv_16]
                             [--write tests/data/resnet18_certified.json]
 """
 
@@ -45,10 +46,10 @@ def distinct_layers(names: list[str] | None):
 
 
 def solve(task):
-    layer, objective, preset = task
+    layer, objective, preset, workers = task
     hw = load_hardware(HARDWARE)
     start = time.monotonic()
-    result = solve_layer(hw, layer, objective, SolveOptions(preset=preset))
+    result = solve_layer(hw, layer, objective, SolveOptions(preset=preset, workers=workers))
     return {
         "layer": layer.name,
         "objective": objective,
@@ -68,20 +69,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objectives", default="latency,energy,edp")
     parser.add_argument("--preset", default="thorough")
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=1, help="layer shapes solved at once")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="certifier processes per layer shape")  # fmt: skip
     parser.add_argument("--layers", default="", help="comma-separated subset of layer names")
     parser.add_argument("--write", default="", help="save the certified optima to this JSON file")
     args = parser.parse_args()
     layers = distinct_layers(args.layers.split(",") if args.layers else None)
     objectives = args.objectives.split(",")
-    tasks = [(layer, objective, args.preset) for objective in objectives for layer in layers]
+    tasks = [(layer, objective, args.preset, args.workers) for objective in objectives
+             for layer in layers]  # fmt: skip
     start = time.monotonic()
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
         rows = list(pool.map(solve, tasks))
     wall = time.monotonic() - start
     print(f"default_8core, ResNet-18, {len(layers)} distinct shapes, preset {args.preset}, "
-          f"{args.jobs} jobs, wall {wall:.0f} s")  # fmt: skip
+          f"{args.jobs} shape(s) at a time x {args.workers} certifier process(es), "
+          f"wall {wall:.0f} s")  # fmt: skip
     for objective in objectives:
         print(f"\n{objective}")
         print(f"{'layer':8} {'value':>12} {'lower bound':>12} {'gap %':>7} {'status':10} "

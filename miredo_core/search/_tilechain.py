@@ -249,7 +249,7 @@ def _leaf(tile, ops, lab, out, depth, tables, params, state, path_k, path_f, pat
 @njit(cache=True)
 def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choices_buf,
             index, store, nxt, state, path_k, path_f, path_ops,
-            best_k, best_f, best_ops, best_final, eligible, counts, scratch):  # fmt: skip
+            best_k, best_f, best_ops, best_final, eligible, counts, scratch, kids):  # fmt: skip
     state[S_NODES] += 1
     if state[S_STOPPED] > 0:
         return 0
@@ -301,7 +301,12 @@ def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choic
                     choices[o, n, 3] = below
                     n += 1
         n_choices[o] = n
+    # Generate every child, then visit them best bound first: good partial mappings are stored
+    # early and dominate the rest, and improving leaves are found sooner.
     cut = cut_ops[depth]
+    kids_lab, kids_ops, kids_cut = kids[0][depth], kids[1][depth], kids[2][depth]
+    kids_int, kids_bound = kids[3][depth], kids[4][depth]
+    n_kids = 0
     for a in range(n_choices[0]):
         for b in range(n_choices[1]):
             for c in range(n_choices[2]):
@@ -309,18 +314,37 @@ def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choic
                 cut[1, :] = choices[1, b]
                 cut[2, :] = choices[2, c]
                 for j in range(trans_start[tile], trans_start[tile + 1]):
+                    if n_kids >= kids_lab.shape[0]:
+                        break
                     k = trans_k[j]
                     f = trans_f[j]
                     new_tile = trans_to[j]
-                    if _advance(tile, new_tile, k, f, cut, opss[depth + 1], lab,
-                                labs[depth + 1], tables, params, scratch[depth]):  # fmt: skip
-                        path_k[depth] = k
-                        path_f[depth] = f
-                        path_ops[depth, :, :] = cut
-                        _expand(depth + 1, new_tile, labs, opss, cut_ops, tables, trans, params,
-                                cols, choices_buf, index, store, nxt, state, path_k,
-                                path_f, path_ops, best_k, best_f, best_ops, best_final,
-                                eligible, counts, scratch)  # fmt: skip
-                        if state[S_STOPPED] > 0:
-                            return 0
+                    if _advance(tile, new_tile, k, f, cut, kids_ops[n_kids], lab,
+                                kids_lab[n_kids], tables, params, scratch[depth]):  # fmt: skip
+                        kids_cut[n_kids, :, :] = cut
+                        kids_int[n_kids, 0] = k
+                        kids_int[n_kids, 1] = j
+                        kids_int[n_kids, 2] = new_tile
+                        kids_bound[n_kids] = _bound(params, params[P_TOTAL] / tile_prod[new_tile],
+                                                    kids_lab[n_kids], kids_ops[n_kids], new_tile,
+                                                    geo, distinct)  # fmt: skip
+                        n_kids += 1
+    order = np.argsort(kids_bound[:n_kids])
+    for m in order:
+        if kids_bound[m] >= state[S_THRESHOLD]:
+            state[S_PRUNED_MIN] = min(state[S_PRUNED_MIN], kids_bound[m])
+            state[S_NODES] += 1
+            continue
+        labs[depth + 1, :] = kids_lab[m]
+        opss[depth + 1, :, :] = kids_ops[m]
+        path_k[depth] = kids_int[m, 0]
+        path_f[depth] = trans_f[kids_int[m, 1]]
+        path_ops[depth, :, :] = kids_cut[m]
+        _expand(depth + 1, kids_int[m, 2], labs, opss, cut_ops, tables, trans, params,
+                cols, choices_buf, index, store, nxt, state, path_k,
+                path_f, path_ops, best_k, best_f, best_ops, best_final,
+                eligible, counts, scratch, kids)  # fmt: skip
+        if state[S_STOPPED] > 0:
+            return 0
+    return 0
     return 0

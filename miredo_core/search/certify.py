@@ -60,7 +60,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -262,7 +264,8 @@ class TileChainSearch:
         kernel._expand(0, 0, labs, opss, cut_ops, self.tables, self.trans, self.params,
                        self.cols, choices, index, store, nxt, state, path_k, path_f,
                        path_ops, best_k, best_f, best_ops, best_final, self.eligible,
-                       np.zeros((depth, 3), dtype=np.int64), np.zeros((depth, 4, 3)))  # fmt: skip
+                       np.zeros((depth, 3), dtype=np.int64), np.zeros((depth, 4, 3)),
+                       self._child_buffers(depth))  # fmt: skip
         complete = state[kernel.S_STOPPED] == 0
         found = int(state[kernel.S_BEST_DEPTH])
         mapping = None
@@ -278,6 +281,22 @@ class TileChainSearch:
             nodes=int(state[kernel.S_NODES]),
             seconds=time.monotonic() - start,
             stats={"stored_labels": int(state[kernel.S_STORED]), "keys": len(index)},
+        )
+
+    def _child_buffers(self, depth: int):
+        """Per depth, room for every child of a node: labels, operand states, cuts, (dim,
+        transition, tile) and bound."""
+        cuts = 8**3  # at most 8 choices per operand
+        loops = max(
+            int(self.trans[0][t + 1] - self.trans[0][t]) for t in range(len(self.trans[0]) - 1)
+        )
+        most = max(cuts * max(loops, 1), 1)
+        return (
+            np.zeros((depth, most, self.width)),
+            np.zeros((depth, most, 3, 4), dtype=np.int64),
+            np.zeros((depth, most, 3, 4), dtype=np.int64),
+            np.zeros((depth, most, 3), dtype=np.int64),
+            np.zeros((depth, most)),
         )
 
     # -------------------------------------------------------------- mappings
@@ -347,54 +366,81 @@ def certify_layer(
     value: float,
     tolerance: float = 0.01,
     deadline: float = math.inf,
+    workers: int = 1,
 ) -> LayerCertificate:
     """Certify (or improve) the incumbent `mapping` of objective `value`: every spatial
     candidate whose floor bound is below (1 - tolerance) x the incumbent is searched by the
-    tile-chain branch and bound, best bound first, until `deadline` (time.monotonic())."""
+    tile-chain branch and bound until `deadline` (time.monotonic()), in `workers` processes.
+
+    Candidates are visited best bound first, the incumbent's own first (an improvement found
+    there tightens the threshold for all the others). Each search starts from the best value
+    known when it starts."""
     start = time.monotonic()
-    # The incumbent's own candidate first: an improvement found there tightens the threshold
-    # for all the others. Then best bound first, so that the first candidate whose bound reaches
-    # the threshold ends the loop.
     candidates = sorted(
         spatial_candidates(hw, layer),
         key=lambda c: (c.spatial != mapping.spatial, c.bound(objective)),
     )
-    best, upper = mapping, value
+    tally = {"best": mapping, "upper": value, "certified": 0, "open": 0, "nodes": 0}
     bounds: list[float] = []
-    certified = pruned = left_open = nodes = 0
-    for index, cand in enumerate(candidates):
-        if cand.bound(objective) >= (1.0 - tolerance) * upper:
-            if index == 0:
-                pruned += 1
-                bounds.append(cand.bound(objective))
-                continue
-            # Sorted by bound: this and every later candidate cannot hold a mapping below the
-            # threshold.
-            pruned += len(candidates) - index
-            bounds.append(cand.bound(objective))
-            break
-        if time.monotonic() >= deadline:
-            left_open += 1
-            bounds.append(cand.bound(objective))
-            continue
-        result = certify_candidate(hw, layer, cand, objective, upper, tolerance, deadline)
-        nodes += result.nodes
-        if result.mapping is not None and result.best_value < upper:
-            best, upper = result.mapping, result.best_value
-        if result.complete:
-            certified += 1
+
+    def settle(cand: SpatialCandidate, result: CertifyResult | None) -> None:
+        """Fold one candidate's outcome (None: never searched) into the tally."""
+        if result is not None:
+            tally["nodes"] += result.nodes
+            if result.mapping is not None and result.best_value < tally["upper"]:
+                tally["best"], tally["upper"] = result.mapping, result.best_value
+        if result is not None and result.complete:
+            tally["certified"] += 1
             bounds.append(result.lower_bound)
         else:
-            left_open += 1
+            tally["open"] += 1
             bounds.append(cand.bound(objective))
+
+    def due(cand: SpatialCandidate) -> bool:
+        """False once the candidate's floor bound reaches the threshold (it is then settled)."""
+        if cand.bound(objective) >= (1.0 - tolerance) * tally["upper"]:
+            bounds.append(cand.bound(objective))
+            return False
+        return True
+
+    pruned = 0
+    if workers <= 1:
+        for cand in candidates:
+            if not due(cand):
+                pruned += 1
+                continue
+            if time.monotonic() >= deadline:
+                settle(cand, None)
+                continue
+            settle(cand, certify_candidate(hw, layer, cand, objective, tally["upper"],
+                                           tolerance, deadline))  # fmt: skip
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            queue, running = list(candidates), {}
+            while queue or running:
+                while queue and len(running) < workers:
+                    cand = queue.pop(0)
+                    if not due(cand):
+                        pruned += 1
+                    elif time.monotonic() >= deadline:
+                        settle(cand, None)
+                    else:
+                        future = pool.submit(certify_candidate, hw, layer, cand, objective,
+                                             tally["upper"], tolerance, deadline)  # fmt: skip
+                        running[future] = cand
+                if running:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        settle(running.pop(future), future.result())
     return LayerCertificate(
-        mapping=best,
-        value=upper,
-        lower_bound=min([upper, *bounds]),
-        complete=left_open == 0,
-        candidates_certified=certified,
+        mapping=tally["best"],
+        value=tally["upper"],
+        lower_bound=min([tally["upper"], *bounds]),
+        complete=tally["open"] == 0,
+        candidates_certified=tally["certified"],
         candidates_pruned=pruned,
-        candidates_open=left_open,
-        nodes=nodes,
+        candidates_open=tally["open"],
+        nodes=tally["nodes"],
         seconds=time.monotonic() - start,
     )

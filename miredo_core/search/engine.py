@@ -72,6 +72,8 @@ class SolveOptions:
     """Overrides the preset's search budget (and caps its certification budget)."""
     solver: str = "highs"
     threads: int = 1
+    workers: int = 1
+    """Processes the certifier may use for one layer (spatial candidates in parallel)."""
     gap_tolerance: float = 0.01
     seed: int = 0
 
@@ -80,6 +82,8 @@ class SolveOptions:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.time_limit_s is not None and self.time_limit_s <= 0:
             raise ValueError("time limit must be positive")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
         if self.solver not in SOLVERS:
             raise ValueError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
 
@@ -206,7 +210,8 @@ def solve_layer(
         value = objective_value(evaluate(hw, layer, best_mapping), objective)
         certificate = certify_layer(hw, layer, objective, best_mapping, value,
                                     options.gap_tolerance,
-                                    time.monotonic() + budget.certify_seconds)  # fmt: skip
+                                    time.monotonic() + budget.certify_seconds,
+                                    options.workers)  # fmt: skip
         best_mapping = certificate.mapping
     return _finish(hw, layer, objective, options, best_mapping, open_bounds, start,
                    (len(candidates), tally), certificate)  # fmt: skip
