@@ -54,6 +54,8 @@ def run_settings(
     preset = columns[2].selectbox(
         f"{label}Quality preset", tuple(PRESETS), key=f"{prefix}preset",
         disabled="preset" not in accepted,
+        help="interactive: seconds per layer; balanced: a longer search; thorough: proves each "
+        "mapping within 1 % of the optimum (or finds the better one), up to minutes per layer",
     )  # fmt: skip
     solver = columns[3].selectbox(
         f"{label}Solver", tuple(SOLVERS), key=f"{prefix}solver",
