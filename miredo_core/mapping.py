@@ -370,8 +370,7 @@ def make_boundary(
         trigger=trigger,
         firings=math.prod(loops[i].factor for i in range(trigger + 1)),
         distinct_tiles=math.prod(loops[i].factor for i in relevant),
-        psum=operand is Operand.O
-        and any(loops[i].dim in REDUCTION_DIMS for i in range(trigger)),
+        psum=operand is Operand.O and any(loops[i].dim in REDUCTION_DIMS for i in range(trigger)),
         double_buffered=double_buffered,
     )
 

@@ -17,8 +17,9 @@ else.
 * the objective, except for the weight-stationary mapper, which ignores it;
 * the mapper name, and the `SolveOptions` fields that mapper reads (`MAPPER_OPTION_FIELDS`):
   preset and its resolved budget, time limit, solver, seed and gap tolerance for `mip` (the
-  tolerance decides between `optimal` and `best_found`), the seed for `random`, none for `ws`. `threads` and `workers`
-  are left out: they change how fast an answer comes, not what the problem is.
+  tolerance decides between `optimal` and `best_found`), the seed for `random`, none for `ws`.
+  `threads` and `workers` are left out: they change how fast an answer comes, not what the
+  problem is.
 
 Costs are not stored: reading an answer re-evaluates its mapping with `cost_model.evaluate`,
 the single source of truth for cost, so a stored answer can never disagree with the model. An

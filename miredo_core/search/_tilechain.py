@@ -29,8 +29,17 @@ OUT = 2  # the output operand's index
 P_TOTAL, P_FLOOR, P_MAC, P_LEAK, P_GB_SIZE, P_OBJECTIVE, P_DRAM_PJ = 0, 1, 2, 3, 4, 5, 6
 # params[P_DRAM_PJ + o]: energy of moving operand o's data across its DRAM boundary once.
 # Indices into the mutable state vector.
-(S_UPPER, S_THRESHOLD, S_TOLERANCE, S_DEADLINE, S_NODES, S_STOPPED, S_STORED, S_BEST_DEPTH,
- S_PRUNED_MIN) = range(9)
+(
+    S_UPPER,
+    S_THRESHOLD,
+    S_TOLERANCE,
+    S_DEADLINE,
+    S_NODES,
+    S_STOPPED,
+    S_STORED,
+    S_BEST_DEPTH,
+    S_PRUNED_MIN,
+) = range(9)
 # S_PRUNED_MIN: the smallest completion bound of a node pruned by the threshold; every pruned
 # completion costs at least this much.
 
@@ -133,7 +142,9 @@ def _resolve(o, parent, child, db, partial, t, firings, distinct, psum, e_before
     cycles = geo[o, parent, child, p, t, 0]
     fire = geo[o, parent, child, p, t, 1]
     revisits = firings - distinct if psum else 0.0
-    lab[L_ENERGY] += firings * geo[o, parent, child, p, t, 2] + revisits * geo[o, parent, child, p, t, 3]
+    lab[L_ENERGY] += (
+        firings * geo[o, parent, child, p, t, 2] + revisits * geo[o, parent, child, p, t, 3]
+    )
     lab[L_CASC + o] += cycles
     lab[L_FL + o] += cycles
     if db and e_before >= 0:

@@ -60,8 +60,13 @@ PRESETS: dict[str, Preset] = {
     "interactive": Preset(time_limit_s=3.0, candidates=3, mip_seconds=5.0, exhaustive_orders=60),
     "balanced": Preset(time_limit_s=12.0, candidates=8, mip_seconds=10.0, exhaustive_orders=400),
     # The certifier searches every candidate exactly; the order search only seeds it.
-    "thorough": Preset(time_limit_s=4.0, candidates=4, mip_seconds=5.0, exhaustive_orders=100,
-                       certify_seconds=120.0),  # fmt: skip
+    "thorough": Preset(
+        time_limit_s=4.0,
+        candidates=4,
+        mip_seconds=5.0,
+        exhaustive_orders=100,
+        certify_seconds=120.0,
+    ),  # fmt: skip
 }
 
 
