@@ -16,6 +16,7 @@ import json
 import math
 import random
 import time
+from concurrent.futures.process import BrokenProcessPool
 from functools import cache
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import pytest
 from miredo_core.config import load_hardware, load_workload_yaml
 from miredo_core.cost_model import evaluate
 from miredo_core.mapping import Mapping
+from miredo_core.search import certify
 from miredo_core.search.baselines import objective_value, random_mapping
 from miredo_core.search.certify import certify_candidate, certify_layer
 from miredo_core.search.engine import SolveOptions, solve_layer
@@ -223,3 +225,39 @@ def test_no_mapper_beats_a_proven_bound_and_the_certificate_reproduces(layer_nam
         certificate.value, rel=1e-12
     )
     assert certificate.lower_bound >= 0.99 * certificate.value * (1 - 1e-12)
+
+
+def test_layer_certificate_with_two_worker_processes_agrees_with_the_oracle():
+    hw, layer = hardware("tiny"), tiny_layer("conv1x1")
+    oracle = exhaustive_search(hw, layer, "latency")
+    worst = random_mapping(hw, layer, random.Random(2))
+    start = objective_value(evaluate(hw, layer, worst), "latency")
+    certificate = certify_layer(hw, layer, "latency", worst, start, tolerance=0.0, workers=2)
+    assert certificate.complete
+    assert certificate.value == pytest.approx(oracle.value, rel=1e-9)
+    assert certificate.lower_bound == pytest.approx(oracle.value, rel=1e-9)
+
+
+def test_a_broken_worker_pool_falls_back_to_this_process(monkeypatch, caplog):
+    class BrokenPool:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, *args, **kwargs):
+            raise BrokenProcessPool("workers could not start")
+
+    monkeypatch.setattr(certify, "ProcessPoolExecutor", BrokenPool)
+    hw, layer = hardware("tiny"), tiny_layer("matmul")
+    oracle = exhaustive_search(hw, layer, "energy")
+    worst = random_mapping(hw, layer, random.Random(4))
+    start = objective_value(evaluate(hw, layer, worst), "energy")
+    certificate = certify_layer(hw, layer, "energy", worst, start, tolerance=0.0, workers=2)
+    assert certificate.complete
+    assert certificate.value == pytest.approx(oracle.value, rel=1e-9)
+    assert "continuing in this process" in caplog.text

@@ -59,10 +59,12 @@ bound of a pruned node) >= min(incumbent, threshold). With tol = 0 the search is
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import multiprocessing
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,6 +86,8 @@ from miredo_core.search.spatial import (
     spatial_candidates,
 )
 from miredo_core.workload import OPERANDS, REDUCTION_DIMS, Layer, Operand, is_relevant
+
+logger = logging.getLogger(__name__)
 
 OBJECTIVES = ("latency", "energy", "edp")
 _O = 2  # index of the output operand in OPERANDS
@@ -404,35 +408,42 @@ def certify_layer(
         return True
 
     pruned = 0
-    if workers <= 1:
-        for cand in candidates:
-            if not due(cand):
-                pruned += 1
-                continue
-            if time.monotonic() >= deadline:
-                settle(cand, None)
-                continue
-            settle(cand, certify_candidate(hw, layer, cand, objective, tally["upper"],
-                                           tolerance, deadline))  # fmt: skip
-    else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            queue, running = list(candidates), {}
-            while queue or running:
-                while queue and len(running) < workers:
-                    cand = queue.pop(0)
-                    if not due(cand):
-                        pruned += 1
-                    elif time.monotonic() >= deadline:
-                        settle(cand, None)
-                    else:
-                        future = pool.submit(certify_candidate, hw, layer, cand, objective,
-                                             tally["upper"], tolerance, deadline)  # fmt: skip
-                        running[future] = cand
-                if running:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        settle(running.pop(future), future.result())
+    queue: list[SpatialCandidate] = list(candidates)
+    if workers > 1:
+        running: dict = {}
+        try:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                while queue or running:
+                    while queue and len(running) < workers:
+                        cand = queue.pop(0)
+                        if not due(cand):
+                            pruned += 1
+                        elif time.monotonic() >= deadline:
+                            settle(cand, None)
+                        else:
+                            future = pool.submit(certify_candidate, hw, layer, cand, objective,
+                                                 tally["upper"], tolerance, deadline)  # fmt: skip
+                            running[future] = cand
+                    if running:
+                        done, _ = wait(running, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            result = future.result()
+                            settle(running.pop(future), result)
+        except BrokenProcessPool as error:
+            # Worker processes could not start or died (for instance a script without a
+            # `__main__` guard): the unfinished candidates are searched here instead.
+            logger.warning("certifier workers failed (%s); continuing in this process", error)
+            queue = [*running.values(), *queue]
+    for cand in queue:
+        if not due(cand):
+            pruned += 1
+            continue
+        if time.monotonic() >= deadline:
+            settle(cand, None)
+            continue
+        settle(cand, certify_candidate(hw, layer, cand, objective, tally["upper"],
+                                       tolerance, deadline))  # fmt: skip
     return LayerCertificate(
         mapping=tally["best"],
         value=tally["upper"],
