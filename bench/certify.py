@@ -10,7 +10,7 @@ With --write, the certified optima (value, bound and mapping) are saved as regre
 `tests/test_certify.py`.
 
     python bench/certify.py [--objectives latency,energy,edp] [--jobs 1] [--workers 2]
-                            [--layers Conv_1,Conv_16]
+                            [--tolerance 0.01] [--layers Conv_1,Conv_16]
                             [--write tests/data/resnet18_certified.json]
 """
 
@@ -46,10 +46,11 @@ def distinct_layers(names: list[str] | None):
 
 
 def solve(task):
-    layer, objective, preset, workers = task
+    layer, objective, preset, workers, tolerance = task
     hw = load_hardware(HARDWARE)
     start = time.monotonic()
-    result = solve_layer(hw, layer, objective, SolveOptions(preset=preset, workers=workers))
+    options = SolveOptions(preset=preset, workers=workers, gap_tolerance=tolerance)
+    result = solve_layer(hw, layer, objective, options)
     return {
         "layer": layer.name,
         "objective": objective,
@@ -72,13 +73,15 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="layer shapes solved at once")
     parser.add_argument("--workers", type=int, default=2,
                         help="certifier processes per layer shape")  # fmt: skip
+    parser.add_argument("--tolerance", type=float, default=0.01,
+                        help="gap that counts as optimal; 0 proves exact optima")  # fmt: skip
     parser.add_argument("--layers", default="", help="comma-separated subset of layer names")
     parser.add_argument("--write", default="", help="save the certified optima to this JSON file")
     args = parser.parse_args()
     layers = distinct_layers(args.layers.split(",") if args.layers else None)
     objectives = args.objectives.split(",")
-    tasks = [(layer, objective, args.preset, args.workers) for objective in objectives
-             for layer in layers]  # fmt: skip
+    tasks = [(layer, objective, args.preset, args.workers, args.tolerance)
+             for objective in objectives for layer in layers]  # fmt: skip
     start = time.monotonic()
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
@@ -86,6 +89,7 @@ def main() -> None:
     wall = time.monotonic() - start
     print(f"default_8core, ResNet-18, {len(layers)} distinct shapes, preset {args.preset}, "
           f"{args.jobs} shape(s) at a time x {args.workers} certifier process(es), "
+          f"gap tolerance {args.tolerance:g}, "
           f"wall {wall:.0f} s")  # fmt: skip
     for objective in objectives:
         print(f"\n{objective}")

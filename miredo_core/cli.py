@@ -126,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=_positive_int, default=1, help="solve distinct layers in N processes"
     )
     map_parser.add_argument(
+        "--gap-tolerance",
+        type=_fraction,
+        default=0.01,
+        metavar="FRACTION",
+        help="relative gap to the proven lower bound that counts as optimal (default 0.01; "
+        "0 with --preset thorough proves exact optima)",
+    )
+    map_parser.add_argument(
         "--workers",
         type=_positive_int,
         default=1,
@@ -207,24 +215,25 @@ def _pareto_columns(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from error
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} must be positive")
-    return value
+def _number(convert, accept, requirement: str):
+    """An argparse type: `convert` the text, then check it with `accept`."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            kind = "whole number" if convert is int else "number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"{text} {requirement}")
+        return value
+
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from error
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
+_positive_float = _number(float, lambda v: v > 0, "must be positive")
+_positive_int = _number(int, lambda v: v >= 1, "must be at least 1")
+_fraction = _number(float, lambda v: 0 <= v < 1, "is not a fraction in [0, 1)")
 
 
 def _format_number(value: float) -> str:
@@ -289,6 +298,7 @@ def run_map(args: argparse.Namespace, out: TextIO) -> int:
             time_limit_s=args.time_limit,
             solver=args.solver,
             workers=args.workers,
+            gap_tolerance=args.gap_tolerance,
         ),
         jobs=args.jobs,
     )

@@ -159,6 +159,8 @@ def test_unwritable_output_is_an_error_not_a_traceback(
         ["map", "--hardware", "x.yaml"],
         ["map", "--hardware", "x.yaml", "--workload", "resnet18", "--mapper", "magic"],
         ["map", "--hardware", "x.yaml", "--workload", "resnet18", "--objective", "area"],
+        ["map", "--hardware", "x.yaml", "--workload", "resnet18", "--gap-tolerance", "1.5"],
+        ["map", "--hardware", "x.yaml", "--workload", "resnet18", "--workers", "0"],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -87,6 +87,8 @@ class SolveOptions:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.time_limit_s is not None and self.time_limit_s <= 0:
             raise ValueError("time limit must be positive")
+        if not 0 <= self.gap_tolerance < 1:
+            raise ValueError(f"gap tolerance must be in [0, 1), got {self.gap_tolerance}")
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         if self.solver not in SOLVERS:
