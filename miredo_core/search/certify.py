@@ -41,12 +41,25 @@ Completion bound (proof). Let M be the product of the factors not placed yet. Ev
 has serial(j) >= c* = max(C_I, C_W, C_O): I/W chains and the O single-buffered sum never shrink
 outward (a single-buffered transfer's chain is X + S >= C), and serial(j) is at least each
 operand's chain. So each later slot multiplies the durations as
-    Ep' >= F Ep + (F - 1) c*,   E' >= F E,   E' >= Ep'   (E >= Ep by induction),
-and over all later slots E(0) >= max(M E, M Ep + (M - 1) c*). Cascades and FL only grow, so
+    Ep' >= F Ep + (F - 1) c*,   E' >= F E,   E' >= Ep'   (E >= Ep by induction).
+Unrolled, Ep(0) = M Ep + sum over later slots j of m_j (F_j - 1) serial(j), m_j being the entries
+into slot j. A single-buffered boundary of o still waiting for its trigger adds to this: its
+trigger t comes after loops irrelevant to o only, so the loops at and outside t multiply to at
+least D = distinct[o, tile] (the remaining factors relevant to o), the slots at and outside t
+carry sum m_j (F_j - 1) = (product of those loops) - 1 >= D - 1, and each of them has
+serial >= X + S_o (I/W; X + C_O for outputs), X being the boundary's transfer time without
+partial sums (the smallest it can be). Hence
+    E(0) >= max(M E, M Ep + (M - 1) c* + max over such o of (D - 1)(X + S_o - c*)+).
+Cascades and FL only grow, so
     latency >= max(max(cascade_I, cascade_W) + E0 + cascade_O, FL terms, floor of the candidate).
-Energy adds its non-negative memory energy so far, the MAC energy of the candidate (a constant)
-and leakage times the latency bound. A node whose bound is not below the pruning threshold has no
-completion below it.
+Energy adds its non-negative memory energy so far; for every operand whose DRAM boundary is not
+resolved yet, the energy of moving all its data across DRAM once (that boundary will carry at
+least that); the MAC energy of the candidate (a constant); and leakage times the latency bound.
+A node whose bound is not below the pruning threshold has no completion below it.
+
+Search order. Depth first; the children of a node are generated together and visited best bound
+first, so good partial mappings are stored early (and dominate later ones) and improving leaves
+come sooner.
 
 Certificate. With an incumbent of value U and tolerance tol, nodes whose bound is at least the
 threshold (1 - tol) U are pruned. When the search ends (not stopped by its deadline), every
