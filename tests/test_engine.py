@@ -104,7 +104,7 @@ def assert_well_formed(hw: Hardware, result: MappingResult, gap_tolerance: float
     assert 0 < result.lower_bound <= result.value
     assert result.gap == pytest.approx((result.value - result.lower_bound) / result.value)
     assert 0 <= result.gap < 1
-    within = result.gap <= gap_tolerance * (1 + 1e-9)
+    within = result.gap <= gap_tolerance * (1 + 1e-9) + 1e-9
     assert result.status == ("optimal" if within else "best_found")
     assert result.candidates_total == len(spatial_candidates(hw, result.layer))
     assert 0 <= result.candidates_pruned <= result.candidates_total

@@ -160,7 +160,7 @@ def _resolve(o, parent, child, db, partial, t, firings, distinct, psum, e_before
 def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params, scratch):
     """Add loop (dim k, factor f) outside `tile`; write the new labels and operand states.
     False if a capacity rule fails."""
-    (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col, db_cols_of,
+    (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
      gb_depth) = tables  # fmt: skip
     out[:] = lab
     new_ops[:, :] = ops
@@ -182,7 +182,7 @@ def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params, scrat
             new_ops[o, 3] = 1 if (o == OUT and psum) else 0
         max_w = 0.0
         max_b = 0.0
-        for c in db_cols_of[o]:
+        for c in db_col[o]:
             if c >= 0:
                 max_w = max(max_w, out[c])
                 max_b = max(max_b, out[c + 1])
@@ -216,7 +216,7 @@ def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params, scrat
     out[L_EP] = path + (f - 1) * (path + ser)
     out[L_E] = entry + (f - 1) * crit
     for o in range(3):
-        for c in db_cols_of[o]:
+        for c in db_col[o]:
             if c >= 0 and out[c] > 0:
                 w = out[c]
                 out[c] = w * f
@@ -227,7 +227,7 @@ def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params, scrat
 @njit(cache=True)
 def _leaf(tile, ops, lab, out, depth, tables, params, state, path_k, path_f, path_ops,
           best_k, best_f, best_ops, best_final):  # fmt: skip
-    (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col, db_cols_of,
+    (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
      gb_depth) = tables  # fmt: skip
     out[:] = lab
     for o in range(3):
@@ -270,7 +270,7 @@ def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choic
         if now > state[S_DEADLINE]:
             state[S_STOPPED] = 1.0
             return 0
-    (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col, db_cols_of,
+    (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
      gb_depth) = tables  # fmt: skip
     trans_start, trans_k, trans_f, trans_to, n_ops_codes = trans
     lab = labs[depth]
@@ -326,7 +326,9 @@ def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choic
                 cut[2, :] = choices[2, c]
                 for j in range(trans_start[tile], trans_start[tile + 1]):
                     if n_kids >= kids_lab.shape[0]:
-                        break
+                        # Never drop a child silently: a search missing one proves nothing.
+                        state[S_STOPPED] = 1.0
+                        return 0
                     k = trans_k[j]
                     f = trans_f[j]
                     new_tile = trans_to[j]

@@ -208,11 +208,10 @@ class TileChainSearch:
                     db_col[o, depth] = col
                     col += 2
         self.width = col
-        db_cols_of = db_col.copy()
         gb_depth = OPERAND_LEVELS[Operand.I].index(Level.GLOBAL_BUFFER)
         assert all(OPERAND_LEVELS[op][gb_depth] is Level.GLOBAL_BUFFER for op in OPERANDS)
         self.tables = (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
-                       db_cols_of, gb_depth)  # fmt: skip
+                       gb_depth)  # fmt: skip
         self.eligible = eligible
         cores = math.prod(f for a, _, f in cand.spatial if a is Axis.CORES)
         self.params = np.array([

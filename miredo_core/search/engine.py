@@ -139,6 +139,13 @@ class MappingResult:
         return math.nan if self.cost is None else objective_value(self.cost, self.objective)
 
 
+def within_tolerance(gap: float, tolerance: float) -> bool:
+    """Whether a gap counts as optimal: a bound proven at exactly (1 - tolerance) x value is
+    within the tolerance, and so is a gap of floating-point noise (energies are sums of floats
+    added in different orders by the search and by `evaluate`)."""
+    return gap <= tolerance * (1 + 1e-9) + 1e-9
+
+
 def _infeasible(layer: Layer, objective: str, reason: str, start: float) -> MappingResult:
     return MappingResult(
         layer=layer,
@@ -270,8 +277,7 @@ def _finish(hw, layer, objective, options, mapping, open_bounds, start, counts, 
     else:
         lower_bound = min([value, *open_bounds])
     gap = (value - lower_bound) / value if value > 0 else 0.0
-    # A bound proven at exactly (1 - tolerance) x value must count as within the tolerance.
-    status = "optimal" if gap <= options.gap_tolerance * (1 + 1e-9) else "best_found"
+    status = "optimal" if within_tolerance(gap, options.gap_tolerance) else "best_found"
     total, tally = counts
     return MappingResult(
         layer=layer,
