@@ -117,6 +117,7 @@ def main() -> None:
         Path(args.write).parent.mkdir(parents=True, exist_ok=True)
         Path(args.write).write_text(json.dumps({"hardware": "default_8core",
                                                 "network": "resnet18",
+                                                "tolerance": args.tolerance,
                                                 "optima": figures}, indent=1) + "\n")  # fmt: skip
         print(f"\nwrote {len(figures)} certified optima to {args.write}")
 
