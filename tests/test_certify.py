@@ -145,24 +145,29 @@ def test_a_search_stopped_by_its_deadline_proves_nothing():
     assert result.lower_bound == -math.inf
 
 
-@pytest.mark.parametrize("objective", OBJECTIVES)
-@pytest.mark.parametrize("layer_name", ["conv1x1", "matmul", "depthwise3x3"])
-def test_layer_certificate_agrees_with_the_oracle(layer_name, objective):
+def assert_certifies_the_oracle_optimum(layer_name: str, objective: str, workers: int = 1):
+    """Certify a tiny layer exactly from a poor incumbent (the worst of a few random mappings):
+    the certifier must find the oracle's optimum itself and prove it."""
     hw, layer = hardware("tiny"), tiny_layer(layer_name)
     oracle = exhaustive_search(hw, layer, objective)
-    # Start from a poor incumbent: the certifier must find the optimum itself.
     worst = max(
         (random_mapping(hw, layer, random.Random(seed)) for seed in range(5)),
         key=lambda m: objective_value(evaluate(hw, layer, m), objective),
     )
     start = objective_value(evaluate(hw, layer, worst), objective)
-    certificate = certify_layer(hw, layer, objective, worst, start, tolerance=0.0)
+    certificate = certify_layer(hw, layer, objective, worst, start, 0.0, workers=workers)
     assert certificate.complete
     assert certificate.value == pytest.approx(oracle.value, rel=1e-9)
     assert certificate.lower_bound == pytest.approx(oracle.value, rel=1e-9)
     assert objective_value(evaluate(hw, layer, certificate.mapping), objective) == pytest.approx(
         oracle.value, rel=1e-9
     )
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("layer_name", ["conv1x1", "matmul", "depthwise3x3"])
+def test_layer_certificate_agrees_with_the_oracle(layer_name, objective):
+    assert_certifies_the_oracle_optimum(layer_name, objective)
 
 
 def test_thorough_preset_certifies_and_reports_the_three_numbers():
@@ -235,14 +240,7 @@ def test_no_mapper_beats_a_proven_bound_and_the_certificate_reproduces(layer_nam
 
 
 def test_layer_certificate_with_two_worker_processes_agrees_with_the_oracle():
-    hw, layer = hardware("tiny"), tiny_layer("conv1x1")
-    oracle = exhaustive_search(hw, layer, "latency")
-    worst = random_mapping(hw, layer, random.Random(2))
-    start = objective_value(evaluate(hw, layer, worst), "latency")
-    certificate = certify_layer(hw, layer, "latency", worst, start, tolerance=0.0, workers=2)
-    assert certificate.complete
-    assert certificate.value == pytest.approx(oracle.value, rel=1e-9)
-    assert certificate.lower_bound == pytest.approx(oracle.value, rel=1e-9)
+    assert_certifies_the_oracle_optimum("conv1x1", "latency", workers=2)
 
 
 def test_a_broken_worker_pool_falls_back_to_this_process(monkeypatch, caplog):
@@ -260,11 +258,5 @@ def test_a_broken_worker_pool_falls_back_to_this_process(monkeypatch, caplog):
             raise BrokenProcessPool("workers could not start")
 
     monkeypatch.setattr(certify, "ProcessPoolExecutor", BrokenPool)
-    hw, layer = hardware("tiny"), tiny_layer("matmul")
-    oracle = exhaustive_search(hw, layer, "energy")
-    worst = random_mapping(hw, layer, random.Random(4))
-    start = objective_value(evaluate(hw, layer, worst), "energy")
-    certificate = certify_layer(hw, layer, "energy", worst, start, tolerance=0.0, workers=2)
-    assert certificate.complete
-    assert certificate.value == pytest.approx(oracle.value, rel=1e-9)
+    assert_certifies_the_oracle_optimum("matmul", "energy", workers=2)
     assert "continuing in this process" in caplog.text

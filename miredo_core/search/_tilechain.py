@@ -24,6 +24,11 @@ from numba import njit, objmode
 
 L_E, L_EP, L_S, L_C, L_CASC, L_FL, L_ENERGY, L_GB, L_DB = 0, 1, 2, 5, 8, 11, 14, 15, 16
 OUT = 2  # the output operand's index
+#: Most block choices of one operand before a loop: keep it open, or close it into one of up to
+#: three outer levels, single- or double-buffered.
+MAX_CHOICES = 8
+#: Distinct operand states (level 0..3, waiting child -1..3, double-buffered, partial sums).
+OPS_CODES = 4 * 5 * 2 * 2
 
 # Indices into the float parameter vector.
 P_TOTAL, P_FLOOR, P_MAC, P_LEAK, P_GB_SIZE, P_OBJECTIVE, P_DRAM_PJ = 0, 1, 2, 3, 4, 5, 6
@@ -272,7 +277,7 @@ def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choic
             return 0
     (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
      gb_depth) = tables  # fmt: skip
-    trans_start, trans_k, trans_f, trans_to, n_ops_codes = trans
+    trans_start, trans_k, trans_f, trans_to = trans
     lab = labs[depth]
     ops = opss[depth]
     remaining = params[P_TOTAL] / tile_prod[tile]
@@ -283,7 +288,7 @@ def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choic
     key = tile
     for o in range(3):
         code = ((ops[o, 0] * 5 + ops[o, 1] + 1) * 2 + ops[o, 2]) * 2 + ops[o, 3]
-        key = key * n_ops_codes + code
+        key = key * OPS_CODES + code
     if _dominated(key, lab, cols, index, store, nxt, state):
         return 0
     if remaining == 1.0:

@@ -90,9 +90,10 @@ from miredo_core.cost_model import (
     traffic_energy_pj,
 )
 from miredo_core.hardware import OPERAND_LEVELS, Axis, Hardware, Level
-from miredo_core.mapping import Loop, Mapping, tile_boundary
+from miredo_core.mapping import Loop, Mapping, resident_bits, tile_boundary
 from miredo_core.search import _tilechain as kernel
 from miredo_core.search.factors import divisors, prime_factors
+from miredo_core.search.placement import can_double_buffer
 from miredo_core.search.spatial import (
     SpatialCandidate,
     dram_floor_energy_pj,
@@ -104,7 +105,6 @@ logger = logging.getLogger(__name__)
 
 OBJECTIVES = ("latency", "energy", "edp")
 _O = 2  # index of the output operand in OPERANDS
-_DOUBLE_LEVELS = (Level.GLOBAL_BUFFER, Level.INPUT_BUFFER, Level.OUTPUT_BUFFER)
 #: Label vectors the dominance store keeps per search (beyond it, labels are still checked
 #: against the stored ones but no longer stored: the search stays exact, only prunes less).
 STORE_ROWS = 1_500_000
@@ -174,7 +174,7 @@ class TileChainSearch:
                         to.append(t + (j - index[k]) * strides[k])
             start.append(len(ks))
         self.trans = (np.array(start, dtype=np.int64), np.array(ks, dtype=np.int64),
-                      np.array(fs, dtype=np.float64), np.array(to, dtype=np.int64), 80)  # fmt: skip
+                      np.array(fs, dtype=np.float64), np.array(to, dtype=np.int64))  # fmt: skip
         depths = [len(OPERAND_LEVELS[op]) - 1 for op in OPERANDS]
         geo = np.zeros((3, 4, 4, 2, n_tiles, 4))
         resident = np.zeros((3, 4, 2, n_tiles))
@@ -188,12 +188,14 @@ class TileChainSearch:
                             key = (o, parent, child, rel, psum)
                             if key not in cache:
                                 cache[key] = self._geometry(op, parent, child, rel, psum)
-                            cycles, fire, elements, e_fire, e_revisit = cache[key]
+                            cycles, fire, e_fire, e_revisit, bits = cache[key]
                             geo[o, parent, child, int(psum), t] = (cycles, fire, e_fire, e_revisit)
-                    for partial in (0, 1):
-                        resident[o, child, partial, t] = elements * self._resident_bits(
-                            op, child, bool(partial)
-                        )
+                            # Outputs hold psum-width data when partial sums enter or leave the
+                            # level; a boundary built with partial sums gives that width.
+                            if o == _O:
+                                resident[o, child, int(psum), t] = bits
+                            else:
+                                resident[o, child, :, t] = bits
         sizes = np.zeros((3, 4))
         eligible = np.zeros((3, 4), dtype=np.bool_)
         db_col = -np.ones((3, 4), dtype=np.int64)
@@ -201,9 +203,7 @@ class TileChainSearch:
         for o, op in enumerate(OPERANDS):
             for depth, level in enumerate(OPERAND_LEVELS[op]):
                 sizes[o, depth] = hw.memory(level).size_bits
-                eligible[o, depth] = depth > 0 and (
-                    level in _DOUBLE_LEVELS or (level is Level.MACRO and hw.macro.ping_pong)
-                )
+                eligible[o, depth] = depth > 0 and can_double_buffer(hw, level)
                 if eligible[o, depth]:
                     db_col[o, depth] = col
                     col += 2
@@ -227,8 +227,8 @@ class TileChainSearch:
         self.cols = np.array([c for c in range(self.width) if c not in skip], dtype=np.int64)
 
     def _geometry(self, op: Operand, parent: int, child: int, rel: tuple, psum: bool):
-        """(cycles, firing cycles, child elements, pJ per firing, pJ per revisit) of one
-        boundary, from the cost model's own functions."""
+        """(cycles, firing cycles, pJ per firing, pJ per revisit, resident bits of one child
+        instance) of one boundary, from the cost model's and the mapping's own functions."""
         b = tile_boundary(
             self.hw, self.layer, self.cand.spatial, op, parent, child,
             dict(zip(self.dims, rel, strict=True)),
@@ -236,17 +236,8 @@ class TileChainSearch:
         )  # fmt: skip
         per_firing = sum(traffic_energy_pj(self.hw, boundary_traffic(b, 1, 0)).values())
         per_revisit = sum(traffic_energy_pj(self.hw, boundary_traffic(b, 0, 1)).values())
-        return b.cycles, firing_cycles(b), b.child_tile_elements, per_firing, per_revisit
-
-    def _resident_bits(self, op: Operand, child: int, partial: bool) -> int:
-        """Bits per element one instance of the child level holds (`mapping.resident_bits`):
-        partial-sum width for an output level that holds partial sums and for the register."""
-        if op is Operand.O:
-            level = OPERAND_LEVELS[op][child]
-            if partial or level is Level.OUTPUT_REGISTER:
-                return self.hw.macro.psum_bits
-            return self.layer.output_bits
-        return self.layer.precision_bits(op)
+        bits = resident_bits(self.hw, {op: (b,)})[(b.child, op)]
+        return b.cycles, firing_cycles(b), per_firing, per_revisit, bits
 
     # ----------------------------------------------------------------- search
     def run(self, upper: float, tolerance: float, deadline: float) -> CertifyResult:
@@ -260,7 +251,7 @@ class TileChainSearch:
         for o, op in enumerate(OPERANDS):
             opss[0, o] = (len(OPERAND_LEVELS[op]) - 1, -1, 0, 0)
         cut_ops = np.zeros((depth, 3, 4), dtype=np.int64)
-        choices = np.zeros((depth, 3, 8, 4), dtype=np.int64)
+        choices = np.zeros((depth, 3, kernel.MAX_CHOICES, 4), dtype=np.int64)
         rows = STORE_ROWS
         store = np.empty((rows, self.width))
         nxt = np.empty(rows, dtype=np.int64)
@@ -302,7 +293,7 @@ class TileChainSearch:
     def _child_buffers(self, depth: int):
         """Per depth, room for every child of a node: labels, operand states, cuts, (dim,
         transition, tile) and bound."""
-        cuts = 8**3  # at most 8 choices per operand
+        cuts = kernel.MAX_CHOICES**3
         loops = max(
             int(self.trans[0][t + 1] - self.trans[0][t]) for t in range(len(self.trans[0]) - 1)
         )

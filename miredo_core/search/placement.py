@@ -82,14 +82,18 @@ def _paths(operand: Operand, loops: tuple[Loop, ...]):
                 yield tuple(starts), (*depths, innermost)
 
 
+def can_double_buffer(hw: Hardware, level: Level) -> bool:
+    """Whether a used level may be double-buffered: the buffers, and a ping-pong macro."""
+    return level in (Level.GLOBAL_BUFFER, Level.INPUT_BUFFER, Level.OUTPUT_BUFFER) or (
+        level is Level.MACRO and hw.macro.ping_pong
+    )
+
+
 def _double_buffer_choices(hw: Hardware, operand: Operand, used_depths) -> list[tuple[bool, ...]]:
     chain = OPERAND_LEVELS[operand]
     choices = []
     for depth in used_depths:
-        level = chain[depth]
-        eligible = level in (Level.GLOBAL_BUFFER, Level.INPUT_BUFFER, Level.OUTPUT_BUFFER) or (
-            level is Level.MACRO and hw.macro.ping_pong
-        )
+        eligible = can_double_buffer(hw, chain[depth])
         choices.append((False, True) if eligible else (False,))
     return list(itertools.product(*choices))
 
