@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from miredo_core import cost_model, simulator
 from miredo_core.hardware import Hardware
+from miredo_core.kinds import OBJECTIVES
 from miredo_core.mapping import InfeasibleMappingError, Mapping
 from miredo_core.results import LayerResult, NetworkResult
 from miredo_core.search import baselines
@@ -34,8 +35,6 @@ logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int, str], None]
 """Called as progress(done, total, layer_name) after each layer of the network."""
-
-OBJECTIVES: tuple[str, ...] = ("latency", "energy", "edp")
 
 
 @dataclass(frozen=True)

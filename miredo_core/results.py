@@ -42,13 +42,9 @@ from typing import Any
 import pandas as pd
 
 from miredo_core.cost_model import CostBreakdown
+from miredo_core.kinds import STATUSES, Status
 from miredo_core.mapping import Mapping
 from miredo_core.workload import Layer
-
-#: Layer statuses. "evaluated": a mapper produced a mapping with no optimality claim (baselines);
-#: "optimal": certified against a proven lower bound; "best_found": an incumbent with a gap;
-#: "infeasible": no legal mapping, `reason` says why; "cancelled": not solved (the user stopped).
-STATUSES: tuple[str, ...] = ("evaluated", "optimal", "best_found", "infeasible", "cancelled")
 
 #: The cost fields copied into the frame, in column order.
 COST_COLUMNS: tuple[str, ...] = (
@@ -143,8 +139,10 @@ class LayerResult:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
-        if (self.status in ("infeasible", "cancelled")) != (self.cost is None):
-            raise ValueError("an infeasible or cancelled layer has no cost, every other has one")
+        if Status(self.status).has_mapping != (self.cost is not None):
+            raise ValueError(
+                "an infeasible, cancelled or failed layer has no cost, every other has one"
+            )
 
     @property
     def feasible(self) -> bool:

@@ -60,7 +60,15 @@ BOOLEAN_AXES = frozenset({"ping_pong"})
 _TRUE, _FALSE = frozenset({"on", "true", "yes", "1"}), frozenset({"off", "false", "no", "0"})
 
 #: Point status = the first of these that any of its layers has.
-STATUS_PRECEDENCE = ("cancelled", "infeasible", "best_found", "evaluated", "optimal")
+STATUS_PRECEDENCE = (
+    "failed",
+    "cancelled",
+    "infeasible",
+    "stopped",
+    "best_found",
+    "evaluated",
+    "optimal",
+)
 #: Columns of `points_frame()` after the point index and the axis columns.
 POINT_COLUMNS = ("hardware", "status", "latency_cycles", "energy_pj", "edp_pj_cycles", "area_mm2",
                  "pareto", "infeasible_layers")  # fmt: skip

@@ -24,9 +24,10 @@ import pytest
 
 from miredo_core.config import load_hardware, load_workload_yaml
 from miredo_core.cost_model import evaluate
+from miredo_core.kinds import objective_value
 from miredo_core.mapping import Mapping
 from miredo_core.search import certify
-from miredo_core.search.baselines import objective_value, random_mapping
+from miredo_core.search.baselines import random_mapping
 from miredo_core.search.certify import certify_candidate, certify_layer
 from miredo_core.search.engine import SolveOptions, solve_layer
 from miredo_core.search.heuristic import count_orders, enumerate_candidate

@@ -16,9 +16,10 @@ import pytest
 from miredo_core.config import load_hardware, load_workload_yaml
 from miredo_core.cost_model import evaluate
 from miredo_core.hardware import Hardware
+from miredo_core.kinds import objective_value
 from miredo_core.network import map_layer, map_network
 from miredo_core.results import SEARCH_COLUMNS
-from miredo_core.search.baselines import objective_value, weight_stationary
+from miredo_core.search.baselines import weight_stationary
 from miredo_core.search.engine import MappingResult, SolveOptions, solve_layer
 from miredo_core.search.oracle import exhaustive_search
 from miredo_core.search.spatial import spatial_candidates

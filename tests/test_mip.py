@@ -16,8 +16,9 @@ import pytest
 from miredo_core.config import load_hardware, load_workload_yaml
 from miredo_core.cost_model import evaluate
 from miredo_core.hardware import Axis, Hardware, Level
+from miredo_core.kinds import objective_value
 from miredo_core.mapping import Loop
-from miredo_core.search.baselines import objective_value, random_mapping, weight_stationary
+from miredo_core.search.baselines import random_mapping, weight_stationary
 from miredo_core.search.mip import solve_placement_mip
 from miredo_core.search.placement import OBJECTIVES, FixedOrder, best_placement
 from miredo_core.variants import with_buffer_size

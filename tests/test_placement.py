@@ -16,8 +16,9 @@ import pytest
 from miredo_core.config import load_hardware, load_workload_yaml
 from miredo_core.cost_model import evaluate, latency_from_profiles
 from miredo_core.hardware import Axis, Hardware, Level
+from miredo_core.kinds import objective_value
 from miredo_core.mapping import InfeasibleMappingError, Mapping
-from miredo_core.search.baselines import objective_value, random_mapping, weight_stationary
+from miredo_core.search.baselines import random_mapping, weight_stationary
 from miredo_core.search.factors import divisors, factorizations, prime_factors
 from miredo_core.search.heuristic import all_orders, count_orders
 from miredo_core.search.placement import (

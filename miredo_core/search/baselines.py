@@ -16,6 +16,7 @@ import random
 
 from miredo_core.cost_model import evaluate
 from miredo_core.hardware import OPERAND_LEVELS, Axis, Hardware, Level
+from miredo_core.kinds import objective_value
 from miredo_core.mapping import InfeasibleMappingError, Mapping, analyze
 from miredo_core.search.factors import divisors, prime_factors
 from miredo_core.workload import Dim, Layer, Operand, is_relevant
@@ -190,18 +191,6 @@ def random_mapping(hw: Hardware, layer: Layer, rng, attempts: int = 50) -> Mappi
             remaining[dim] //= factor
     loops = _random_loops(remaining, rng)
     return Mapping.build(spatial, loops, {op: [Level.DRAM] * len(loops) for op in Operand})
-
-
-def objective_value(cost, objective: str) -> float:
-    """The scalar a mapper minimizes: latency (cycles), energy (pJ) or their product, of anything
-    with latency_cycles / energy_pj / edp_pj_cycles (a CostBreakdown, a PlacementResult)."""
-    if objective == "latency":
-        return cost.latency_cycles
-    if objective == "energy":
-        return cost.energy_pj
-    if objective == "edp":
-        return cost.edp_pj_cycles
-    raise ValueError(f"unknown objective {objective!r}; choose latency, energy or edp")
 
 
 def random_search(

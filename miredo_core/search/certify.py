@@ -90,6 +90,7 @@ from miredo_core.cost_model import (
     traffic_energy_pj,
 )
 from miredo_core.hardware import OPERAND_LEVELS, Axis, Hardware, Level
+from miredo_core.kinds import OBJECTIVES
 from miredo_core.mapping import Loop, Mapping, resident_bits, tile_boundary
 from miredo_core.search import _tilechain as kernel
 from miredo_core.search.factors import divisors, prime_factors
@@ -103,7 +104,6 @@ from miredo_core.workload import OPERANDS, REDUCTION_DIMS, Layer, Operand, is_re
 
 logger = logging.getLogger(__name__)
 
-OBJECTIVES = ("latency", "energy", "edp")
 _O = 2  # index of the output operand in OPERANDS
 #: Label vectors the dominance store keeps per search (beyond it, labels are still checked
 #: against the stored ones but no longer stored: the search stays exact, only prunes less).

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 from miredo_core.cost_model import CostBreakdown, evaluate
 from miredo_core.hardware import Hardware
+from miredo_core.kinds import OBJECTIVES, objective_value
 from miredo_core.mapping import InfeasibleMappingError, Mapping
-from miredo_core.search.baselines import objective_value, weight_stationary
+from miredo_core.search.baselines import weight_stationary
 from miredo_core.search.certify import certify_layer
 from miredo_core.search.heuristic import count_orders, enumerate_candidate, search_candidate
 from miredo_core.search.mip import SOLVERS, MipError, solve_placement_mip
@@ -37,8 +38,6 @@ from miredo_core.search.spatial import SpatialCandidate, candidate, spatial_cand
 from miredo_core.workload import Layer
 
 logger = logging.getLogger(__name__)
-
-OBJECTIVES = ("latency", "energy", "edp")
 
 
 @dataclass(frozen=True)

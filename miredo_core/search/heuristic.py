@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 
 from miredo_core.hardware import Hardware
+from miredo_core.kinds import objective_value
 from miredo_core.mapping import Loop
-from miredo_core.search.baselines import objective_value
 from miredo_core.search.factors import factorizations, prime_factors
 from miredo_core.search.placement import FixedOrder, PlacementResult, best_placement
 from miredo_core.search.spatial import SpatialCandidate

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from miredo_core.cost_model import evaluate
 from miredo_core.hardware import Hardware
+from miredo_core.kinds import objective_value
 from miredo_core.mapping import InfeasibleMappingError, Mapping
-from miredo_core.search.baselines import objective_value, weight_stationary
+from miredo_core.search.baselines import weight_stationary
 from miredo_core.search.heuristic import count_orders, enumerate_candidate
 from miredo_core.search.spatial import spatial_candidates
 from miredo_core.workload import Layer

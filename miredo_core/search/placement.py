@@ -31,10 +31,9 @@ from miredo_core.cost_model import (
     traffic_energy_pj,
 )
 from miredo_core.hardware import OPERAND_LEVELS, Axis, Hardware, Level
+from miredo_core.kinds import OBJECTIVES
 from miredo_core.mapping import Boundary, Loop, Mapping, make_boundary, resident_bits
 from miredo_core.workload import OPERANDS, Dim, Layer, Operand, is_relevant
-
-OBJECTIVES = ("latency", "energy", "edp")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,81 @@
+"""The vocabulary every part of the tool shares: objectives and result statuses.
+
+Both are `StrEnum`s, so a member compares equal to its plain string (`Objective.EDP == "edp"`)
+and prints as it; command-line choices, CSV columns and the result store keep the plain strings.
+Parse user text with `Objective.parse` / `Status.parse`, which name the valid choices.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Objective(StrEnum):
+    """What a mapper minimizes."""
+
+    LATENCY = "latency"
+    """Cycles of one layer (start-up, compute, stalls, write-back)."""
+    ENERGY = "energy"
+    """pJ of one layer (memory, MAC, leakage over the latency)."""
+    EDP = "edp"
+    """Energy times latency, pJ x cycles."""
+
+    @classmethod
+    def parse(cls, text: str | Objective) -> Objective:
+        try:
+            return cls(text)
+        except ValueError:
+            choices = ", ".join(member.value for member in cls)
+            raise ValueError(f"unknown objective {text!r}; choose one of {choices}") from None
+
+
+#: The objectives as plain strings, in menu order.
+OBJECTIVES: tuple[str, ...] = tuple(member.value for member in Objective)
+
+
+def objective_value(cost, objective: str) -> float:
+    """The scalar a mapper minimizes: latency (cycles), energy (pJ) or their product, of anything
+    with latency_cycles / energy_pj / edp_pj_cycles (a CostBreakdown, a PlacementResult)."""
+    objective = Objective.parse(objective)
+    if objective is Objective.LATENCY:
+        return cost.latency_cycles
+    if objective is Objective.ENERGY:
+        return cost.energy_pj
+    return cost.edp_pj_cycles
+
+
+class Status(StrEnum):
+    """The outcome of mapping one layer."""
+
+    EVALUATED = "evaluated"
+    """A mapper produced a mapping with no optimality claim (the baselines)."""
+    OPTIMAL = "optimal"
+    """Certified: the gap to a proven lower bound is within the stated tolerance."""
+    BEST_FOUND = "best_found"
+    """The search spent its work budget: the best mapping found, with its proven gap."""
+    STOPPED = "stopped"
+    """Interrupted (cancel, signal or wall-clock cap) while solving: the best mapping and the
+    proven bound so far."""
+    INFEASIBLE = "infeasible"
+    """No legal mapping exists; the result's reason says why."""
+    CANCELLED = "cancelled"
+    """Not solved: the run was stopped before this layer started."""
+    FAILED = "failed"
+    """The solve crashed (for instance its worker process died, also when retried)."""
+
+    @classmethod
+    def parse(cls, text: str | Status) -> Status:
+        try:
+            return cls(text)
+        except ValueError:
+            choices = ", ".join(member.value for member in cls)
+            raise ValueError(f"unknown status {text!r}; choose one of {choices}") from None
+
+    @property
+    def has_mapping(self) -> bool:
+        """Whether a result of this status carries a mapping and its cost."""
+        return self not in (Status.INFEASIBLE, Status.CANCELLED, Status.FAILED)
+
+
+#: The statuses as plain strings.
+STATUSES: tuple[str, ...] = tuple(member.value for member in Status)
