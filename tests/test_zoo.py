@@ -10,8 +10,14 @@ from onnx import TensorProto, helper
 
 from miredo_core import workload, zoo
 from miredo_core.config import dump_workload
+from miredo_core.onnx_import import import_onnx
 from miredo_core.workload import Layer, Network, Operand, WorkloadError
 from miredo_core.zoo import NETWORK_NAMES, get_network, load_workload, matmul_layer
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_configs" / "hardware"
+#: Real ONNX exports shipped with the onnx package's backend test data ("light": weights are
+#: ConstantOfShape nodes), an independent source of per-layer shapes; nothing is downloaded.
+ONNX_LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 
 
 @pytest.mark.parametrize("name", NETWORK_NAMES)
@@ -26,7 +32,25 @@ def test_every_network_builds_with_explicit_input_sizes(name: str) -> None:
 def test_network_names() -> None:
     assert set(NETWORK_NAMES) == {
         "resnet18", "vgg16", "alexnet", "mobilenet_v2", "bert_base", "gpt2_medium_block",
+        "resnet50", "vgg19_bn", "efficientnet_b0", "tinyllama_block", "gpt2_medium_decode",
+        "tinyllama_decode",
     }  # fmt: skip
+    assert zoo.list_networks() == NETWORK_NAMES
+    assert set(zoo.list_networks(zoo.TRANSFORMER)) == {
+        "bert_base", "gpt2_medium_block", "tinyllama_block", "gpt2_medium_decode",
+        "tinyllama_decode",
+    }  # fmt: skip
+    with pytest.raises(WorkloadError, match="unknown network family 'rnn'"):
+        zoo.list_networks("rnn")
+
+
+@pytest.mark.parametrize("name", NETWORK_NAMES)
+def test_every_network_names_an_existing_hardware_template(name: str) -> None:
+    entry = zoo.network_entry(name)
+    assert entry.name == name
+    assert (SAMPLES / f"{entry.template}.yaml").is_file()
+    expected = "transformer_16core" if entry.family == zoo.TRANSFORMER else "default_8core"
+    assert entry.template == expected
 
 
 def test_unknown_network_lists_the_valid_names() -> None:
@@ -166,6 +190,203 @@ def test_alexnet_structure_and_macs() -> None:
     assert round(network.macs / 1e9, 2) == 0.71  # torchvision: 0.71 GFLOPS
 
 
+# ----------------------------------------------------------------------------- issue-14 CNNs
+#: ResNet-50 (torchvision, stride on the 3x3) convs as (copies, kernel, output size, C, K).
+RESNET50_CONVS = (
+    (1, 7, 112, 3, 64),
+    # stage 1 at 56x56: first block's 1x1 reduce, 3x3s, 1x1 expands, downsample, later reduces
+    (1, 1, 56, 64, 64), (3, 3, 56, 64, 64), (3, 1, 56, 64, 256), (1, 1, 56, 64, 256),
+    (2, 1, 56, 256, 64),
+    # stage 2 at 28x28 (the first reduce still reads 56x56)
+    (1, 1, 56, 256, 128), (4, 3, 28, 128, 128), (4, 1, 28, 128, 512), (1, 1, 28, 256, 512),
+    (3, 1, 28, 512, 128),
+    # stage 3 at 14x14
+    (1, 1, 28, 512, 256), (6, 3, 14, 256, 256), (6, 1, 14, 256, 1024), (1, 1, 14, 512, 1024),
+    (5, 1, 14, 1024, 256),
+    # stage 4 at 7x7
+    (1, 1, 14, 1024, 512), (3, 3, 7, 512, 512), (3, 1, 7, 512, 2048), (1, 1, 7, 1024, 2048),
+    (2, 1, 7, 2048, 512),
+)  # fmt: skip
+
+
+def _conv_signature(layer: Layer) -> tuple[int, int, int, int]:
+    return (layer.R, layer.P, layer.C, layer.K)
+
+
+def _expanded(table) -> list[tuple[int, ...]]:
+    return sorted(row[1:] for row in table for _ in range(row[0]))
+
+
+def _table_macs(table) -> int:
+    return sum(copies * k * k * size * size * c * n for copies, k, size, c, n in table)
+
+
+def test_resnet50_layers_and_macs_match_the_architecture_table() -> None:
+    network = get_network("resnet50")
+    convs = [layer for layer in network.layers if layer.kind == "conv"]
+    assert [layer.name for layer in network.layers] == [f"Conv_{i}" for i in range(53)] + ["fc"]
+    assert sorted(_conv_signature(layer) for layer in convs) == _expanded(RESNET50_CONVS)
+    assert sum(layer.macs for layer in convs) == _table_macs(RESNET50_CONVS)
+    fc = network.layer("fc")
+    assert (fc.C, fc.K) == (2048, 1000)
+    # The widely quoted 4.09 GMACs of ResNet-50 (torchvision: 4.09 GFLOPS).
+    assert network.macs == _table_macs(RESNET50_CONVS) + 2048 * 1000 == 4_089_184_256
+
+
+@pytest.mark.parametrize(
+    ("name", "dims"),
+    [  # (R, P, C, K, input size, stride, pad) in ONNX order
+        ("Conv_0", (7, 112, 3, 64, 224, 2, 3)),
+        ("Conv_4", (1, 56, 64, 256, 56, 1, 0)),  # stage-1 downsample, after conv3
+        ("Conv_12", (3, 28, 128, 128, 56, 2, 1)),  # the stride sits on the 3x3 (v1.5)
+        ("Conv_14", (1, 28, 256, 512, 56, 2, 0)),
+        ("Conv_27", (1, 14, 512, 1024, 28, 2, 0)),
+        ("Conv_44", (3, 7, 512, 512, 14, 2, 1)),
+        ("Conv_52", (1, 7, 512, 2048, 7, 1, 0)),
+    ],
+)  # fmt: skip
+def test_resnet50_characteristic_layers(name: str, dims: tuple[int, ...]) -> None:
+    layer = get_network("resnet50").layer(name)
+    got = (layer.R, layer.P, layer.C, layer.K, layer.input_h, layer.stride_h, layer.pad_top)
+    assert got == dims and (layer.S, layer.Q, layer.G) == (layer.R, layer.P, 1)
+
+
+#: VGG-19 convs as (copies, kernel, output size, C, K): configuration "E", all 3x3 pad 1.
+VGG19_CONVS = (
+    (1, 3, 224, 3, 64), (1, 3, 224, 64, 64), (1, 3, 112, 64, 128), (1, 3, 112, 128, 128),
+    (1, 3, 56, 128, 256), (3, 3, 56, 256, 256), (1, 3, 28, 256, 512), (3, 3, 28, 512, 512),
+    (4, 3, 14, 512, 512),
+)  # fmt: skip
+
+
+def test_vgg19_bn_layers_and_macs_match_the_architecture_table() -> None:
+    network = get_network("vgg19_bn")
+    convs = [layer for layer in network.layers if layer.kind == "conv"]
+    assert len(convs) == 16 and [layer.name for layer in network.layers[16:]] == [
+        "fc1", "fc2", "fc3",
+    ]  # fmt: skip
+    assert [_conv_signature(layer) for layer in convs] == [
+        row[1:] for row in VGG19_CONVS for _ in range(row[0])
+    ]
+    assert all((layer.stride_h, layer.pad_top, layer.input_h) == (1, 1, layer.P) for layer in convs)
+    fc_macs = 512 * 7 * 7 * 4096 + 4096 * 4096 + 4096 * 1000
+    assert [(fc.C, fc.K) for fc in network.layers[16:]] == [
+        (512 * 7 * 7, 4096), (4096, 4096), (4096, 1000),
+    ]  # fmt: skip
+    assert network.macs == _table_macs(VGG19_CONVS) + fc_macs
+    assert round(network.macs / 1e9, 2) == 19.63  # torchvision vgg19_bn: 19.63 GFLOPS
+
+
+@pytest.mark.skipif(not ONNX_LIGHT.is_dir(), reason="onnx installed without its test data")
+@pytest.mark.parametrize(
+    ("model", "name"), [("light_resnet50.onnx", "resnet50"), ("light_vgg19.onnx", "vgg19_bn")]
+)
+def test_zoo_network_equals_a_real_onnx_export_layer_by_layer(model: str, name: str) -> None:
+    imported = import_onnx(ONNX_LIGHT / model)
+    assert [layer.shape_key() for layer in imported.layers] == [
+        layer.shape_key() for layer in get_network(name).layers
+    ]
+
+
+#: Inverted-residual blocks as (input size, output size, C in, expanded, C out, kernel).
+MOBILENET_V2_BLOCKS = (
+    (112, 112, 32, 32, 16, 3),
+    (112, 56, 16, 96, 24, 3), (56, 56, 24, 144, 24, 3),
+    (56, 28, 24, 144, 32, 3), (28, 28, 32, 192, 32, 3), (28, 28, 32, 192, 32, 3),
+    (28, 14, 32, 192, 64, 3), *[(14, 14, 64, 384, 64, 3)] * 3,
+    (14, 14, 64, 384, 96, 3), *[(14, 14, 96, 576, 96, 3)] * 2,
+    (14, 7, 96, 576, 160, 3), *[(7, 7, 160, 960, 160, 3)] * 2,
+    (7, 7, 160, 960, 320, 3),
+)  # fmt: skip
+EFFICIENTNET_B0_BLOCKS = (
+    (112, 112, 32, 32, 16, 3),
+    (112, 56, 16, 96, 24, 3), (56, 56, 24, 144, 24, 3),
+    (56, 28, 24, 144, 40, 5), (28, 28, 40, 240, 40, 5),
+    (28, 14, 40, 240, 80, 3), *[(14, 14, 80, 480, 80, 3)] * 2,
+    (14, 14, 80, 480, 112, 5), *[(14, 14, 112, 672, 112, 5)] * 2,
+    (14, 7, 112, 672, 192, 5), *[(7, 7, 192, 1152, 192, 5)] * 3,
+    (7, 7, 192, 1152, 320, 3),
+)  # fmt: skip
+
+
+def _mobile_macs(blocks, squeeze_excite: bool) -> int:
+    """Stem 3x3 s2 to 32 channels, the blocks, 1x1 head 320 -> 1280 at 7x7, fc 1280 -> 1000."""
+    total = 112 * 112 * 3 * 32 * 9 + 7 * 7 * 320 * 1280 + 1280 * 1000
+    for size_in, size_out, c_in, expanded, c_out, kernel in blocks:
+        if expanded != c_in:
+            total += size_in * size_in * c_in * expanded
+        total += size_out * size_out * expanded * kernel * kernel
+        if squeeze_excite:
+            total += 2 * expanded * (c_in // 4)
+        total += size_out * size_out * expanded * c_out
+    return total
+
+
+def test_mobilenet_v2_macs_match_the_block_table_exactly() -> None:
+    assert get_network("mobilenet_v2").macs == _mobile_macs(MOBILENET_V2_BLOCKS, False)
+
+
+def test_efficientnet_b0_counts_81_convs_by_role() -> None:
+    network = get_network("efficientnet_b0")
+    convs = network.layers[:-1]
+    assert [layer.name for layer in convs] == [f"Conv_{i}" for i in range(81)]
+    assert network.layers[-1].name == "fc" and (network.layers[-1].C, network.layers[-1].K) == (
+        1280, 1000,
+    )  # fmt: skip
+    kinds = [layer.kind for layer in convs]
+    assert kinds.count("depthwise") == 16 and kinds.count("squeeze_excite") == 32
+    assert kinds.count("conv") == 1 + 15 + 16 + 1  # stem, expansions, projections, head
+    depthwise = [layer for layer in convs if layer.kind == "depthwise"]
+    assert [(layer.R, layer.G, layer.P, layer.stride_h) for layer in depthwise] == [
+        (kernel, expanded, out, 2 if size_in != out else 1)
+        for size_in, out, _, expanded, _, kernel in EFFICIENTNET_B0_BLOCKS
+    ]
+    assert all(layer.pad_top == (layer.R - 1) // 2 and layer.C == layer.K == 1
+               for layer in depthwise)  # fmt: skip
+
+
+def test_efficientnet_b0_squeeze_excite_convs_are_1x1_on_1x1_maps() -> None:
+    network = get_network("efficientnet_b0")
+    pairs = [layer for layer in network.layers if layer.kind == "squeeze_excite"]
+    for reduce, expand, block in zip(pairs[::2], pairs[1::2], EFFICIENTNET_B0_BLOCKS, strict=True):
+        c_in, expanded = block[2], block[3]
+        for layer in (reduce, expand):
+            assert (layer.R, layer.P, layer.Q, layer.input_h, layer.G) == (1, 1, 1, 1, 1)
+        assert (reduce.C, reduce.K, expand.C, expand.K) == (
+            expanded,
+            c_in // 4,
+            c_in // 4,
+            expanded,
+        )
+
+
+def test_efficientnet_b0_macs_match_the_block_table_and_the_published_390m() -> None:
+    network = get_network("efficientnet_b0")
+    assert network.macs == _mobile_macs(EFFICIENTNET_B0_BLOCKS, True)
+    assert network.macs == pytest.approx(0.39e9, rel=0.02)  # Tan & Le 2019, table 2
+
+
+@pytest.mark.parametrize(
+    ("name", "dims"),
+    [  # (R, P, C, K, G, input size, stride) in ONNX order
+        ("Conv_0", (3, 112, 3, 32, 1, 224, 2)),
+        ("Conv_1", (3, 112, 1, 1, 32, 112, 1)),  # block 1 has no expansion conv
+        ("Conv_2", (1, 1, 32, 8, 1, 1, 1)),
+        ("Conv_36", (3, 14, 1, 1, 480, 14, 1)),
+        ("Conv_40", (1, 14, 80, 480, 1, 14, 1)),
+        ("Conv_41", (5, 14, 1, 1, 480, 14, 1)),  # reference 5.3's 5x5 depthwise, 480 @ 14x14
+        ("Conv_44", (1, 14, 480, 112, 1, 14, 1)),
+        ("Conv_56", (5, 7, 1, 1, 672, 14, 2)),
+        ("Conv_76", (3, 7, 1, 1, 1152, 7, 1)),
+        ("Conv_80", (1, 7, 320, 1280, 1, 7, 1)),
+    ],
+)  # fmt: skip
+def test_efficientnet_b0_characteristic_layers(name: str, dims: tuple[int, ...]) -> None:
+    layer = get_network("efficientnet_b0").layer(name)
+    got = (layer.R, layer.P, layer.C, layer.K, layer.G, layer.input_h, layer.stride_h)
+    assert got == dims
+
+
 # ----------------------------------------------------------------------------- Transformers
 
 
@@ -195,6 +416,78 @@ def test_gpt2_medium_block_matches_reference_table() -> None:
         "qk_t": (16, 1024, 64, 1024), "score_v": (16, 1024, 1024, 64), "o_proj": projection,
         "ffn1": (1, 1024, 1024, 4096), "ffn2": (1, 1024, 4096, 1024),
     }  # fmt: skip
+
+
+def test_tinyllama_block_matches_reference_table() -> None:
+    """Reference section 7.5 (GQA listed after the key/value repeat to 32 heads)."""
+    network = get_network("tinyllama_block")
+    square, kv = (1, 1024, 2048, 2048), (1, 1024, 2048, 256)
+    assert _shapes(network) == {
+        "q_proj": square, "k_proj": kv, "v_proj": kv,
+        "qk_t": (32, 1024, 64, 1024), "score_v": (32, 1024, 1024, 64), "o_proj": square,
+        "gate_proj": (1, 1024, 2048, 5632), "up_proj": (1, 1024, 2048, 5632),
+        "down_proj": (1, 1024, 5632, 2048),
+    }  # fmt: skip
+    seq, hidden, ffn = 1024, 2048, 5632
+    linear = seq * hidden * (2 * hidden + 2 * 256 + 3 * ffn)
+    attention = 2 * 32 * seq * 64 * seq
+    assert network.macs == linear + attention
+
+
+@pytest.mark.parametrize(("batch", "context"), [(1, 1024), (4, 512), (8, 2048)])
+def test_gpt2_medium_decode_step_shapes(batch: int, context: int) -> None:
+    network = get_network("gpt2_medium_decode", batch=batch, context=context)
+    projection = (1, batch, 1024, 1024)
+    assert _shapes(network) == {
+        "q_proj": projection, "k_proj": projection, "v_proj": projection,
+        "qk_t": (16 * batch, 1, 64, context), "score_v": (16 * batch, 1, context, 64),
+        "o_proj": projection, "ffn1": (1, batch, 1024, 4096), "ffn2": (1, batch, 4096, 1024),
+    }  # fmt: skip
+    default = (batch, context) == (1, 1024)
+    name = (
+        "gpt2_medium_decode" if default else f"gpt2_medium_decode[batch={batch},context={context}]"
+    )
+    assert network.name == name
+
+
+def test_tinyllama_decode_step_keeps_the_cache_as_the_stored_operand() -> None:
+    network = get_network("tinyllama_decode[batch=2,context=300]")
+    shapes = _shapes(network)
+    # K^T ([64 x 300] per head) and V ([300 x 64]) are the weights of the attention products.
+    assert shapes["qk_t"] == (64, 1, 64, 300) and shapes["score_v"] == (64, 1, 300, 64)
+    assert network.layer("qk_t").operand_elements(Operand.W) == 2 * 32 * 64 * 300
+    assert shapes["k_proj"] == (1, 2, 2048, 256) and shapes["down_proj"] == (1, 2, 5632, 2048)
+    # One decode step costs a prefill's linears per token, plus attention linear in the context.
+    prefill = get_network("tinyllama_block")
+    linears = sum(layer.macs for layer in prefill.layers if layer.kind == "linear")
+    assert network.macs == 2 * linears // 1024 + 2 * 2 * 32 * 64 * 300
+
+
+def test_parametrised_names_round_trip_and_share_one_instance() -> None:
+    network = get_network("tinyllama_decode", batch=8, context=2048)
+    assert get_network(network.name) is network
+    assert load_workload(network.name) is network
+    assert get_network("tinyllama_decode[batch=1, context=1024]") is get_network("tinyllama_decode")
+    assert get_network("tinyllama_decode[context=2048]").name == (
+        "tinyllama_decode[batch=1,context=2048]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "parameters", "message"),
+    [("tinyllama_decode[batch=0]", {}, "batch must be a positive integer"),
+     ("tinyllama_decode[heads=4]", {}, "no parameter 'heads'.*batch, context"),
+     ("tinyllama_decode[batch]", {}, "must read key=integer"),
+     ("tinyllama_decode[batch=two]", {}, "must read key=integer"),
+     ("tinyllama_decode[batch=2]", {"batch": 4}, "batch given twice"),
+     ("resnet18", {"batch": 2}, "no parameter 'batch'.*none"),
+     ("resnet19[batch=2]", {}, "unknown network")],
+)  # fmt: skip
+def test_bad_network_parameters_are_rejected_by_name(
+    spec: str, parameters: dict[str, int], message: str
+) -> None:
+    with pytest.raises(WorkloadError, match=message):
+        get_network(spec, **parameters)
 
 
 # ----------------------------------------------------------------------------- load_workload
