@@ -7,6 +7,7 @@
                  [--jobs N | --scheduler tcp://HOST:PORT] [--store PATH | --no-store]
                  [--samples N --seed S] [--pareto latency,energy,area] [--csv OUT.csv]
                  [--layers-csv OUT_LAYERS.csv]
+    miredo report --store PATH --network NAME [--objective edp] [--csv OUT.csv] [--html OUT.html]
 
 Library errors (a bad configuration, an unknown network, an impossible mapping, a file that
 cannot be read or written) are reported as `miredo: error: ...` lines on stderr with exit code 2,
@@ -27,6 +28,7 @@ from typing import TextIO
 
 import pandas as pd
 
+from miredo_core import campaign
 from miredo_core.config import ConfigError, load_hardware
 from miredo_core.mapping import InfeasibleMappingError
 from miredo_core.network import MAPPERS, OBJECTIVES, map_network
@@ -144,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", metavar="OUT.json", help="write the results, mappings included, as JSON"
     )
     _add_sweep_parser(commands)
+    campaign.add_report_parser(commands)
     return parser
 
 
@@ -403,7 +406,7 @@ def run_sweep_command(args: argparse.Namespace, out: TextIO) -> int:
 
 
 #: Subcommand name -> function(args, stdout) -> exit code.
-COMMANDS = {"map": run_map, "sweep": run_sweep_command}
+COMMANDS = {"map": run_map, "sweep": run_sweep_command, "report": campaign.run_report}
 
 
 def _error_lines(error: BaseException) -> list[str]:
