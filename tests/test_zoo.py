@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 from miredo_core import workload, zoo
 from miredo_core.config import dump_workload
 from miredo_core.workload import Layer, Network, Operand, WorkloadError
-from miredo_core.zoo import NETWORK_NAMES, get_network, load_workload, matmul_layer
+from miredo_core.zoo import NETWORK_NAMES, get_network, load_workload, matmul_layer, transformer
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_configs" / "hardware"
 
@@ -222,3 +222,18 @@ def test_load_workload_yaml_round_trip(tmp_path: Path) -> None:
 def test_load_workload_errors(tmp_path: Path, spec: str, message: str) -> None:
     with pytest.raises(WorkloadError, match=message):
         load_workload(str(tmp_path / spec) if "." in spec else spec)
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [({"hidden": 100, "heads": 3, "ffn": 4}, "not divisible by 3 heads"),
+     ({"hidden": 64, "heads": 8, "ffn": 4, "kv_heads": 3}, "not a multiple of 3 key/value")],
+)  # fmt: skip
+def test_inconsistent_block_shapes_are_rejected(shape: dict[str, int], message: str) -> None:
+    with pytest.raises(WorkloadError, match=message):
+        transformer.BlockShape(**shape)
+
+
+def test_decode_block_rejects_a_non_positive_context() -> None:
+    with pytest.raises(WorkloadError, match="context must be a positive integer"):
+        transformer.decode_block(transformer.GPT2_MEDIUM, batch=1, context=0)
