@@ -38,7 +38,7 @@ from miredo_core import campaign  # noqa: E402
 from miredo_core.config import load_hardware  # noqa: E402
 from miredo_core.search.engine import PRESETS, SolveOptions  # noqa: E402
 from miredo_core.store import ResultStore  # noqa: E402
-from miredo_core.sweep import map_network_stored, process_pool  # noqa: E402
+from miredo_core.sweep import SweepError, map_network_stored, process_pool  # noqa: E402
 from miredo_core.workload import Network  # noqa: E402
 
 CNN_SUITE = ("resnet18", "vgg19_bn", "alexnet", "mobilenet_v2", "efficientnet_b0")
@@ -92,8 +92,13 @@ def run_campaign(args: argparse.Namespace) -> list[campaign.NetworkSummary]:
             for objective in args.objectives:
                 start = time.monotonic()
                 progress = _progress(f"{name} {objective}")
-                map_network_stored(hw, network, "mip", objective, options, store=store,
-                                   executor=pool, progress=progress)  # fmt: skip
+                try:
+                    map_network_stored(hw, network, "mip", objective, options, store=store,
+                                       executor=pool, progress=progress)  # fmt: skip
+                except SweepError as error:
+                    # One crashed solve must not end a campaign of hours: the answers that
+                    # arrived are stored, the crashed layer counts as missing, a rerun retries it.
+                    print(f"{name} {objective}: FAILED: {error}", flush=True)
                 wall_s = time.monotonic() - start
                 summary, result = campaign.network_summary(store, hw, network, objective, "mip",
                                                            options)  # fmt: skip
