@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import pathlib
 import stat
+from collections.abc import Iterable
 from typing import Any
 
 import onnx
@@ -49,6 +50,18 @@ _UNSUPPORTED_MAC_OPS = frozenset(
 MAX_ONNX_BYTES = 2**31 - 1
 _CONTROL_FLOW_OPS = frozenset({"If", "Loop", "Scan"})
 _STANDARD_DOMAINS = frozenset({"", "ai.onnx"})
+
+
+#: Operators whose skipping leaves multiply-accumulate work out of the mapped network (a
+#: skipped Relu or Add loses nothing the accelerator would run).
+MAC_WORK_OPS = frozenset(
+    {*CONV_OPS, *MATMUL_OPS, "Gemm", *_UNSUPPORTED_MAC_OPS, *_CONTROL_FLOW_OPS}
+)
+
+
+def skipped_work(nodes: Iterable[SkippedNode]) -> list[SkippedNode]:
+    """The skipped nodes that carry MAC work (or may, inside a control-flow subgraph)."""
+    return [node for node in nodes if node.op_type in MAC_WORK_OPS]
 
 
 def import_onnx(source: str | pathlib.Path | bytes, name: str | None = None) -> Network:

@@ -303,10 +303,11 @@ class NetworkResult:
     def to_csv(self, path: str | Path) -> None:
         """Write the per-layer frame as CSV (NaN as empty fields), then one row per skipped
         node."""
-        frame = self.to_frame()
-        if self.skipped:
-            frame = pd.concat([frame, self.skipped_frame()], ignore_index=True)
-        frame.to_csv(path, index=False)
+        # Appended rather than concatenated, so the layer rows keep their column types.
+        with open(path, "w", encoding="utf-8", newline="") as stream:
+            self.to_frame().to_csv(stream, index=False)
+            if self.skipped:
+                self.skipped_frame().to_csv(stream, index=False, header=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

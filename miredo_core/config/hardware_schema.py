@@ -105,12 +105,19 @@ def plausibility_warnings(hw: Hardware) -> list[ConfigIssue]:
         bounds = plausible_range(key)
         if bounds is None or isinstance(value, bool) or bounds[0] <= value <= bounds[1]:
             continue
+        low, high = (_number_text(bound) for bound in bounds)
         message = (
-            f"{describe(value)} is outside the plausible range {bounds[0]:g} .. {bounds[1]:g}; "
-            "check the value and its unit"
+            f"{_number_text(value)} is outside the plausible range {low} .. {high}; check the "
+            "value and its unit (the range is in miredo_core/config/hardware_schema.py)"
         )
         warnings.append(ConfigIssue(path, message))
     return warnings
+
+
+def _number_text(value: float) -> str:
+    if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:g}"
 
 
 def _read_axis_dims(entries: Any, axis: Axis, path: str, issues: Issues) -> frozenset[Dim]:
