@@ -305,3 +305,20 @@ def test_odd_dim_entries_do_not_crash() -> None:
         "hardware.spatial_dims.cores[0]",
         "hardware.spatial_dims.cores[1]",
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("x: " + "[" * 5000 + "]" * 5000, "nested more than 64 levels"),
+        ("x:\n" + "".join(" " * i + "- \n" for i in range(1200)), "nested too deeply"),
+        ("a: &a [*a]\nhardware: *a\n", "recursive structure"),
+        (f"hardware: {{cores: {'9' * 5000}}}\n", "cannot be read"),
+        ("hardware:\n  cores: 8\n  cores: 9\n", "duplicate key"),
+    ],
+    ids=["flow", "block", "recursive", "long-int", "duplicate"],
+)
+def test_hostile_yaml_structures_are_config_errors(text: str, message: str) -> None:
+    # The workload parser: its 1 MiB limit leaves room for 1,200 levels of block nesting.
+    with pytest.raises(ConfigError, match=message):
+        parse_workload(text)

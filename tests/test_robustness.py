@@ -214,23 +214,6 @@ def test_every_error_message_is_capped() -> None:
     assert all(len(line) <= 300 for line in lines)
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("x: " + "[" * 5000 + "]" * 5000, "nested more than 64 levels"),
-        ("x:\n" + "".join(" " * i + "- \n" for i in range(1200)), "nested too deeply"),
-        ("a: &a [*a]\nhardware: *a\n", "recursive structure"),
-        (f"hardware: {{cores: {'9' * 5000}}}\n", "cannot be read"),
-        ("hardware:\n  cores: 8\n  cores: 9\n", "duplicate key"),
-    ],
-    ids=["flow", "block", "recursive", "long-int", "duplicate"],
-)
-def test_hostile_yaml_structures_are_config_errors(text: str, message: str) -> None:
-    # The workload parser: its 1 MiB limit leaves room for 1,200 levels of block nesting.
-    with pytest.raises(ConfigError, match=message):
-        parse_workload(text)
-
-
 # ---------------------------------------------------------------- item 6: store failures
 def test_a_damaged_store_is_named_with_a_remedy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
