@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import TextIO
 
 from miredo_core.cli_output import (
+    MAX_ERROR_LINE_CHARS,
     PROGRAM,
     ProgressBar,
+    error_lines,
     format_layer_table,
     format_point_table,
     format_skipped,
@@ -40,6 +42,7 @@ from miredo_core.cli_output import (
     require_writable,
     write_frame,
     write_outputs,
+    write_result_csv,
     write_text,
 )
 from miredo_core.config import ConfigError, load_hardware
@@ -292,7 +295,7 @@ def run_map(args: argparse.Namespace, out: TextIO) -> int:
     print(format_total_line(result, args.simulate), file=out)
     failures = write_outputs(
         [
-            ("--csv", args.csv, result.to_csv),
+            ("--csv", args.csv, lambda path: write_result_csv(result, path)),
             ("--json", args.json, lambda path: write_text(path, result.to_json() + "\n")),
         ],
         sys.stderr,
@@ -383,8 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug: still no traceback unless asked for
         logger.debug("unexpected error", exc_info=True)
+        message = " / ".join(error_lines(error))[:MAX_ERROR_LINE_CHARS]
         print(
-            f"{PROGRAM}: internal error: {type(error).__name__}: {error} "
+            f"{PROGRAM}: internal error: {type(error).__name__}: {message} "
             "(run with -vv for the traceback)",
             file=sys.stderr,
         )

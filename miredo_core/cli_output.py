@@ -240,6 +240,11 @@ def write_text(path: str, text: str) -> None:
     logger.info("wrote %s", path)
 
 
+def write_result_csv(result: NetworkResult, path: str) -> None:
+    result.to_csv(path)
+    logger.info("wrote %s", path)
+
+
 def write_frame(frame: pd.DataFrame, path: str) -> None:
     frame.to_csv(path, index=False)
     logger.info("wrote %s", path)
