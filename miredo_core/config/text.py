@@ -6,8 +6,9 @@ the text; from it we measure the *expanded* size (every alias counted as a full 
 names) and refuse a document above `MAX_YAML_NODES` before anything walks the expansion. A
 "billion laughs" document of a few kilobytes would otherwise expand to gigabytes once validated
 or printed. The same pass reports keys given twice in a mapping, which `safe_load` would
-silently collapse. Files are read at most `MAX_CONFIG_BYTES` at a time, so a huge file or a
-device such as /dev/zero is refused after reading that much.
+silently collapse. A file is read up to its kind's limit (`MAX_HARDWARE_BYTES`,
+`MAX_WORKLOAD_BYTES`) plus one byte, so a huge file or a device such as /dev/zero is refused
+after reading that much; deeply nested flow collections are refused before PyYAML sees them.
 """
 
 from __future__ import annotations
