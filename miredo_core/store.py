@@ -211,7 +211,7 @@ class ResultStore:
 
     def _not_a_store(self, error: sqlite3.Error) -> str:
         if "not a database" in str(error).lower():
-            return f"{self.path} is not a result store (not an SQLite database); {_REMEDY}"
+            return f"{self.path} is not a usable result store (not an SQLite database); {_REMEDY}"
         return f"{self.path} is not a usable result store ({error}); {_REMEDY}"
 
     def _check_schema(self, connection: sqlite3.Connection) -> None:

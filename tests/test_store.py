@@ -191,7 +191,7 @@ def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "results.sqlite3"
     path.write_text("definitely not SQLite " * 100)
-    with pytest.raises(StoreError, match="not a result store .not an SQLite database"):
+    with pytest.raises(StoreError, match="not a usable result store .not an SQLite database"):
         ResultStore(path)
 
 
