@@ -9,15 +9,18 @@
                  [--layers-csv OUT_LAYERS.csv]
     miredo report --store PATH --network NAME [--objective edp] [--csv OUT.csv] [--html OUT.html]
 
-Library errors (a bad configuration, an unknown network, an impossible mapping, a file that
-cannot be read or written) are reported as `miredo: error: ...` lines on stderr with exit code 2,
-the same code argparse uses for bad arguments; a traceback reaching the user is a bug, so even an
-unexpected exception is reported in one line (exit code 1, traceback with --verbose).
+Errors are `miredo: error: ...` lines on stderr, never a traceback (an unexpected exception is
+one line too; -vv adds its traceback). Every output path is checked before anything is solved,
+and a failing output never prevents the others. Exit codes: `EXIT_CODES_HELP` (also at the end
+of `--help` and in the README): 0 complete, 1 internal error, 2 bad input, 3 incomplete (a
+layer not mapped, or a model node with MAC work skipped), 4 an output not written, 130
+interrupted, 141 stdout closed early.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import os
@@ -26,20 +29,34 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-import pandas as pd
-
 from miredo_core import campaign
+from miredo_core.cli_output import (
+    MAX_ERROR_LINE_CHARS,
+    PROGRAM,
+    ProgressBar,
+    error_lines,
+    format_layer_table,
+    format_point_table,
+    format_skipped,
+    format_sweep_summary,
+    format_total_line,
+    report_error,
+    require_writable,
+    write_frame,
+    write_outputs,
+    write_result_csv,
+    write_text,
+)
 from miredo_core.config import ConfigError, load_hardware
 from miredo_core.mapping import InfeasibleMappingError
 from miredo_core.network import MAPPERS, OBJECTIVES, map_network
+from miredo_core.onnx_import import skipped_work
 from miredo_core.pareto import PARETO_COLUMNS, resolve_columns
-from miredo_core.results import NetworkResult
 from miredo_core.search.engine import PRESETS, SolveOptions
 from miredo_core.search.mip import SOLVERS
 from miredo_core.store import MEMORY, ResultStore, StoreError, default_store_path
 from miredo_core.sweep import (
     SweepError,
-    SweepResult,
     SweepSpec,
     dask_executor,
     parse_axis,
@@ -51,12 +68,24 @@ from miredo_core.zoo import load_workload
 
 logger = logging.getLogger(__name__)
 
-PROGRAM = "miredo"
 EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3
+EXIT_OUTPUT_FAILED = 4
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a process killed by it
+
+EXIT_CODES_HELP = f"""exit codes:
+  {EXIT_OK}    every layer mapped, every output written
+  {EXIT_INTERNAL_ERROR}    internal error (a bug; -vv shows the traceback)
+  {EXIT_USAGE}    bad input: arguments, configuration, workload, result store, output path
+  {EXIT_INCOMPLETE}    incomplete: a layer infeasible, failed or not solved, or a model node
+       with MAC work skipped (results are still printed and written)
+  {EXIT_OUTPUT_FAILED}    an output file could not be written after the run (the others were)
+  {EXIT_INTERRUPTED}  interrupted; {EXIT_BROKEN_PIPE}: stdout closed early"""
+#: Longest --time-limit accepted (about 11.6 days); anything longer is a typo.
+MAX_TIME_LIMIT_S = 1e6
 
 #: Errors that describe a problem with the user's input or files, not a bug.
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -68,32 +97,23 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     StoreError,
 )
 
-#: Columns of the per-layer table printed to the terminal (the CSV has them all).
-TABLE_COLUMNS: tuple[str, ...] = (
-    "layer",
-    "status",
-    "macs",
-    "latency_cycles",
-    "energy_pj",
-    "edp_pj_cycles",
-    "utilization",
-    "solve_time_s",
-)
-SIMULATION_COLUMNS: tuple[str, ...] = ("sim_latency_cycles", "sim_energy_pj")
-SEARCH_TABLE_COLUMNS: tuple[str, ...] = ("gap",)
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
         description="Map DNN layers onto a multi-core SRAM computing-in-memory accelerator.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     map_parser = commands.add_parser(
-        "map", help="map every layer of a network and report latency and energy"
+        "map",
+        help="map every layer of a network and report latency and energy",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     map_parser.add_argument(
         "--hardware", required=True, metavar="PATH", help="hardware configuration YAML"
@@ -118,10 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     map_parser.add_argument(
         "--time-limit",
-        type=_positive_float,
+        type=_time_limit,
         metavar="SECONDS",
         help="search budget per layer of the mip mapper (overrides the preset's and caps its "
-        "certification)",
+        f"certification); finite, > 0 and at most {MAX_TIME_LIMIT_S:g}",
     )
     map_parser.add_argument("--solver", choices=tuple(SOLVERS), default="highs")
     map_parser.add_argument(
@@ -157,6 +177,8 @@ def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
         description="Values of an axis are a comma-separated list of values and ranges "
         "(start:stop:step or start:stop:*factor); ping_pong takes on/off. Solved layers are "
         "kept in a result store, so a repeated or interrupted sweep resumes.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sweep.add_argument("--hardware", required=True, metavar="BASE.yaml", help="the base design")
     sweep.add_argument(
@@ -234,61 +256,24 @@ def _number(convert, accept, requirement: str):
     return parse
 
 
-_positive_float = _number(float, lambda v: v > 0, "must be positive")
+_time_limit = _number(
+    float,
+    lambda v: math.isfinite(v) and 0 < v <= MAX_TIME_LIMIT_S,
+    f"must be a finite number of seconds, > 0 and at most {MAX_TIME_LIMIT_S:g}",
+)
 _positive_int = _number(int, lambda v: v >= 1, "must be at least 1")
 _fraction = _number(float, lambda v: 0 <= v < 1, "is not a fraction in [0, 1)")
 
 
-def _format_number(value: float) -> str:
-    if isinstance(value, float) and math.isnan(value):
-        return "-"
-    return f"{value:.4g}" if abs(value) >= 1e7 else f"{value:,.0f}"
-
-
-def format_layer_table(result: NetworkResult, simulated: bool) -> str:
-    """The per-layer table as aligned text, from the same frame the CSV is written from."""
-    frame = result.to_frame()
-    columns = list(TABLE_COLUMNS) + (list(SIMULATION_COLUMNS) if simulated else [])
-    if frame["gap"].notna().any():
-        columns += list(SEARCH_TABLE_COLUMNS)
-    if result.infeasible_layers:
-        columns.append("reason")
-    formatters = {
-        column: _format_number
-        for column in columns
-        if column.endswith(("_cycles", "_pj")) or column == "macs"
-    }
-    formatters["utilization"] = lambda value: "-" if pd.isna(value) else f"{value:.3f}"
-    formatters["solve_time_s"] = lambda value: f"{value:.3f}"
-    formatters["gap"] = lambda value: "-" if pd.isna(value) else f"{value:.1%}"
-    return frame[columns].to_string(index=False, formatters=formatters)
-
-
-def format_total_line(result: NetworkResult, simulated: bool) -> str:
-    """One line with the network totals, saying why they are missing if a layer is infeasible."""
-    summary = result.summary()
-    head = f"total {result.network_name} on {result.hardware_name}"
-    if not result.complete:
-        names = ", ".join(result.infeasible_layers)
-        return f"{head}: undefined, {len(result.infeasible_layers)} layer(s) infeasible: {names}"
-    line = (
-        f"{head}: latency {_format_number(summary['latency_cycles'])} cycles, "
-        f"energy {_format_number(summary['energy_pj'])} pJ, "
-        f"EDP {summary['edp_pj_cycles']:.4g} pJ*cycles, {summary['layers']} layers"
-    )
-    if simulated:
-        line += (
-            f"; simulated latency {_format_number(summary['sim_latency_cycles'])} cycles, "
-            f"energy {_format_number(summary['sim_energy_pj'])} pJ"
-        )
-    return line
-
-
 def run_map(args: argparse.Namespace, out: TextIO) -> int:
-    """The `map` command: load, map, print, export."""
+    """The `map` command: check outputs, load, map, print, export."""
+    outputs = [("--csv", args.csv), ("--json", args.json)]
+    require_writable(outputs)
     hardware = load_hardware(Path(args.hardware))
     network = load_workload(args.workload)
     logger.info("mapping %d layers of %s on %s", len(network.layers), network.name, hardware.name)
+    for node in network.skipped:
+        logger.info("not mapped: %s (%s): %s", node.name, node.op_type, node.reason)
     result = map_network(
         hardware,
         network,
@@ -305,69 +290,28 @@ def run_map(args: argparse.Namespace, out: TextIO) -> int:
         ),
         jobs=args.jobs,
     )
+    if network.skipped and not result.skipped:
+        result = dataclasses.replace(result, skipped=network.skipped)
     print(format_layer_table(result, args.simulate), file=out)
+    if result.skipped:
+        print(format_skipped(result), file=out)
     print(format_total_line(result, args.simulate), file=out)
-    if args.csv:
-        result.to_csv(args.csv)
-        logger.info("wrote %s", args.csv)
-    if args.json:
-        Path(args.json).write_text(result.to_json() + "\n", encoding="utf-8")
-        logger.info("wrote %s", args.json)
-    return EXIT_OK
-
-
-class ProgressBar:
-    """A plain-text progress bar on `stream`: redrawn in place on a terminal, otherwise one
-    line per tenth of the work (so that logs stay short)."""
-
-    WIDTH = 30
-
-    def __init__(self, stream: TextIO, what: str) -> None:
-        self.stream, self.what = stream, what
-        self.interactive = stream.isatty()
-        self.printed_tenth = -1
-
-    def __call__(self, done: int, total: int, label: str) -> None:
-        filled = self.WIDTH * done // total if total else self.WIDTH
-        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} {self.what}"
-        if self.interactive:
-            print(f"\r{line}  {label}"[:120].ljust(120), end="", file=self.stream, flush=True)
-            if done == total:
-                print(file=self.stream)
-            return
-        tenth = 10 * done // total if total else 10
-        if tenth > self.printed_tenth:
-            self.printed_tenth = tenth
-            print(line, file=self.stream, flush=True)
-
-
-def format_point_table(frame: pd.DataFrame) -> str:
-    """The per-point table as aligned text (the CSV has the same columns)."""
-    formatters = {
-        column: _format_number for column in ("latency_cycles", "energy_pj", "edp_pj_cycles")
-    }
-    formatters["area_mm2"] = lambda value: "-" if pd.isna(value) else f"{value:.4g}"
-    formatters["pareto"] = lambda value: "*" if value else ""
-    return frame.drop(columns="hardware").to_string(index=False, formatters=formatters)
-
-
-def format_sweep_summary(result: SweepResult, columns: Sequence[str]) -> str:
-    stats = result.stats
-    front = int(result.points_frame(columns)["pareto"].sum())
-    lines = [
-        f"{stats.points} points x {len(result.spec.network.layers)} layers = "
-        f"{stats.layer_problems} layer problems, {stats.distinct_problems} distinct "
-        f"({stats.saved_by_dedup} saved by deduplication); {stats.store_hits} from the store, "
-        f"{stats.solved} solved in {stats.wall_time_s:.1f} s",
-        f"{front} point(s) on the Pareto front of {', '.join(columns)} (marked *)",
-    ]
-    if stats.unsolved:
-        lines.append(f"{stats.unsolved} problem(s) left unsolved: run again to resume")
-    return "\n".join(lines)
+    failures = write_outputs(
+        [
+            ("--csv", args.csv, lambda path: write_result_csv(result, path)),
+            ("--json", args.json, lambda path: write_text(path, result.to_json() + "\n")),
+        ],
+        sys.stderr,
+    )
+    if failures:
+        return EXIT_OUTPUT_FAILED
+    return EXIT_OK if result.complete and not skipped_work(result.skipped) else EXIT_INCOMPLETE
 
 
 def run_sweep_command(args: argparse.Namespace, out: TextIO) -> int:
-    """The `sweep` command: build the spec, solve through the store, print, export."""
+    """The `sweep` command: check outputs, build the spec, solve through the store, print,
+    export."""
+    require_writable([("--csv", args.csv), ("--layers-csv", args.layers_csv)])
     spec = SweepSpec(
         hardware=load_hardware(Path(args.hardware)),
         axes=tuple(args.axis),
@@ -389,40 +333,32 @@ def run_sweep_command(args: argparse.Namespace, out: TextIO) -> int:
         else:
             result = run_sweep(spec, None, store, progress, jobs=args.jobs)
     except SweepError as error:
-        _report_error(error, sys.stderr)
-        return EXIT_INTERNAL_ERROR
+        report_error(error, sys.stderr)
+        return EXIT_INCOMPLETE
     finally:
         store.close()
     frame = result.points_frame(args.pareto)
     print(format_point_table(frame), file=out)
     print(format_sweep_summary(result, args.pareto), file=out)
-    if args.csv:
-        frame.to_csv(args.csv, index=False)
-        logger.info("wrote %s", args.csv)
-    if args.layers_csv:
-        result.layers_frame().to_csv(args.layers_csv, index=False)
-        logger.info("wrote %s", args.layers_csv)
-    return EXIT_OK
+    failures = write_outputs(
+        [
+            ("--csv", args.csv, lambda path: write_frame(frame, path)),
+            (
+                "--layers-csv",
+                args.layers_csv,
+                lambda path: write_frame(result.layers_frame(), path),
+            ),
+        ],
+        sys.stderr,
+    )
+    if failures:
+        return EXIT_OUTPUT_FAILED
+    complete = result.complete and all(p.network.complete for p in result.points)
+    return EXIT_OK if complete else EXIT_INCOMPLETE
 
 
 #: Subcommand name -> function(args, stdout) -> exit code.
 COMMANDS = {"map": run_map, "sweep": run_sweep_command, "report": campaign.run_report}
-
-
-def _error_lines(error: BaseException) -> list[str]:
-    """The message lines of an error; a ConfigError gives one `file: yaml.path: problem` each."""
-    if isinstance(error, ConfigError) and error.items:
-        source = error.source
-        return [
-            str(item) if not source or item.path == source else f"{source}: {item}"
-            for item in error.items
-        ]
-    return str(error).splitlines() or [type(error).__name__]
-
-
-def _report_error(error: BaseException, err: TextIO) -> None:
-    for line in _error_lines(error):
-        print(f"{PROGRAM}: error: {line}", file=err)
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -446,15 +382,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except USER_ERRORS as error:
-        _report_error(error, sys.stderr)
+        report_error(error, sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug: still no traceback unless asked for
         logger.debug("unexpected error", exc_info=True)
+        message = " / ".join(error_lines(error))[:MAX_ERROR_LINE_CHARS]
         print(
-            f"{PROGRAM}: internal error: {type(error).__name__}: {error} "
+            f"{PROGRAM}: internal error: {type(error).__name__}: {message} "
             "(run with -vv for the traceback)",
             file=sys.stderr,
         )

@@ -21,30 +21,47 @@ from __future__ import annotations
 
 import logging
 import pathlib
-from typing import Any, NamedTuple
+import stat
+from collections.abc import Iterable
+from typing import Any
 
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import AttributeProto, checker, helper, inliner, shape_inference
+from onnx import checker, inliner, shape_inference
 
-from miredo_core.workload import Layer, Network, SkippedNode, WorkloadError, matmul_layer
+from miredo_core.onnx_layers import (
+    CONV_OPS,
+    MATMUL_OPS,
+    Shape,
+    conv_node_layer,
+    gemm_node_layer,
+    matmul_node_layer,
+)
+from miredo_core.workload import Layer, Network, SkippedNode, WorkloadError
 
 logger = logging.getLogger(__name__)
 
-#: A tensor shape: an int per static axis, the dim_param name per symbolic axis, None if unknown.
-_Shape = tuple[int | str | None, ...]
-
-#: Mapped operators and the input positions of (activation, weight); the quantized variants
-#: carry scale and zero-point inputs in between.
-_CONV_OPS = {"Conv": (0, 1), "ConvInteger": (0, 1), "QLinearConv": (0, 3)}
-_MATMUL_OPS = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3)}
 #: Operators that do multiply-accumulate work this importer cannot express as a conv nest.
 _UNSUPPORTED_MAC_OPS = frozenset(
     {"ConvTranspose", "DeformConv", "Einsum", "LSTM", "GRU", "RNN", "Attention"}
 )
+#: Largest ONNX file read: protobuf cannot parse a message of 2 GiB or more. Weights stored as
+#: external data are never read, so a large model stays well below it.
+MAX_ONNX_BYTES = 2**31 - 1
 _CONTROL_FLOW_OPS = frozenset({"If", "Loop", "Scan"})
 _STANDARD_DOMAINS = frozenset({"", "ai.onnx"})
-_INT, _INTS, _STRING = AttributeProto.INT, AttributeProto.INTS, AttributeProto.STRING
+
+
+#: Operators whose skipping leaves multiply-accumulate work out of the mapped network (a
+#: skipped Relu or Add loses nothing the accelerator would run).
+MAC_WORK_OPS = frozenset(
+    {*CONV_OPS, *MATMUL_OPS, "Gemm", *_UNSUPPORTED_MAC_OPS, *_CONTROL_FLOW_OPS}
+)
+
+
+def skipped_work(nodes: Iterable[SkippedNode]) -> list[SkippedNode]:
+    """The skipped nodes that carry MAC work (or may, inside a control-flow subgraph)."""
+    return [node for node in nodes if node.op_type in MAC_WORK_OPS]
 
 
 def import_onnx(source: str | pathlib.Path | bytes, name: str | None = None) -> Network:
@@ -90,6 +107,7 @@ def _load_model(source: str | pathlib.Path | bytes) -> tuple[onnx.ModelProto, st
     else:
         path = pathlib.Path(source)
         where, default_name = str(path), path.stem
+        _check_file(path)
         try:
             # format="protobuf": never dispatch on the suffix to the text or JSON parsers.
             model = onnx.load(path, format="protobuf", load_external_data=False)
@@ -109,6 +127,22 @@ def _load_model(source: str | pathlib.Path | bytes) -> tuple[onnx.ModelProto, st
     return model, default_name
 
 
+def _check_file(path: pathlib.Path) -> None:
+    """A regular file within MAX_ONNX_BYTES; a device (/dev/zero) or a directory would make
+    the protobuf reader read forever or fail obscurely."""
+    try:
+        info = path.stat()
+    except OSError as error:
+        raise WorkloadError(f"cannot read ONNX file {path}: {error.strerror or error}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise WorkloadError(f"{path} is not a regular file; give the path of an .onnx file")
+    if info.st_size > MAX_ONNX_BYTES:
+        raise WorkloadError(
+            f"{path} is {info.st_size:,} bytes, above the {MAX_ONNX_BYTES:,}-byte limit of an "
+            "ONNX model (protobuf's own limit); export it with external data"
+        )
+
+
 def _inline_local_functions(model: onnx.ModelProto) -> onnx.ModelProto:
     """Exporters (torch.onnx dynamo) wrap modules in model-local functions; inline them so the
     convolutions inside become graph nodes instead of opaque calls."""
@@ -122,7 +156,7 @@ def _inline_local_functions(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Shapes of every intermediate tensor; data propagation resolves _Shape->Reshape chains."""
+    """Shapes of every intermediate tensor; data propagation resolves Shape->Reshape chains."""
     try:
         return shape_inference.infer_shapes(model, data_prop=True)
     except (shape_inference.InferenceError, checker.ValidationError, ValueError) as error:
@@ -130,7 +164,7 @@ def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
         return model
 
 
-def _tensor_shape(info: onnx.ValueInfoProto) -> _Shape | None:
+def _tensor_shape(info: onnx.ValueInfoProto) -> Shape | None:
     if not info.type.HasField("tensor_type") or not info.type.tensor_type.HasField("shape"):
         return None
     dims: list[int | str | None] = []
@@ -140,9 +174,9 @@ def _tensor_shape(info: onnx.ValueInfoProto) -> _Shape | None:
     return tuple(dims)
 
 
-def _collect_shapes(graph: onnx.GraphProto) -> dict[str, _Shape]:
+def _collect_shapes(graph: onnx.GraphProto) -> dict[str, Shape]:
     """Every known tensor shape; initializer dims win because they are metadata, not data."""
-    shapes: dict[str, _Shape] = {}
+    shapes: dict[str, Shape] = {}
     for info in (*graph.input, *graph.value_info, *graph.output):
         shape = _tensor_shape(info)
         if shape is not None:
@@ -179,14 +213,14 @@ def _node_names(nodes: Any) -> list[str]:
 # --------------------------------------------------------------------------- mapping
 
 
-def _map_node(node: onnx.NodeProto, name: str, shapes: dict[str, _Shape]) -> Layer | SkippedNode:
+def _map_node(node: onnx.NodeProto, name: str, shapes: dict[str, Shape]) -> Layer | SkippedNode:
     if node.domain in _STANDARD_DOMAINS:
-        if node.op_type in _CONV_OPS:
-            return _conv_layer(node, name, shapes)
+        if node.op_type in CONV_OPS:
+            return conv_node_layer(node, name, shapes)
         if node.op_type == "Gemm":
-            return _gemm_layer(node, name, shapes)
-        if node.op_type in _MATMUL_OPS:
-            return _matmul_layer(node, name, shapes)
+            return gemm_node_layer(node, name, shapes)
+        if node.op_type in MATMUL_OPS:
+            return matmul_node_layer(node, name, shapes)
     return SkippedNode(name, node.op_type, _skip_reason(node))
 
 
@@ -198,214 +232,3 @@ def _skip_reason(node: onnx.NodeProto) -> str:
     if node.op_type in _CONTROL_FLOW_OPS:
         return f"control flow ({node.op_type}): layers inside its subgraphs are not imported"
     return f"not a MAC layer ({node.op_type})"
-
-
-def _attribute(node: onnx.NodeProto, key: str, kind: int, default: Any, label: str) -> Any:
-    """An attribute checked against the type the operator spec gives it (INTS as a list, STRING
-    decoded), so a malformed model is reported instead of crashing the arithmetic."""
-    for attribute in node.attribute:
-        if attribute.name == key:
-            if attribute.type != kind:
-                expected = AttributeProto.AttributeType.Name(kind)
-                raise WorkloadError(f"{label}: attribute {key!r} must be of type {expected}")
-            value = helper.get_attribute_value(attribute)
-            if kind == _STRING:
-                return value.decode(errors="replace")
-            return list(value) if kind == _INTS else value
-    return default
-
-
-def _input(node: onnx.NodeProto, index: int, label: str) -> str:
-    if len(node.input) <= index or not node.input[index]:
-        raise WorkloadError(f"{label}: input {index} is missing")
-    return node.input[index]
-
-
-def _static_shape(
-    shapes: dict[str, _Shape], tensor: str, label: str, batch_rank: int | None = None
-) -> tuple[int, ...]:
-    """The tensor's dims, all positive. Axis 0 is a batch axis, and a dynamic batch is taken
-    as 1, only when the tensor has at least `batch_rank` axes; any other unknown dim is an
-    error because guessing it would change the workload."""
-    shape = shapes.get(tensor)
-    if shape is None:
-        raise WorkloadError(
-            f"{label}: the shape of {tensor!r} is unknown; export the model with static shapes"
-        )
-    has_batch_axis = batch_rank is not None and len(shape) >= batch_rank
-    dims = []
-    for axis, size in enumerate(shape):
-        if isinstance(size, int) and size > 0:
-            dims.append(size)
-        elif axis == 0 and has_batch_axis and not isinstance(size, int):
-            dims.append(1)
-        else:
-            what = f"dynamic ({size})" if isinstance(size, str) else size
-            what = "unknown" if size is None else what
-            raise WorkloadError(
-                f"{label}: axis {axis} of {tensor!r} is {what}; export with static shapes"
-            )
-    return tuple(dims)
-
-
-class _Axis(NamedTuple):
-    """One spatial axis of a convolution, padding already resolved from auto_pad."""
-
-    size_in: int
-    kernel: int
-    stride: int
-    dilation: int
-    pad_begin: int
-    pad_end: int
-
-    @property
-    def size_out(self) -> int:
-        footprint = self.dilation * (self.kernel - 1) + 1
-        return (self.size_in + self.pad_begin + self.pad_end - footprint) // self.stride + 1
-
-
-_UNIT_AXIS = _Axis(size_in=1, kernel=1, stride=1, dilation=1, pad_begin=0, pad_end=0)
-
-
-def _conv_axes(
-    node: onnx.NodeProto, sizes_in: tuple[int, ...], kernels: tuple[int, ...], label: str
-) -> list[_Axis]:
-    """Per spatial axis geometry; SAME_* padding as the ONNX spec defines it: output =
-    ceil(input / stride), the odd pad row at the end (UPPER) or the beginning (LOWER)."""
-    rank = len(kernels)
-    strides = _attribute(node, "strides", _INTS, [1] * rank, label)
-    dilations = _attribute(node, "dilations", _INTS, [1] * rank, label)
-    pads = _attribute(node, "pads", _INTS, [0] * 2 * rank, label)
-    auto_pad = _attribute(node, "auto_pad", _STRING, "NOTSET", label)
-    kernel_shape = _attribute(node, "kernel_shape", _INTS, list(kernels), label)
-    if kernel_shape != list(kernels):
-        raise WorkloadError(f"{label}: kernel_shape {kernel_shape} disagrees with the weight")
-    if len(strides) != rank or len(dilations) != rank or len(pads) != 2 * rank:
-        raise WorkloadError(f"{label}: strides/dilations/pads do not match {rank} spatial axes")
-    if min(strides + dilations) < 1 or min(pads) < 0:
-        raise WorkloadError(f"{label}: strides and dilations must be >= 1 and pads >= 0")
-    axes = []
-    for i, (size_in, kernel, stride, dilation) in enumerate(
-        zip(sizes_in, kernels, strides, dilations, strict=True)
-    ):
-        if auto_pad == "NOTSET":
-            begin, end = pads[i], pads[i + rank]
-        elif auto_pad == "VALID":
-            begin, end = 0, 0
-        elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-            size_out = -(-size_in // stride)
-            total = max(0, (size_out - 1) * stride + dilation * (kernel - 1) + 1 - size_in)
-            small, large = total // 2, total - total // 2
-            begin, end = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
-        else:
-            raise WorkloadError(f"{label}: unknown auto_pad {auto_pad!r}")
-        axes.append(_Axis(size_in, kernel, stride, dilation, begin, end))
-    return axes
-
-
-def _check_inferred(
-    shapes: dict[str, _Shape], node: onnx.NodeProto, expected: _Shape, label: str
-) -> None:
-    """_Shape inference and our own arithmetic must agree; a mismatch means we misread the node."""
-    inferred = shapes.get(node.output[0]) if node.output else None
-    if inferred is None or len(inferred) != len(expected):
-        return
-    for axis, (got, want) in enumerate(zip(inferred, expected, strict=True)):
-        if isinstance(got, int) and got > 0 and want is not None and got != want:
-            raise WorkloadError(
-                f"{label}: output axis {axis} is {got} in the model but the attributes give {want}"
-            )
-
-
-def _conv_layer(node: onnx.NodeProto, name: str, shapes: dict[str, _Shape]) -> Layer | SkippedNode:
-    label = f"{node.op_type} node {name!r}"
-    activation_index, weight_index = _CONV_OPS[node.op_type]
-    weight = _static_shape(shapes, _input(node, weight_index, label), label)
-    spatial_rank = len(weight) - 2
-    if spatial_rank not in (1, 2):
-        reason = f"{spatial_rank}-D convolution is not supported (only 1-D and 2-D)"
-        return SkippedNode(name, node.op_type, reason)
-    activation = _static_shape(shapes, _input(node, activation_index, label), label, batch_rank=3)
-    if len(activation) != len(weight):
-        raise WorkloadError(f"{label}: input rank {len(activation)} != weight rank {len(weight)}")
-    groups = _attribute(node, "group", _INT, 1, label)
-    if groups < 1 or weight[0] % groups or activation[1] != weight[1] * groups:
-        raise WorkloadError(
-            f"{label}: weight {list(weight)} with group {groups} does not fit "
-            f"{activation[1]} input channels"
-        )
-    axes = _conv_axes(node, activation[2:], weight[2:], label)
-    _check_inferred(shapes, node, (None, weight[0], *(axis.size_out for axis in axes)), label)
-    height, width = axes if spatial_rank == 2 else (_UNIT_AXIS, axes[0])
-    channels, filters = weight[1], weight[0] // groups
-    depthwise = channels == 1 and filters == 1 and groups > 1
-    return Layer(
-        name=name, R=height.kernel, S=width.kernel, P=height.size_out, Q=width.size_out,
-        C=channels, K=filters, G=groups, N=activation[0],
-        stride_h=height.stride, stride_w=width.stride,
-        pad_top=height.pad_begin, pad_bottom=height.pad_end,
-        pad_left=width.pad_begin, pad_right=width.pad_end,
-        dilation_h=height.dilation, dilation_w=width.dilation,
-        input_h=height.size_in, input_w=width.size_in,
-        kind="depthwise" if depthwise else "grouped_conv" if groups > 1 else "conv",
-    )  # fmt: skip
-
-
-def _gemm_layer(node: onnx.NodeProto, name: str, shapes: dict[str, _Shape]) -> Layer:
-    """Y = op(A) . op(B) + C with op = transpose when transA / transB is set; B is stored."""
-    label = f"{node.op_type} node {name!r}"
-    trans_a = _attribute(node, "transA", _INT, 0, label)
-    trans_b = _attribute(node, "transB", _INT, 0, label)
-    # Without transA the rows of A are its axis 0, the batch of a fully connected layer.
-    a = _static_shape(shapes, _input(node, 0, label), label, batch_rank=None if trans_a else 2)
-    b = _static_shape(shapes, _input(node, 1, label), label)
-    if len(a) != 2 or len(b) != 2:
-        raise WorkloadError(f"{label}: Gemm operands must be 2-D, got {list(a)} and {list(b)}")
-    rows, reduction = (a[1], a[0]) if trans_a else a
-    reduction_b, columns = (b[1], b[0]) if trans_b else b
-    if reduction != reduction_b:
-        raise WorkloadError(f"{label}: reduction sizes differ ({reduction} vs {reduction_b})")
-    _check_inferred(shapes, node, (None, columns), label)
-    return matmul_layer(name, rows, reduction, columns, kind="gemm")
-
-
-def _matmul_layer(node: onnx.NodeProto, name: str, shapes: dict[str, _Shape]) -> Layer:
-    """numpy-style MatMul A[..., M, K] . B[..., K, N] with B as the stored operand."""
-    label = f"{node.op_type} node {name!r}"
-    a_index, b_index = _MATMUL_OPS[node.op_type]
-    a = _static_shape(shapes, _input(node, a_index, label), label, batch_rank=2)
-    b = _static_shape(shapes, _input(node, b_index, label), label, batch_rank=3)
-    # numpy promotion of 1-D operands: A [K] -> [1, K], B [K] -> [K, 1].
-    a = (1, *a) if len(a) == 1 else a
-    b = (*b, 1) if len(b) == 1 else b
-    *a_leading, rows, reduction = a
-    *b_leading, reduction_b, columns = b
-    if reduction != reduction_b:
-        raise WorkloadError(f"{label}: reduction sizes differ ({reduction} vs {reduction_b})")
-    folded, groups = _split_leading_axes(tuple(a_leading), tuple(b_leading), label)
-    return matmul_layer(name, rows * folded, reduction, columns, groups=groups, kind="matmul")
-
-
-def _split_leading_axes(
-    a_leading: tuple[int, ...], b_leading: tuple[int, ...], label: str
-) -> tuple[int, int]:
-    """(factor folded into P, G) for the broadcast leading axes of a MatMul.
-
-    Where B has extent 1 the same weight slice serves every A slice along that axis, so those
-    rows stack into one bigger product (P); elsewhere each slice of B is a separate stored
-    matrix, an independent group (G).
-    """
-    rank = max(len(a_leading), len(b_leading))
-    a_padded = (1,) * (rank - len(a_leading)) + a_leading
-    b_padded = (1,) * (rank - len(b_leading)) + b_leading
-    folded, groups = 1, 1
-    for a_size, b_size in zip(a_padded, b_padded, strict=True):
-        if a_size != b_size and 1 not in (a_size, b_size):
-            raise WorkloadError(
-                f"{label}: leading dims {list(a_leading)} and {list(b_leading)} do not broadcast"
-            )
-        if b_size == 1:
-            folded *= a_size
-        else:
-            groups *= b_size
-    return folded, groups

@@ -27,6 +27,11 @@ latency; nothing stays on chip between layers). Hence the network latency and en
 over layers, and the network EDP is total latency x total energy — not the sum of per-layer EDPs,
 which would understate the product. A total over a network with an infeasible layer is NaN:
 a partial sum would silently describe a different network.
+
+Nodes of an imported model that are not mapped (`NetworkResult.skipped`: ConvTranspose,
+unsupported or non-MAC operators) are part of no total; the totals say how many they exclude
+(`skipped_nodes`), the CSV lists each after the layers with status `skipped` and its operator
+and reason in `reason`, and the JSON lists them under `skipped`.
 """
 
 from __future__ import annotations
@@ -44,7 +49,10 @@ import pandas as pd
 from miredo_core.cost_model import CostBreakdown
 from miredo_core.kinds import STATUSES, Status
 from miredo_core.mapping import Mapping
-from miredo_core.workload import Layer
+from miredo_core.workload import Layer, SkippedNode
+
+#: The status written in the CSV row of a model node that was not mapped.
+SKIPPED_STATUS = "skipped"
 
 #: The cost fields copied into the frame, in column order.
 COST_COLUMNS: tuple[str, ...] = (
@@ -201,6 +209,8 @@ class NetworkResult:
     hardware_name: str
     network_name: str
     layer_results: tuple[LayerResult, ...]
+    skipped: tuple[SkippedNode, ...] = ()
+    """Nodes of the imported model that were not mapped; excluded from every total."""
 
     @property
     def infeasible_layers(self) -> tuple[str, ...]:
@@ -255,6 +265,7 @@ class NetworkResult:
             "objective": _joined(row["objective"] for row in rows),
             "layers": len(rows),
             "infeasible_layers": len(self.infeasible_layers),
+            "skipped_nodes": len(self.skipped),
             "macs": self.macs,
             "latency_cycles": self.latency_cycles,
             "energy_pj": self.energy_pj,
@@ -274,9 +285,29 @@ class NetworkResult:
         """One row with the network totals; same column names as `to_frame` where they apply."""
         return pd.DataFrame([self.summary()])
 
+    def skipped_frame(self) -> pd.DataFrame:
+        """One FRAME_COLUMNS row per skipped node: its name as `layer`, status `skipped`, the
+        operator and why in `reason`, every figure NaN."""
+        rows = [
+            {
+                "layer": node.name,
+                "status": SKIPPED_STATUS,
+                "reason": f"{node.op_type}: {node.reason}",
+                "hardware": self.hardware_name,
+                "network": self.network_name,
+            }
+            for node in self.skipped
+        ]
+        return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+
     def to_csv(self, path: str | Path) -> None:
-        """Write the per-layer frame as CSV (NaN as empty fields)."""
-        self.to_frame().to_csv(path, index=False)
+        """Write the per-layer frame as CSV (NaN as empty fields), then one row per skipped
+        node."""
+        # Appended rather than concatenated, so the layer rows keep their column types.
+        with open(path, "w", encoding="utf-8", newline="") as stream:
+            self.to_frame().to_csv(stream, index=False)
+            if self.skipped:
+                self.skipped_frame().to_csv(stream, index=False, header=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -288,6 +319,7 @@ class NetworkResult:
                 if key not in ("hardware", "network")
             },
             "layers": [r.to_dict() for r in self.layer_results],
+            "skipped": [dataclasses.asdict(node) for node in self.skipped],
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -7,19 +7,7 @@ solve time. Sweeps, `map_network_stored` and the dashboard look problems up here
 so a repeated or interrupted sweep resumes instead of recomputing, and a layer shape that recurs
 across networks and design points is solved once.
 
-What the key holds, and why (`problem_key`): everything that can change the answer, nothing
-else.
-
-* hardware: a SHA-256 of `config.hardware_to_dict` as canonical JSON (sorted keys), *without*
-  `name` and `description`: a variant's name records how it was derived (`default_8core[cores=8]`)
-  but two equal accelerators are the same problem whatever they are called;
-* the layer's `Layer.shape_key()` (the name and kind are labels, not part of the problem);
-* the objective, except for the weight-stationary mapper, which ignores it;
-* the mapper name, and the `SolveOptions` fields that mapper reads (`MAPPER_OPTION_FIELDS`):
-  preset and its resolved budget, time limit, solver, seed and gap tolerance for `mip` (the
-  tolerance decides between `optimal` and `best_found`), the seed for `random`, none for `ws`.
-  `threads` and `workers` are left out: they change how fast an answer comes, not what the
-  problem is.
+What the key holds, and why, is in `problem_keys` (re-exported here).
 
 Costs are not stored: reading an answer re-evaluates its mapping with `cost_model.evaluate`,
 the single source of truth for cost, so a stored answer can never disagree with the model. An
@@ -35,12 +23,17 @@ SQLite's busy timeout waits for a competing writer, and a write that still finds
 locked is retried with back-off. The schema version lives in `PRAGMA user_version` and is
 checked on open; a store written by another schema version is refused with a message, never
 silently rewritten.
+
+Failures name the file and say what to do: a file that is not a result store (another SQLite
+database, garbage), a damaged one (a corrupt page found while reading) or one that cannot be
+opened raise `StoreError` with a hint to choose another store (`--store PATH`,
+`$MIREDO_STORE`) or none (`--no-store`). A store that cannot be written (a read-only file or
+directory) is not an error: it serves the answers it holds, new answers are not persisted, and
+one warning says so.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -51,17 +44,36 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from miredo_core import cost_model
-from miredo_core.config import hardware_to_dict
 from miredo_core.hardware import Hardware
-from miredo_core.mapping import InfeasibleMappingError, Mapping
+from miredo_core.mapping import InfeasibleMappingError
+from miredo_core.problem_keys import (
+    MAPPER_OPTION_FIELDS,
+    OBJECTIVE_BLIND_MAPPERS,
+    Answer,
+    ProblemKey,
+    hardware_hash,
+    problem_key,
+)
 from miredo_core.results import LayerResult
 from miredo_core.search.engine import SolveOptions
 from miredo_core.workload import Layer
+
+__all__ = [
+    "MAPPER_OPTION_FIELDS",
+    "MEMORY",
+    "OBJECTIVE_BLIND_MAPPERS",
+    "STORE_ENV",
+    "Answer",
+    "ProblemKey",
+    "ResultStore",
+    "StoreError",
+    "default_store_path",
+    "hardware_hash",
+    "problem_key",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -70,18 +82,6 @@ STORE_ENV = "MIREDO_STORE"
 """Environment variable naming the store file (overrides the default location)."""
 MEMORY = ":memory:"
 """Path of a store that lives only as long as its object (nothing is persisted)."""
-
-#: The SolveOptions fields each mapper reads; a mapper not listed here is keyed on all of them.
-MAPPER_OPTION_FIELDS: dict[str, tuple[str, ...]] = {
-    # `budget` is the preset's resolved budget: a preset whose meaning changes (for instance
-    # `thorough` gaining certification) never serves answers computed under the old one.
-    "mip": ("preset", "budget", "time_limit_s", "solver", "seed", "gap_tolerance"),
-    "random": ("seed",),
-    "ws": (),
-    "exhaustive": (),
-}
-#: Mappers whose answer does not depend on the objective.
-OBJECTIVE_BLIND_MAPPERS = frozenset({"ws"})
 
 _WRITE_ATTEMPTS = 8
 _LOOKUP_CHUNK = 500  # well below SQLite's limit on bound parameters per statement
@@ -105,7 +105,16 @@ CREATE TABLE answers (
 
 
 class StoreError(RuntimeError):
-    """The store file cannot be opened, is not a result store, or has another schema version."""
+    """The store file cannot be opened, is not a result store, is damaged, or has another
+    schema version."""
+
+
+_REMEDY = "delete or move it, or choose another store (--store PATH) or none (--no-store)"
+
+
+def _is_read_only_error(error: sqlite3.Error) -> bool:
+    message = str(error).lower()
+    return "readonly" in message or "read-only" in message or "read only" in message
 
 
 def default_store_path() -> Path:
@@ -120,92 +129,6 @@ def default_store_path() -> Path:
     else:
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "miredo" / "results.sqlite3"
-
-
-def _canonical(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
-
-
-def _plain(value: Any) -> Any:
-    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
-
-
-def hardware_hash(hw: Hardware) -> str:
-    """SHA-256 of the hardware's canonical JSON, name and description left out."""
-    section = dict(hardware_to_dict(hw)["hardware"])
-    section.pop("name", None)
-    section.pop("description", None)
-    return hashlib.sha256(_canonical(section).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class ProblemKey:
-    """The parts of a problem that can change its answer (see the module docstring)."""
-
-    hardware_hash: str
-    layer_shape: str
-    objective: str
-    mapper: str
-    options: str
-
-    @property
-    def digest(self) -> str:
-        """The primary key: a SHA-256 over all the parts."""
-        return hashlib.sha256(_canonical(dataclasses.astuple(self)).encode()).hexdigest()
-
-
-def problem_key(
-    hw: Hardware | str, layer: Layer, objective: str, mapper: str, options: SolveOptions
-) -> ProblemKey:
-    """The key of one problem; `hw` may be a precomputed `hardware_hash` (sweeps hash each
-    point once)."""
-    fields = MAPPER_OPTION_FIELDS.get(mapper, tuple(f.name for f in dataclasses.fields(options)))
-    return ProblemKey(
-        hardware_hash=hw if isinstance(hw, str) else hardware_hash(hw),
-        layer_shape=_canonical(layer.shape_key()),
-        objective="-" if mapper in OBJECTIVE_BLIND_MAPPERS else objective,
-        mapper=mapper,
-        options=_canonical({name: _plain(getattr(options, name)) for name in fields}),
-    )
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A mapper's answer as plain data (it pickles and crosses process / machine boundaries)."""
-
-    status: str
-    mapping_json: str | None
-    reason: str = ""
-    search: dict[str, float] = dataclasses.field(default_factory=dict)
-    solve_time_s: float = 0.0
-
-    @classmethod
-    def from_result(cls, result: LayerResult) -> Answer:
-        if result.status == "cancelled":
-            raise ValueError("a cancelled layer has no answer to store")
-        return cls(
-            status=result.status,
-            mapping_json=None if result.mapping is None else result.mapping.to_json(),
-            reason=result.reason,
-            search={key: float(value) for key, value in result.search.items()},
-            solve_time_s=float(result.solve_time_s),
-        )
-
-    def to_result(self, hw: Hardware, layer: Layer, mapper: str, objective: str) -> LayerResult:
-        """The LayerResult of this answer for `layer` on `hw`, its cost re-evaluated by
-        `cost_model.evaluate`. Raises InfeasibleMappingError if the model rejects the mapping."""
-        mapping = None if self.mapping_json is None else Mapping.from_json(self.mapping_json)
-        return LayerResult(
-            layer=layer,
-            mapper=mapper,
-            objective=objective,
-            status=self.status,
-            mapping=mapping,
-            cost=None if mapping is None else cost_model.evaluate(hw, layer, mapping),
-            reason=self.reason,
-            solve_time_s=self.solve_time_s,
-            search=dict(self.search),
-        )
 
 
 _T = TypeVar("_T")
@@ -227,15 +150,11 @@ class ResultStore:
     # ------------------------------------------------------------ opening
     def _open(self) -> sqlite3.Connection:
         memory = str(self.path) == MEMORY
+        self.read_only = False
         try:
             if not memory:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(
-                str(self.path),
-                timeout=self.timeout_s,
-                isolation_level=None,  # autocommit; transactions are explicit
-                check_same_thread=False,
-            )
+            connection = self._connect(str(self.path), uri=False)
         except (OSError, sqlite3.Error) as error:
             raise StoreError(f"cannot open the result store {self.path}: {error}") from error
         try:
@@ -247,27 +166,78 @@ class ResultStore:
             self._retry(lambda: self._ensure_schema(connection))
         except sqlite3.DatabaseError as error:
             connection.close()
-            raise StoreError(f"{self.path} is not a usable result store: {error}") from error
+            # A file we may not write (read-only file or directory: SQLite then cannot even
+            # create its WAL index) fails with OperationalError; serve it read-only if we can.
+            if not memory and isinstance(error, sqlite3.OperationalError):
+                if Path(self.path).is_file():
+                    return self._open_read_only(error)
+            raise StoreError(self._not_a_store(error)) from error
         except StoreError:
             connection.close()
             raise
         return connection
 
+    def _connect(self, target: str, uri: bool) -> sqlite3.Connection:
+        return sqlite3.connect(
+            target,
+            timeout=self.timeout_s,
+            isolation_level=None,  # autocommit; transactions are explicit
+            check_same_thread=False,
+            uri=uri,
+        )
+
+    def _open_read_only(self, cause: sqlite3.Error) -> sqlite3.Connection:
+        """The store opened for reading only, after `cause` prevented opening it for writing;
+        `immutable` is the fallback when SQLite cannot create the WAL index next to a file in
+        a read-only directory."""
+        location = Path(self.path).resolve().as_posix()
+        last_error: sqlite3.Error = cause
+        self.read_only = True
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                connection = self._connect(f"file:{location}?{query}", uri=True)
+                self._check_schema(connection)
+            except sqlite3.DatabaseError as error:
+                last_error = error
+                continue
+            logger.warning(
+                "result store %s cannot be written (%s): stored answers are used, new ones "
+                "are not saved (choose a writable store with --store PATH, or --no-store)",
+                self.path,
+                cause,
+            )
+            return connection
+        raise StoreError(f"cannot read the result store {self.path}: {last_error}; {_REMEDY}")
+
+    def _not_a_store(self, error: sqlite3.Error) -> str:
+        if "not a database" in str(error).lower():
+            return f"{self.path} is not a usable result store (not an SQLite database); {_REMEDY}"
+        return f"{self.path} is not a usable result store ({error}); {_REMEDY}"
+
+    def _check_schema(self, connection: sqlite3.Connection) -> None:
+        """Refuse a database that is not a result store of this schema version."""
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master")]
+        if version == 0 and tables:
+            shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+            raise StoreError(
+                f"{self.path} is an SQLite database but not a miredo result store (its tables: "
+                f"{shown}); {_REMEDY}"
+            )
+        if version not in (0, SCHEMA_VERSION) or (version == 0 and self.read_only):
+            raise StoreError(
+                f"{self.path} has result-store schema version {version}, this version of "
+                f"miredo reads version {SCHEMA_VERSION}; {_REMEDY}"
+            )
+
     def _ensure_schema(self, connection: sqlite3.Connection) -> None:
         """Create the schema in an empty file, check the version of an existing one."""
         connection.execute("BEGIN IMMEDIATE")
         try:
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
-            if version == 0 and not tables:
+            self._check_schema(connection)
+            if connection.execute("PRAGMA user_version").fetchone()[0] == 0:
                 connection.execute(_SCHEMA)
                 connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} has result-store schema version {version}, this version of "
-                    f"miredo reads version {SCHEMA_VERSION}; delete the file or choose another "
-                    "store path"
-                )
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
@@ -311,9 +281,15 @@ class ResultStore:
         return f"ResultStore({str(self.path)!r})"
 
     # ------------------------------------------------------------ reading
+    def _damaged(self, error: sqlite3.Error) -> StoreError:
+        return StoreError(f"the result store {self.path} is damaged ({error}); {_REMEDY}")
+
     def __len__(self) -> int:
         with self._lock:
-            return self._connection.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+            try:
+                return self._connection.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+            except sqlite3.DatabaseError as error:
+                raise self._damaged(error) from error
 
     def get_many(self, keys: Iterable[ProblemKey]) -> dict[str, Answer]:
         """The stored answers among `keys`, by `ProblemKey.digest`."""
@@ -323,11 +299,14 @@ class ResultStore:
             for start in range(0, len(digests), _LOOKUP_CHUNK):
                 chunk = digests[start : start + _LOOKUP_CHUNK]
                 marks = ",".join("?" * len(chunk))
-                rows = self._connection.execute(
-                    "SELECT key, status, mapping, reason, search, solve_time_s FROM answers "
-                    f"WHERE key IN ({marks})",
-                    chunk,
-                ).fetchall()
+                try:
+                    rows = self._connection.execute(
+                        "SELECT key, status, mapping, reason, search, solve_time_s FROM answers "
+                        f"WHERE key IN ({marks})",
+                        chunk,
+                    ).fetchall()
+                except sqlite3.DatabaseError as error:
+                    raise self._damaged(error) from error
                 for digest, status, mapping, reason, search, seconds in rows:
                     found[digest] = Answer(status, mapping, reason, json.loads(search), seconds)
         return found
@@ -385,7 +364,25 @@ class ResultStore:
                 raise
 
         with self._lock:
-            self._retry(write)
+            self._write(write)
+
+    def _write(self, action: Callable[[], None]) -> None:
+        """Run a write; a store found read-only turns into a read-only store (one warning),
+        any other database failure is a StoreError naming the file."""
+        if self.read_only:
+            return
+        try:
+            self._retry(action)
+        except sqlite3.DatabaseError as error:
+            if not _is_read_only_error(error):
+                raise self._damaged(error) from error
+            self.read_only = True
+            logger.warning(
+                "result store %s cannot be written (%s): new answers are not saved (choose a "
+                "writable store with --store PATH, or --no-store)",
+                self.path,
+                error,
+            )
 
     def put(self, key: ProblemKey, answer: Answer) -> None:
         self.put_many([(key, answer)])
@@ -393,4 +390,4 @@ class ResultStore:
     def clear(self) -> None:
         """Forget every stored answer (the schema stays)."""
         with self._lock:
-            self._retry(lambda: self._connection.execute("DELETE FROM answers"))
+            self._write(lambda: self._connection.execute("DELETE FROM answers"))

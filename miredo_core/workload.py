@@ -18,11 +18,30 @@ from __future__ import annotations
 import enum
 import functools
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 
 class WorkloadError(ValueError):
-    """A layer or network description that cannot be used; the message says what to change."""
+    """A layer or network description that cannot be used; the message says what to change.
+
+    `problems` holds one (field, message) pair per bad field of a layer when the error comes
+    from `Layer` validation (empty otherwise), so a configuration loader can point at each.
+    """
+
+    def __init__(self, message: str, problems: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems)
+
+    def __reduce__(self) -> tuple:
+        return (WorkloadError, (str(self), self.problems))
+
+
+#: Largest value of any integer field of a layer (dims, strides, padding, sizes, precisions):
+#: 2**31 - 1, far beyond any real network (the largest dims in use are vocabularies of a few
+#: hundred thousand), and small enough that factoring a dim by trial division stays instant.
+MAX_DIM_SIZE = 2**31 - 1
 
 
 class Dim(enum.StrEnum):
@@ -82,6 +101,63 @@ def window_extent(outputs: int, taps: int, stride: int, dilation: int) -> int:
     return min(outputs * taps, (outputs - 1) * stride + (taps - 1) * dilation + 1)
 
 
+_POSITIVE_FIELDS = (
+    "R", "S", "P", "Q", "C", "K", "G", "N", "stride_h", "stride_w", "dilation_h", "dilation_w",
+    "input_bits", "weight_bits", "output_bits",
+)  # fmt: skip
+_NON_NEGATIVE_FIELDS = ("pad_top", "pad_bottom", "pad_left", "pad_right", "input_h", "input_w")
+
+
+def layer_field_problems(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, problem) for every integer layer field in `values` that is out of range: dims,
+    strides, dilations and precisions in [1, MAX_DIM_SIZE], padding and input sizes in
+    [0, MAX_DIM_SIZE]. Fields not in `values` are not checked."""
+    problems = []
+    for name, value in values.items():
+        if name not in _POSITIVE_FIELDS and name not in _NON_NEGATIVE_FIELDS:
+            continue
+        low = 1 if name in _POSITIVE_FIELDS else 0
+        kind = "a positive" if low else "a non-negative"
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            problems.append((name, f"{name} must be {kind} integer, got {_shown(value)}"))
+        elif value > MAX_DIM_SIZE:
+            problems.append((name, f"{name} is {_shown(value)}, above the maximum {MAX_DIM_SIZE}"))
+    return problems
+
+
+def _shown(value: Any) -> str:
+    """A short rendering of a possibly huge value (repr of a 5,000-digit int would fail)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**12:
+        if value.bit_length() > 1000:
+            return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+        return f"{value:.3e}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+class _AxisFields(NamedTuple):
+    """The field names of one spatial axis of a layer, in `_resolve_axis` order."""
+
+    label: str
+    fields: tuple[str, ...]
+
+    @property
+    def output(self) -> str:
+        return self.fields[0]
+
+    @property
+    def input(self) -> str:
+        return self.fields[-1]
+
+
+_HEIGHT = _AxisFields(
+    "height", ("P", "R", "stride_h", "dilation_h", "pad_top", "pad_bottom", "input_h")
+)
+_WIDTH = _AxisFields(
+    "width", ("Q", "S", "stride_w", "dilation_w", "pad_left", "pad_right", "input_w")
+)
+
+
 @dataclass(frozen=True)
 class Layer:
     """One layer as a convolution nest. Precisions are in bits; sizes in elements."""
@@ -113,51 +189,50 @@ class Layer:
     """Free-text origin of the layer (conv, depthwise, fc, matmul, ...); informational only."""
 
     def __post_init__(self) -> None:
-        problems = []
-        for attr in ("R", "S", "P", "Q", "C", "K", "G", "N", "stride_h", "stride_w"):
-            value = getattr(self, attr)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                problems.append(f"{attr} must be a positive integer, got {value!r}")
-        for attr in ("dilation_h", "dilation_w", "input_bits", "weight_bits", "output_bits"):
-            value = getattr(self, attr)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                problems.append(f"{attr} must be a positive integer, got {value!r}")
-        for attr in ("pad_top", "pad_bottom", "pad_left", "pad_right", "input_h", "input_w"):
-            value = getattr(self, attr)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                problems.append(f"{attr} must be a non-negative integer, got {value!r}")
+        problems = layer_field_problems(
+            {name: getattr(self, name) for name in _POSITIVE_FIELDS + _NON_NEGATIVE_FIELDS}
+        )
+        if not problems:
+            problems = [
+                problem
+                for problem in (self._resolve_axis(_HEIGHT), self._resolve_axis(_WIDTH))
+                if problem is not None
+            ]
         if problems:
-            raise WorkloadError(f"layer {self.name!r}: " + "; ".join(problems))
-        for axis, out, kernel, stride, dil, pad_a, pad_b, attr in (
-            ("height", self.P, self.R, self.stride_h, self.dilation_h, self.pad_top,
-             self.pad_bottom, "input_h"),
-            ("width", self.Q, self.S, self.stride_w, self.dilation_w, self.pad_left,
-             self.pad_right, "input_w"),
-        ):  # fmt: skip
-            footprint = dil * (kernel - 1) + 1
-            given = getattr(self, attr)
-            if given == 0:
-                needed = (out - 1) * stride + footprint - pad_a - pad_b
-                if needed < 1:
-                    raise WorkloadError(
-                        f"layer {self.name!r}: padding {pad_a}+{pad_b} leaves no input {axis}; "
-                        f"give {attr} explicitly"
-                    )
-                object.__setattr__(self, attr, needed)
-                continue
-            padded = given + pad_a + pad_b
-            if padded < footprint:
-                raise WorkloadError(
-                    f"layer {self.name!r}: kernel {axis} footprint {footprint} exceeds the "
-                    f"padded input {axis} {padded}"
+            raise WorkloadError(
+                f"layer {self.name!r}: " + "; ".join(message for _, message in problems),
+                problems=problems,
+            )
+
+    def _resolve_axis(self, axis: _AxisFields) -> tuple[str, str] | None:
+        """Derive a zero input size of one axis, or check a given one; a problem or None."""
+        out, kernel, stride, dil, pad_a, pad_b, given = (
+            getattr(self, name) for name in axis.fields
+        )
+        footprint = dil * (kernel - 1) + 1
+        if given == 0:
+            needed = (out - 1) * stride + footprint - pad_a - pad_b
+            if needed < 1:
+                return axis.input, (
+                    f"padding {pad_a}+{pad_b} leaves no input {axis.label}; "
+                    f"give {axis.input} explicitly"
                 )
-            expected = (padded - footprint) // stride + 1
-            if expected != out:
-                raise WorkloadError(
-                    f"layer {self.name!r}: output {axis} is {out} but input {axis} {given} with "
-                    f"kernel {kernel}, stride {stride}, padding {pad_a}+{pad_b}, dilation {dil} "
-                    f"gives {expected}; fix the output size or the input size"
-                )
+            object.__setattr__(self, axis.input, needed)
+            return None
+        padded = given + pad_a + pad_b
+        if padded < footprint:
+            return axis.input, (
+                f"kernel {axis.label} footprint {footprint} exceeds the padded input "
+                f"{axis.label} {padded}"
+            )
+        expected = (padded - footprint) // stride + 1
+        if expected != out:
+            return axis.output, (
+                f"output {axis.label} is {out} but input {axis.label} {given} with kernel "
+                f"{kernel}, stride {stride}, padding {pad_a}+{pad_b}, dilation {dil} gives "
+                f"{expected}; fix the output size or the input size"
+            )
+        return None
 
     # ----------------------------------------------------------------- shape
     @property

@@ -36,4 +36,5 @@ columns[2].metric("Distinct layer shapes", len({layer.shape_key() for layer in n
 st.dataframe(frames.layer_frame(network), hide_index=True, width="stretch")
 if network.skipped:
     st.subheader(f"Skipped operators ({len(network.skipped)})")
+    st.caption("Not mapped, each with its reason; every network total excludes them.")
     st.dataframe(frames.skipped_frame(network), hide_index=True, width="stretch")

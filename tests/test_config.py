@@ -250,7 +250,7 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
         assert caught.value.items == (ConfigIssue(str(missing), "file not found"),)
 
 
-def test_bad_layer_gives_the_layer_path() -> None:
+def test_bad_layer_gives_the_field_path() -> None:
     text = """
 workload:
   name: bad
@@ -264,11 +264,11 @@ workload:
         parse_workload(text)
     messages = {item.path: item.message for item in caught.value.items}
     assert set(messages) == {
-        "workload.layers[1]",
+        "workload.layers[1].P",
         "workload.layers[2].stride_h",
         "workload.layers[3].Kk",
     }
-    assert "output height is 5" in messages["workload.layers[1]"]
+    assert "output height is 5" in messages["workload.layers[1].P"]
     assert "did you mean 'K'?" in messages["workload.layers[3].Kk"]
 
 
@@ -279,7 +279,7 @@ def test_workload_level_errors() -> None:
     duplicate = "workload:\n  name: d\n  layers:\n    - {name: a}\n    - {name: a, R: 0}\n"
     with pytest.raises(ConfigError) as caught:
         parse_workload(duplicate)
-    assert _paths(caught.value) == {"workload.layers[1]", "workload.layers[1].name"}
+    assert _paths(caught.value) == {"workload.layers[1].R", "workload.layers[1].name"}
     assert "duplicate layer name 'a'" in str(caught.value)
 
 
@@ -305,3 +305,20 @@ def test_odd_dim_entries_do_not_crash() -> None:
         "hardware.spatial_dims.cores[0]",
         "hardware.spatial_dims.cores[1]",
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("x: " + "[" * 5000 + "]" * 5000, "nested more than 64 levels"),
+        ("x:\n" + "".join(" " * i + "- \n" for i in range(1200)), "nested too deeply"),
+        ("a: &a [*a]\nhardware: *a\n", "recursive structure"),
+        (f"hardware: {{cores: {'9' * 5000}}}\n", "cannot be read"),
+        ("hardware:\n  cores: 8\n  cores: 9\n", "duplicate key"),
+    ],
+    ids=["flow", "block", "recursive", "long-int", "duplicate"],
+)
+def test_hostile_yaml_structures_are_config_errors(text: str, message: str) -> None:
+    # The workload parser: its 1 MiB limit leaves room for 1,200 levels of block nesting.
+    with pytest.raises(ConfigError, match=message):
+        parse_workload(text)

@@ -181,7 +181,7 @@ def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "other.sqlite3"
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE notes (text TEXT)")
-    with pytest.raises(StoreError, match="schema version 0"):
+    with pytest.raises(StoreError, match="not a miredo result store .its tables: notes"):
         ResultStore(path)
     assert sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall() == [
         ("notes",)
@@ -191,7 +191,7 @@ def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "results.sqlite3"
     path.write_text("definitely not SQLite " * 100)
-    with pytest.raises(StoreError, match="not a usable result store"):
+    with pytest.raises(StoreError, match="not a usable result store .not an SQLite database"):
         ResultStore(path)
 
 
