@@ -22,7 +22,7 @@ from miredo_core.pareto import pareto_mask
 from miredo_core.store import ResultStore
 from miredo_core.variants import apply_variant
 from miredo_core.zoo import load_workload
-from ui import frames, jobs, report, state
+from ui import frames, jobs, report, state, widgets
 from ui.axes import read_axes
 from ui.jobs import YAML, RunRequest, SweepRequest, WorkloadSpec
 
@@ -563,3 +563,46 @@ def test_design_space_defaults_to_mip_and_asks_only_for_the_button() -> None:
     assert [i.value for i in at.info] == [
         "Press **Run sweep** to map the workload on every design point."
     ]
+
+
+def _panel_script() -> None:
+    """A progress panel over a job that never ends on its own (stands in for a long solve)."""
+    import streamlit as st
+
+    from ui import widgets
+
+    class SlowJob:
+        label = "mapping"
+
+        def __init__(self) -> None:
+            self.flags = st.session_state.setdefault("job_flags", {"cancel": False})
+
+        def done(self) -> bool:
+            return False
+
+        def progress(self) -> tuple[int, int, str]:
+            return 1, 4, "conv1"
+
+        def cancel(self) -> None:
+            self.flags["cancel"] = True
+
+        def cancel_requested(self) -> bool:
+            return self.flags["cancel"]
+
+    def stopped() -> None:
+        st.session_state["stopped"] = True
+
+    widgets.progress_panel([SlowJob()], "cancel_job", stopped)
+
+
+def test_cancel_answers_at_once_with_cancelling() -> None:
+    at = AppTest.from_function(_panel_script, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert "mapping: 1/4" in plain(at.get("progress")[0].proto.text)
+    assert not at.info
+    at.button(key="cancel_job").click().run()
+    assert [plain(i.value) for i in at.info] == [widgets.CANCELLING]
+    assert at.session_state["stopped"] and at.session_state["job_flags"]["cancel"]
+    at.run()  # still running: the panel keeps saying so, and offers no second Cancel
+    assert [plain(i.value) for i in at.info] == [widgets.CANCELLING]
+    assert not [b for b in at.button if b.key == "cancel_job"]
