@@ -42,19 +42,22 @@ if jobs is None:
 state.track_jobs("optimize", jobs)
 if not all(job.done() for job in jobs):
     widgets.progress_panel(jobs, "cancel_optimize", lambda: state.stop(state.OPTIMIZE_ACTIVE))
+    views.show_provisional(jobs, design, request)
     st.stop()
 outcomes = widgets.show_outcomes(jobs)
 result, baseline = outcomes[0], outcomes[-1]
 if result is None:
     st.stop()
-state.remember(
-    state.LAST_RUN,
-    {"request": request, "result": result, "baseline": baseline, "design": design},
-)
+previous = state.record_run(request, result, baseline, design)
 if jobs[0].cancel_requested():
     st.warning("Cancelled: layers not solved yet are marked 'cancelled'. Press Optimize to rerun.")
 
-views.result_metrics(result)
+if previous is not None:
+    views.previous_note(previous["design"].label)
+    old = (previous["result"], previous["design"].hardware.area_mm2)
+    views.result_metrics(result, design.hardware.area_mm2, old)
+else:
+    views.result_metrics(result, design.hardware.area_mm2)
 figures = explain.efficiency(result, design.hardware.area_mm2, clock_mhz)
 views.efficiency_metrics(figures, clock_mhz)
 views.fidelity_warning(result)

@@ -606,3 +606,65 @@ def test_cancel_answers_at_once_with_cancelling() -> None:
     at.run()  # still running: the panel keeps saying so, and offers no second Cancel
     assert [plain(i.value) for i in at.info] == [widgets.CANCELLING]
     assert not [b for b in at.button if b.key == "cancel_job"]
+
+
+def test_optimize_shows_the_change_from_the_previous_design() -> None:
+    at = seed_tiny(page("3_optimize.py")).run()
+    at.selectbox(key="opt_mapper").set_value("ws").run()
+    at.button(key="run_optimize").click().run()
+    run_until_charts(at, 7)
+    assert all(metric.delta in (None, "") for metric in at.metric)  # nothing to compare with
+    axes = dict(at.session_state["hardware_axes"])
+    axes["cores"] = 1  # as a sweep point or a slider would set it
+    at.session_state["hardware_axes"] = axes
+    at.run()
+    run_until_charts(at, 7)
+    assert not at.exception and not at.error, error_text(at)
+    deltas = {metric.label: metric.delta for metric in at.metric}
+    assert deltas["Network latency"].startswith("+")  # one core instead of two: slower
+    assert "%" in deltas["Area"] and deltas["Area"].startswith("−")
+    notes = [plain(c.value) for c in at.caption]
+    assert any(
+        n.startswith("Changes are against the previous design: tiny (as loaded") for n in notes
+    )
+    assert any(n.startswith("Hardware: tiny[cores=1] (cores 2 → 1") for n in notes)
+
+
+def _provisional_script() -> None:
+    """The Optimize page's provisional view over a running mapper and a finished baseline."""
+    from pathlib import Path
+
+    from miredo_core.config import load_hardware, parse_hardware
+    from miredo_core.network import map_network
+    from miredo_core.zoo import load_workload
+    from ui import state, views
+    from ui.jobs import YAML, RunRequest, WorkloadSpec
+
+    root = Path(state.REPO_ROOT)
+    hardware_path = root / "sample_configs" / "hardware" / "tiny.yaml"
+    hardware = load_hardware(hardware_path)
+    baseline = map_network(
+        hardware, load_workload(root / "sample_configs/workloads/tiny_layers.yaml")
+    )
+
+    class Job:
+        def __init__(self, finished: bool) -> None:
+            self.finished = finished
+
+        def done(self) -> bool:
+            return self.finished
+
+        def outcome(self):
+            return baseline, ""
+
+    text = hardware_path.read_text(encoding="utf-8")
+    design = state.Design(text, parse_hardware(text), "sample tiny.yaml", ())
+    request = RunRequest(text, WorkloadSpec(YAML, "", "tiny"), "mip", "latency")
+    views.show_provisional([Job(False), Job(True)], design, request)
+
+
+def test_provisional_figure_while_the_mapper_runs() -> None:
+    at = AppTest.from_function(_provisional_script, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert at.info[0].value.startswith("Provisional: the weight-stationary mapping")
+    assert len(at.get("plotly_chart")) == 1 and len(at.metric) == 7

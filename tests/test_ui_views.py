@@ -15,6 +15,7 @@ from miredo_core.config import load_hardware
 from miredo_core.mapping import Mapping
 from miredo_core.network import map_network
 from miredo_core.results import LATENCY_PARTS
+from miredo_core.search.spatial import spatial_candidates
 from miredo_core.workload import Dim
 from miredo_core.zoo import load_workload
 from ui import explain, frames, report
@@ -157,3 +158,16 @@ def test_report_figures_have_explicit_colours(tiny_run) -> None:
     assert "tiny (as loaded) #0123abcd" in latency["layout"]["title"]["text"]
     assert "<pre>hardware: {}</pre>" in html and "Loop nest of conv3x3" in html
     assert "Bound cards" in html and "class='scroll'" in html
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy", "edp"])
+def test_candidate_floor_equals_the_minimum_over_every_candidate(objective: str) -> None:
+    """The merged (cores, rows, columns) products give the same floors as enumerating every
+    spatial candidate of `miredo_core.search.spatial`."""
+    hardware = load_hardware(TINY_HARDWARE)
+    for layer in load_workload(TINY_WORKLOAD).layers:
+        compute, _, floor = explain._floors(hardware, layer, objective)
+        candidates = spatial_candidates(hardware, layer)
+        t_mac = hardware.macro.pass_cycles(layer.input_bits)
+        assert floor == pytest.approx(min(c.bound(objective) for c in candidates), rel=1e-12)
+        assert compute == min(t_mac * math.prod(s for _, s in c.temporal) for c in candidates)

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from miredo_core.cost_model import READ, WRITE
-from miredo_core.hardware import Hardware, Level
+from miredo_core.cost_model import READ, WRITE, mac_energy_pj
+from miredo_core.hardware import AXES, Hardware, Level
 from miredo_core.kinds import objective_value
 from miredo_core.results import LATENCY_PARTS, LayerResult, NetworkResult
-from miredo_core.search.spatial import dram_floor_cycles, spatial_candidates
-from miredo_core.workload import Layer
+from miredo_core.search.factors import divisors
+from miredo_core.search.spatial import dram_floor_cycles, dram_floor_energy_pj
+from miredo_core.workload import DIMS, Layer
 
 #: Model vs simulator difference above which a layer is flagged (DESIGN.md, fidelity).
 FIDELITY_TOLERANCE = 0.02
@@ -56,15 +57,56 @@ class BoundCard:
     largest_latency_share: float
 
 
+def _product_states(hardware: Hardware, layer: Layer) -> set[tuple[int, int, int]]:
+    """Every (cores, rows, columns) product of a legal spatial unrolling: each dim's factors
+    over the axes that may unroll it divide the dim, each axis's product fits the axis. The
+    candidate floors depend on an unrolling only through these three products, so merging equal
+    triples gives the same minimum as enumerating every candidate, far faster."""
+    sizes = [hardware.axis_size(axis) for axis in AXES]
+    states = {(1, 1, 1)}
+    for dim in DIMS:
+        size = layer.size(dim)
+        allowed = [index for index, axis in enumerate(AXES) if dim in hardware.axis_dims(axis)]
+        splits = {(1, 1, 1)}
+        for index in allowed:
+            grown = set()
+            for split in splits:
+                used = math.prod(split)
+                for factor in divisors(size // used):
+                    if factor > sizes[index]:
+                        break
+                    new = list(split)
+                    new[index] *= factor
+                    grown.add(tuple(new))
+            splits = grown
+        merged = set()
+        for state in states:
+            for split in splits:
+                product = tuple(a * b for a, b in zip(state, split, strict=True))
+                if all(value <= limit for value, limit in zip(product, sizes, strict=True)):
+                    merged.add(product)
+        states = merged
+    return states
+
+
 def _floors(hardware: Hardware, layer: Layer, objective: str) -> tuple[float, float, float]:
-    """(compute floor cycles, DRAM floor cycles, candidate floor of the objective)."""
-    candidates = spatial_candidates(hardware, layer)
+    """(compute floor cycles, DRAM floor cycles, candidate floor of the objective): the
+    bounds of `miredo_core.search.spatial.candidate`, minimized over every legal unrolling."""
     t_mac = hardware.macro.pass_cycles(layer.input_bits)
-    compute = min(
-        (t_mac * math.prod(size for _, size in c.temporal) for c in candidates), default=math.nan
-    )
     dram = float(max(dram_floor_cycles(hardware, layer).values()))
-    floor = min((c.bound(objective) for c in candidates), default=math.nan)
+    dram_energy = dram_floor_energy_pj(hardware, layer)
+    total = math.prod(layer.dims.values())
+    compute, floor = math.inf, math.inf
+    for cores, rows, columns in _product_states(hardware, layer):
+        passes = total // (cores * rows * columns)
+        latency = max(t_mac * passes, dram)
+        energy = (
+            mac_energy_pj(hardware, layer, passes, cores)
+            + dram_energy
+            + hardware.leakage_pj_per_cycle * latency
+        )
+        value = {"latency": latency, "energy": energy, "edp": latency * energy}[objective]
+        compute, floor = min(compute, t_mac * passes), min(floor, value)
     return float(compute), dram, float(floor)
 
 

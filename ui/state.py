@@ -38,6 +38,7 @@ CUSTOM_LAYERS = "custom_layers"
 OPTIMIZE_ACTIVE = "optimize_active"
 NOTICE = "notice"
 LAST_RUN = "last_run"
+PREVIOUS_RUN = "previous_run"
 LAST_SWEEP = "last_sweep"
 LAST_COMPARE = "last_compare"
 
@@ -337,3 +338,23 @@ def track_jobs(page: str, jobs: list) -> None:
 def stop(flag: str) -> None:
     """Cancel callback: the page stops following its inputs until its run button is pressed."""
     st.session_state[flag] = False
+
+
+def record_run(request: RunRequest, result: Any, baseline: Any, design: Design) -> dict | None:
+    """Keep a finished Optimize run as the last one; the run it replaces becomes the previous
+    design when it was another design. Returns the previous design's run to compare with (same
+    workload, objective and mapper), or None."""
+    state = st.session_state
+    last = state.get(LAST_RUN)
+    run = {"request": request, "result": result, "baseline": baseline, "design": design}
+    if last is not None and last.get("design") is not None and last["design"].hash != design.hash:
+        state[PREVIOUS_RUN] = last
+    state[LAST_RUN] = run
+    previous = state.get(PREVIOUS_RUN)
+    if previous is None or previous["design"].hash == design.hash:
+        return None
+    earlier = previous["request"]
+    same = (earlier.workload, earlier.objective, earlier.mapper) == (
+        request.workload, request.objective, request.mapper,
+    )  # fmt: skip
+    return previous if same else None

@@ -6,13 +6,16 @@ escaped with `ui.text.escape_markdown`; numbers go through the formatters of `ui
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 
 from miredo_core.hardware import Hardware
 from miredo_core.results import NetworkResult
-from ui import charts, explain, frames
+from ui import charts, explain, frames, state
 from ui.explain import BoundCard, Efficiency
+from ui.jobs import RunRequest
 from ui.text import (
     escape_markdown,
     format_area,
@@ -51,15 +54,50 @@ def hardware_figures(hardware: Hardware) -> None:
     )
 
 
-def result_metrics(result: NetworkResult) -> None:
-    """Network totals of a run (sums over layers; EDP is total latency x total energy)."""
-    first, second = st.columns(3), st.columns(3)
-    first[0].metric("Network latency", format_cycles(result.latency_cycles))
-    first[1].metric("Network energy", format_energy(result.energy_pj))
-    first[2].metric("EDP", format_edp(result.edp_pj_cycles), help="total latency × total energy")
+def _delta(new: float, old: float | None, formatter) -> str | None:
+    """ "+12.0 % (+0.80 Mcycles)" of `new` against `old`; None without a comparable old."""
+    if old is None or not (math.isfinite(new) and math.isfinite(old)) or old == 0:
+        return None
+    difference = new - old
+    sign = "+" if difference >= 0 else "−"
+    return f"{sign}{abs(difference) / abs(old):.1%} ({sign}{formatter(abs(difference))})"
+
+
+def result_metrics(
+    result: NetworkResult, area_mm2: float, previous: tuple[NetworkResult, float] | None = None
+) -> None:
+    """Network totals of a run (sums over layers; EDP is total latency x total energy); with
+    `previous` (a result and its area), each card also shows the change from it (green: lower)."""
+    old, old_area = previous if previous is not None else (None, None)
+    figures = (
+        ("Network latency", result.latency_cycles, old and old.latency_cycles, format_cycles),
+        ("Network energy", result.energy_pj, old and old.energy_pj, format_energy),
+        ("EDP", result.edp_pj_cycles, old and old.edp_pj_cycles, format_edp),
+        ("Area", area_mm2, old_area, format_area),
+    )
+    first = st.columns(4)
+    for column, (label, value, before, formatter) in zip(first, figures, strict=True):
+        column.metric(
+            label, formatter(value), delta=_delta(value, before, formatter), delta_color="inverse"
+        )
+    second = st.columns(3)
     second[0].metric("Layers not mapped", len(result.infeasible_layers))
     second[1].metric("MACs", format_si(float(result.macs), "MAC"))
     second[2].metric("Solve time", format_seconds(result.solve_time_s), help="summed over layers")
+
+
+def previous_note(label: str) -> None:
+    st.caption(f"Changes are against the previous design: {escape_markdown(label)}")
+
+
+def provisional(result: NetworkResult, area_mm2: float, note: str, subtitle: str) -> None:
+    """A complete figure shown while the real answer is computed, plainly marked as such."""
+    st.info(note)
+    result_metrics(result, area_mm2)
+    st.plotly_chart(
+        charts.latency_breakdown(result.to_frame(), f"provisional: {subtitle}"),
+        key="chart_provisional",
+    )
 
 
 def efficiency_metrics(figures: Efficiency, clock_mhz: float) -> None:
@@ -170,3 +208,25 @@ def compare_totals(comparison: pd.DataFrame) -> None:
         rows.append(row)
     table = pd.DataFrame(rows)
     st.dataframe(table, hide_index=True, width="stretch", height=frames.table_height(len(table)))
+
+
+def show_provisional(jobs: list, design: state.Design, request: RunRequest) -> None:
+    """While the mapper runs: the finished weight-stationary baseline of this design, else the
+    last finished run (another design), each marked as what it is; nothing when neither."""
+    subtitle = f"{design.hardware.name} #{design.hash}, {request.workload.label}"
+    if len(jobs) > 1 and jobs[-1].done():
+        baseline, message = jobs[-1].outcome()
+        if baseline is not None and not message:
+            provisional(
+                baseline, design.hardware.area_mm2,
+                "Provisional: the weight-stationary mapping of this design, shown while the "
+                "mapper runs; its answer replaces it.", subtitle,
+            )  # fmt: skip
+            return
+    last = state.recall(state.LAST_RUN)
+    if last is not None and last.get("design") is not None:
+        provisional(
+            last["result"], last["design"].hardware.area_mm2,
+            "Provisional: the previous answer (" + escape_markdown(last["design"].label)
+            + "), shown until this design's answer arrives.", "previous design",
+        )  # fmt: skip

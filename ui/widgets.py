@@ -143,8 +143,12 @@ def progress_panel(jobs: Sequence[Job], key: str, on_cancel: Callable[[], None])
     Cancel answers in the same fragment run: the panel says "cancelling…" at once and keeps
     saying it until the workers have stopped."""
 
+    finished = sum(job.done() for job in jobs)
+
     def panel() -> None:
-        if all(job.done() for job in jobs):
+        # A job that ends reruns the page: the last one shows the answer, an earlier one (the
+        # baseline) gives the page a provisional figure to show meanwhile.
+        if sum(job.done() for job in jobs) != finished:
             st.rerun(scope="app")
         for job in jobs:
             done, total, layer = job.progress()
