@@ -73,7 +73,7 @@ if selected:
 if len(names) >= 2:
     st.plotly_chart(charts.parallel_axes(points, names, color), key="chart_parallel")
 
-st.dataframe(points, hide_index=True, width="stretch", height=frames.table_height(len(points)))
+views.human_dataframe(points, "table_sweep")
 labels = [", ".join(f"{n}={row[n]}" for n in names) for _, row in points.iterrows()]
 if st.session_state.get("sweep_point", 0) >= len(labels):
     st.session_state["sweep_point"] = 0

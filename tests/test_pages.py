@@ -261,7 +261,8 @@ def test_design_space_sweep_draws_pareto_scatter_and_opens_a_point() -> None:
     run_until_charts(at, 1)
     assert not at.exception and not at.error, error_text(at)
     points = at.dataframe[0].value
-    assert len(points) == 4 and points["pareto"].any()
+    assert len(points) == 4 and points["Pareto"].any()
+    assert "Latency (kcycles)" in points and "Area (mm²)" in points
     assert list(points["cores"]) == [1, 1, 2, 2]
     at.selectbox(key="sweep_point").set_value(1)  # cores=1, ping_pong=on
     at.button(key="open_point").click().run()
@@ -317,12 +318,12 @@ def test_design_space_pareto_front_follows_the_chosen_figures() -> None:
     run_until_charts(at, 1)
     at.multiselect(key="sweep_pareto").set_value(["area"]).run()
     assert not at.exception and not at.error, error_text(at)
-    points = at.dataframe[0].value
-    assert list(points["pareto"]) == list(pareto_mask(points, ["area"]))
+    points = at.session_state["last_sweep"]["points"]
+    assert list(at.dataframe[0].value["Pareto"]) == list(pareto_mask(points, ["area"]))
     assert list(points.loc[points["pareto"], "cores"]) == [1]  # the smallest chip
     at.multiselect(key="sweep_pareto").set_value([]).run()
     assert not at.exception and at.warning
-    assert not at.dataframe[0].value["pareto"].any()
+    assert not at.dataframe[0].value["Pareto"].any()
 
 
 def test_unusable_result_store_is_a_message(tmp_path: Path, monkeypatch) -> None:

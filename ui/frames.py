@@ -257,6 +257,9 @@ PERCENT_COLUMNS = {"gap": "Gap", "utilization": "Utilization", "sim_difference":
 TEXT_HEADERS = {
     "layer": "Layer", "status": "Status", "ratio_to_ws": "× WS", "reused_from": "Reused from",
     "reason": "Reason", "lower_bound": "Proven bound", "area_mm2": "Area (mm²)",
+    "hardware": "Hardware", "network": "Network", "mapper": "Mapper", "objective": "Objective",
+    "layers": "Layers", "infeasible_layers": "Layers not mapped", "pareto": "Pareto",
+    "point": "Point",
 }  # fmt: skip
 ROW_HEIGHT_PX = 35
 
@@ -281,7 +284,7 @@ def human_table(frame: pd.DataFrame, objective: str = "latency") -> tuple[pd.Dat
             shown[PERCENT_COLUMNS[column]] = values.astype(float)
             config[PERCENT_COLUMNS[column]] = {"format": "percent"}
         else:
-            shown[TEXT_HEADERS.get(column, column.replace("_", " "))] = values
+            shown[TEXT_HEADERS.get(column, column)] = values  # axis names stay as typed
     return shown, config
 
 
