@@ -26,7 +26,7 @@ _STYLE = (
     "background:#fff}"
     ".scroll{overflow-x:auto;max-width:100%}"
     "table{border-collapse:collapse;font-size:12px}"
-    "td,th{border:1px solid #ccc;padding:2px 6px;max-width:28em;overflow-wrap:anywhere}"
+    "td,th{border:1px solid #ccc;padding:2px 6px;max-width:28em;overflow-wrap:break-word}"
     "pre{background:#f6f6f6;padding:1em;overflow-x:auto;white-space:pre-wrap;font-size:12px}"
 )
 
@@ -65,6 +65,9 @@ def _bound_table(hardware: Hardware, result: NetworkResult) -> pd.DataFrame:
 
 
 def _human(frame: pd.DataFrame, objective: str = "latency") -> pd.DataFrame:
+    """The page's table with its numbers written out; columns without any figure (a baseline's
+    bound, a prediction no mapper made) are left out."""
+    frame = frame.loc[:, [c for c in frame if not frame[c].isna().all()]]
     shown, config = frames.human_table(frame, objective)
     for column, spec in config.items():
         if spec.get("format") == "percent":
