@@ -30,8 +30,7 @@ url.follow()
 form, editor = st.columns([3, 2], gap="large")
 with form:
     if design is not None:
-        views.identity("Variant", design.label)
-        views.hardware_figures(design.hardware)
+        views.hardware_figures(design.hardware, design.label)
     widgets.hardware_form(config_error, state.variant_problems())
 with editor:
     widgets.yaml_editor()

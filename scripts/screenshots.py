@@ -43,7 +43,11 @@ def choose(page, label: str, option: str) -> None:
 
 
 def settle(page) -> None:
-    """Let the last rerun and Plotly's transitions finish before the picture."""
+    """Let the last rerun and Plotly's transitions finish before the picture: the app's
+    "running" indicator gone, then a moment for the transitions."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=120_000
+    )
     page.wait_for_timeout(1500)
 
 
@@ -56,7 +60,8 @@ def shoot(page, out: Path, name: str) -> None:
 
 def tour(page, out: Path) -> None:
     open_page(page, "Hardware")
-    page.get_by_text("Design: default_8core", exact=True).wait_for()
+    page.get_by_text(re.compile(r"^Design: default_8core \(")).wait_for()
+    page.get_by_role("slider").first.wait_for(state="attached")
     shoot(page, out, "hardware")
 
     open_page(page, "Workload")

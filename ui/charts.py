@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from miredo_core.mapping import Mapping
 from miredo_core.pareto import PARETO_COLUMNS
@@ -48,8 +49,15 @@ RUN_COLORS = ("#4c78a8", "#f58518", "#54a24b")
 SERIES_COLORS = ("#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#b279a2")
 METRIC_LABELS = {"latency": "latency", "energy": "energy", "edp": "EDP", "area": "area",
                  "pJ/MAC": "pJ/MAC"}  # fmt: skip
+#: Units of Compare's figures in hover text, and the factor from the frame's unit to them.
+METRIC_UNITS = {"latency": ("cycles", 1.0), "energy": ("J", 1e-12), "edp": ("J·cycles", 1e-12)}
 #: An explicit template (see the module docstring); the page may still theme its own copy.
-TEMPLATE = "plotly_white"
+#: Axis ticks use SI prefixes (1.6M, 2.4µ), never plotly's default "B" for billions.
+TEMPLATE = go.layout.Template(pio.templates["plotly_white"])
+TEMPLATE.layout.xaxis.exponentformat = "SI"
+TEMPLATE.layout.yaxis.exponentformat = "SI"
+#: Energies are plotted in joules, so that SI ticks read as µJ, mJ, ...
+J_PER_PJ = 1e-12
 _LAYOUT = {
     "margin": {"l": 60, "r": 20, "t": 60, "b": 60},
     "legend_title_text": "",
@@ -94,7 +102,7 @@ def energy_breakdown(
     for operand, rows in frame.groupby("operand", sort=False):
         figure.add_bar(
             x=rows["level"],
-            y=rows["energy_pj"],
+            y=rows["energy_pj"] * J_PER_PJ,
             name=operand,
             marker_color=OPERAND_COLORS.get(str(operand)),
         )
@@ -181,15 +189,16 @@ def compare_bars(frame: pd.DataFrame, metric: str) -> go.Figure:
     axis (a ratio of 100 and one of 1.01 both stay readable); hover gives absolute values."""
     rows = frame[frame["metric"] == metric]
     runs = list(dict.fromkeys(rows["run"]))
-    reference = rows[rows["run"] == runs[0]].set_index("layer")["value"]
+    unit, factor = METRIC_UNITS.get(metric, ("", 1.0))
+    reference = rows[rows["run"] == runs[0]].set_index("layer")["value"] * factor
     figure = go.Figure()
     for run, color in zip(runs[1:], RUN_COLORS[1:], strict=False):
         mine = rows[rows["run"] == run]
         figure.add_bar(
             x=mine["layer"], y=mine["ratio"], name=plot_text(run), marker_color=color,
-            customdata=np.stack([mine["value"], mine["layer"].map(reference)], axis=-1),
-            hovertemplate="%{x}<br>ratio %{y:.3g}<br>this run %{customdata[0]:.4g}"
-            "<br>first run %{customdata[1]:.4g}<extra></extra>",
+            customdata=np.stack([mine["value"] * factor, mine["layer"].map(reference)], axis=-1),
+            hovertemplate=f"%{{x}}<br>ratio %{{y:.3g}}<br>this run %{{customdata[0]:.3s}}{unit}"
+            f"<br>first run %{{customdata[1]:.3s}}{unit}<extra></extra>",
         )  # fmt: skip
     figure.add_hline(y=1.0, line_dash="dot")
     figure.update_layout(
@@ -284,12 +293,12 @@ def sweep_scatter(
     figure = go.Figure()
     figure.add_scatter(
         x=frame["latency_cycles"],
-        y=frame["energy_pj"],
+        y=frame["energy_pj"] * J_PER_PJ,
         mode="markers",
         name="design points",
         customdata=frame.index.to_numpy(),
         text=hover,
-        hovertemplate="%{text}<br>latency %{x:,.0f} cycles<br>energy %{y:,.4g} pJ<extra></extra>",
+        hovertemplate="%{text}<br>latency %{x:.3s}cycles<br>energy %{y:.3s}J<extra></extra>",
         marker={
             "size": 11,
             "color": frame[color].astype(float),
@@ -302,7 +311,7 @@ def sweep_scatter(
     joined = sorted(PARETO_COLUMNS.get(name, name) for name in front) == sorted(SWEEP_PLOT_COLUMNS)
     figure.add_scatter(
         x=optimal["latency_cycles"],
-        y=optimal["energy_pj"],
+        y=optimal["energy_pj"] * J_PER_PJ,
         mode="lines+markers" if joined else "markers",
         name=f"Pareto front ({', '.join(front)})" if front else "Pareto front (none chosen)",
         line={"color": "crimson"},
@@ -314,7 +323,7 @@ def sweep_scatter(
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
         title="Design space: latency vs energy (dotted: equal EDP)",
         xaxis_title="network latency (cycles)",
-        yaxis_title="network energy (pJ)",
+        yaxis_title="network energy (J)",
         **_LAYOUT,
     )
     return figure
@@ -331,8 +340,9 @@ def _add_edp_curves(figure: go.Figure, frame: pd.DataFrame) -> None:
     if len(finite) < 2:
         return
     x_low, x_high = float(finite["latency_cycles"].min()), float(finite["latency_cycles"].max())
-    y_low, y_high = float(finite["energy_pj"].min()), float(finite["energy_pj"].max())
-    edp = finite["latency_cycles"] * finite["energy_pj"]
+    energy_j = finite["energy_pj"] * J_PER_PJ
+    y_low, y_high = float(energy_j.min()), float(energy_j.max())
+    edp = finite["latency_cycles"] * energy_j
     if not (x_high > x_low > 0 and y_high > y_low > 0):
         return
     x = np.geomspace(x_low, x_high, 80)
@@ -342,5 +352,5 @@ def _add_edp_curves(figure: go.Figure, frame: pd.DataFrame) -> None:
         figure.add_scatter(
             x=x[inside], y=y[inside], mode="lines", line={"dash": "dot", "color": "#999999"},
             name="equal EDP", legendgroup="edp", showlegend=index == 0,
-            hovertemplate=f"EDP {format_edp(level)}<extra></extra>",
+            hovertemplate=f"EDP {format_edp(level / J_PER_PJ)}<extra></extra>",
         )  # fmt: skip

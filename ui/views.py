@@ -38,9 +38,10 @@ def identity(label: str, value: str) -> None:
     st.caption(f"{label}: {escape_markdown(value)}")
 
 
-def hardware_figures(hardware: Hardware) -> None:
-    """The derived figures of a design, in the units an architect reads them in."""
-    st.caption(f"Design: {escape_markdown(hardware.name)}")
+def hardware_figures(hardware: Hardware, label: str) -> None:
+    """The derived figures of a design, in the units an architect reads them in, under its
+    label (state.Design.label) and description."""
+    st.caption(f"Design: {escape_markdown(label)}")
     if hardware.description:
         st.caption(escape_markdown(hardware.description))
     columns = st.columns(4)
