@@ -201,6 +201,11 @@ def test_optimize_solves_tiny_and_draws_charts() -> None:
     assert float(metrics["TOPS/W"]) > 0 and "Inferences/s" in metrics
     # A baseline's bound card says it proves nothing and measures against the candidate floor.
     assert any("baseline and proves no bound" in m.value for m in at.markdown)
+    at.number_input(key="opt_clock_mhz").set_value(1000.0).run()
+    faster = {metric.label: metric.value for metric in at.metric}
+    rate = float(metrics["Inferences/s"].replace(",", ""))
+    assert float(faster["Inferences/s"].replace(",", "")) == pytest.approx(2 * rate, rel=1e-3)
+    assert faster["TOPS/W"] == metrics["TOPS/W"]  # energy per op does not depend on the clock
     at.selectbox(key="opt_layer").set_value("matmul").run()
     assert not at.exception
 
@@ -555,6 +560,9 @@ def test_compare_three_runs() -> None:
     assert {"B / A", "C / A"} <= set(totals.columns)
     diff = at.dataframe[1].value
     assert {"A", "B", "C", "level", "dim"} <= set(diff.columns)
+    at.radio(key="cmp_metric").set_value("edp").run()
+    assert not at.exception
+    assert '"text":"EDP normalized to A (' in at.get("plotly_chart")[0].proto.spec
 
 
 def test_design_space_defaults_to_mip_and_asks_only_for_the_button() -> None:
