@@ -58,6 +58,8 @@ TEMPLATE.layout.xaxis.exponentformat = "SI"
 TEMPLATE.layout.yaxis.exponentformat = "SI"
 #: Energies are plotted in joules, so that SI ticks read as µJ, mJ, ...
 J_PER_PJ = 1e-12
+#: d3 format of an axis that must read with SI prefixes at every scale (200µ, not 0.0002).
+SI_TICKS = "~s"
 _LAYOUT = {
     "margin": {"l": 60, "r": 20, "t": 60, "b": 60},
     "legend_title_text": "",
@@ -114,6 +116,7 @@ def energy_breakdown(
         **_LAYOUT,
     )
     figure.update_xaxes(categoryorder="array", categoryarray=levels)
+    figure.update_yaxes(tickformat=SI_TICKS)
     return figure
 
 
@@ -226,9 +229,10 @@ def roofline(frame: pd.DataFrame, dram_bw_bits_per_cycle: float) -> go.Figure:
             name="roof: min(peak, DRAM bandwidth × intensity)", line={"color": "#888888"},
         )  # fmt: skip
     figure.add_scatter(
-        x=finite["macs_per_dram_bit"], y=finite["achieved_macs_per_cycle"], mode="markers+text",
-        text=[plot_text(name) for name in finite["layer"]], textposition="top center",
-        name="layers (achieved)", marker={"size": 10, "color": SERIES_COLORS[1]},
+        x=finite["macs_per_dram_bit"], y=finite["achieved_macs_per_cycle"], mode="markers",
+        text=[plot_text(name) for name in finite["layer"]], name="layers (achieved)",
+        hovertemplate="%{text}<br>%{x:.3g} MACs per DRAM bit<br>%{y:.3g} MACs/cycle"
+        "<extra></extra>", marker={"size": 10, "color": SERIES_COLORS[1]},
     )  # fmt: skip
     figure.update_layout(
         title="Roofline: achieved MACs/cycle vs the array's peak and DRAM bandwidth",
@@ -270,7 +274,10 @@ def parallel_axes(frame: pd.DataFrame, axes: list[str], color: str) -> go.Figure
             line={"color": frame[color].astype(float), "colorscale": "Viridis", "showscale": True},
         )
     )
-    figure.update_layout(title="Design points across the axes and figures", template=TEMPLATE)
+    figure.update_layout(
+        title="Design points across the axes and figures", template=TEMPLATE,
+        margin={"l": 80, "r": 80, "t": 90, "b": 40},
+    )  # fmt: skip
     return figure
 
 
@@ -326,6 +333,7 @@ def sweep_scatter(
         yaxis_title="network energy (J)",
         **_LAYOUT,
     )
+    figure.update_yaxes(tickformat=SI_TICKS)
     return figure
 
 
