@@ -44,7 +44,8 @@ def hardware_figures(hardware: Hardware, label: str) -> None:
     st.caption(f"Design: {escape_markdown(label)}")
     if hardware.description:
         st.caption(escape_markdown(hardware.description))
-    columns = st.columns(4)
+    # Two cards a row: the form takes three fifths of the page, four would be cut off.
+    columns = [*st.columns(2), *st.columns(2)]
     columns[0].metric(
         "Peak MACs/cycle", f"{hardware.peak_macs_per_cycle():,.0f}", help="with 8-bit inputs"
     )
