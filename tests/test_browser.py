@@ -126,13 +126,17 @@ def report_colours(page, tmp_path: Path) -> None:
 
 
 def settings_survive_a_reload(page) -> None:
+    """The Optimize settings and the moved slider, read back from the URL by a new session."""
     open_page(page, "Optimize")
-    sync_api.expect(page.get_by_role("combobox", name="Objective", exact=True)).to_have_value("edp")
-    assert "objective=edp" in page.url and "cores=3" in page.url
+    objective = page.get_by_role("combobox", name="Objective", exact=True)
+    sync_api.expect(objective).to_have_value("edp", timeout=TIMEOUT_MS)
+    page.wait_for_url(re.compile(r"objective=edp"), timeout=TIMEOUT_MS)
+    assert "cores=3" in page.url
     page.reload()
     page.get_by_role("heading", name="Optimize", exact=True).wait_for()
-    sync_api.expect(page.get_by_role("combobox", name="Objective", exact=True)).to_have_value("edp")
-    sync_api.expect(page.get_by_role("combobox", name="Mapper", exact=True)).to_have_value("ws")
+    sync_api.expect(objective).to_have_value("edp", timeout=TIMEOUT_MS)
+    mapper = page.get_by_role("combobox", name="Mapper", exact=True)
+    sync_api.expect(mapper).to_have_value("ws", timeout=TIMEOUT_MS)
     main = page.get_by_test_id("stMainBlockContainer")
     main.get_by_text(re.compile(r"^Hardware: tiny\[cores=3\] \(cores 2 → 3")).wait_for()
 
