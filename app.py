@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from miredo_core.zoo import NETWORK_NAMES
-from ui import cached, state
+from ui import cached, state, url
+from ui.text import escape_markdown
 
 PAGES_DIR = "pages"
 
@@ -27,13 +28,14 @@ def landing() -> None:
         "4. **Compare** two runs, explore the **Design space**, download **Reports**."
     )
     st.subheader("Sample hardware configurations")
-    st.markdown("\n".join(f"- `{name}`" for name in state.sample_hardware()))
+    st.markdown("\n".join(f"- {escape_markdown(name)}" for name in state.sample_hardware()))
     st.subheader("Built-in networks")
-    st.markdown("\n".join(f"- `{name}`" for name in NETWORK_NAMES))
+    st.markdown("\n".join(f"- {escape_markdown(name)}" for name in NETWORK_NAMES))
 
 
 st.set_page_config(page_title="MIREDO Studio", layout="wide")
 state.init()
+url.restore()
 # Start the solver worker processes now, so the first Optimize does not wait for them.
 cached.job_store()
 navigation = st.navigation(
@@ -49,7 +51,7 @@ navigation = st.navigation(
         st.Page(f"{PAGES_DIR}/6_reports.py", title="Reports", icon=":material/download:"),
     ]
 )
-with st.sidebar:
-    st.caption(f"Hardware: {st.session_state[state.BASE_LABEL]}")
-    st.caption(f"Workload: {state.workload().label}")
+# The design and workload are shown in a slot that a page fills again after changing them.
+st.session_state[url.SIDEBAR_SLOT] = st.sidebar.empty()
+url.follow()
 navigation.run()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from miredo_core.config import ConfigError
-from ui import cached, state, widgets
+from ui import state, url, views, widgets
+from ui.text import escape_markdown
 
 state.init()
 st.title("Hardware")
@@ -14,36 +15,39 @@ st.caption(
     "follows the other, and every problem is shown next to the place it concerns."
 )
 if message := state.notice():
-    st.warning(message)
+    st.warning(escape_markdown(message))
 widgets.hardware_source()
 
-text, hardware, config_error = None, None, None
+design, config_error = None, None
 try:
-    text = state.current_hardware_text()
-    hardware = cached.hardware_from_text(text)
+    design = state.current_design()
 except ConfigError as error:
     config_error = error
 except ValueError:
     pass  # an axis value the library rejects: shown next to that input below
+url.follow()
 
 form, editor = st.columns([3, 2], gap="large")
 with form:
-    if hardware is not None:
-        widgets.hardware_figures(hardware)
+    if design is not None:
+        views.hardware_figures(design.hardware, design.label)
     widgets.hardware_form(config_error, state.variant_problems())
 with editor:
     widgets.yaml_editor()
     if config_error is not None:
         st.error(
             "The hardware YAML has problems:\n\n"
-            + "\n".join(f"- `{item.path}`: {item.message}" for item in config_error.items)
+            + "\n".join(
+                f"- {escape_markdown(item.path)}: {escape_markdown(item.message)}"
+                for item in config_error.items
+            )
         )
     st.download_button(
         "Download YAML",
-        data=text or "",
-        file_name=f"{hardware.name if hardware else 'hardware'}.yaml",
+        data=state.download_yaml(design) if design else "",
+        file_name=f"{design.hardware.name if design else 'hardware'}.yaml",
         mime="application/yaml",
         key="download_yaml",
-        disabled=text is None,
+        disabled=design is None,
         on_click="ignore",
     )

@@ -6,7 +6,8 @@ import streamlit as st
 
 from miredo_core.config import ConfigError
 from miredo_core.workload import WorkloadError
-from ui import cached, frames, state, widgets
+from ui import cached, frames, state, url, widgets
+from ui.text import escape_markdown
 
 state.init()
 st.title("Workload")
@@ -15,25 +16,30 @@ st.caption(
     "operators that are not Conv, Gemm or MatMul are listed as skipped."
 )
 if message := state.notice():
-    st.error(message)
+    st.error(escape_markdown(message))
 
 choice = widgets.workload_picker(widgets.workload_source())
 if choice is not None:
     state.set_workload(choice)
 spec = state.workload()
+url.follow()
 
 try:
     network = cached.load_network(spec.kind, spec.value, spec.label)
 except (ConfigError, WorkloadError) as error:
-    st.error(f"{spec.label}: {error}")
+    widgets.error_message(f"{escape_markdown(spec.label)} cannot be loaded:", error)
     st.stop()
 
-st.subheader(f"{network.name} ({spec.label})")
+st.subheader(escape_markdown(f"{network.name} ({spec.label})"))
 columns = st.columns(3)
 columns[0].metric("Layers", len(network.layers))
 columns[1].metric("MACs", f"{network.macs:,}")
 columns[2].metric("Distinct layer shapes", len({layer.shape_key() for layer in network.layers}))
-st.dataframe(frames.layer_frame(network), hide_index=True, width="stretch")
+st.caption(
+    "Each layer is a loop nest over " + "; ".join(f"{d} {t}" for d, t in widgets.DIM_HELP.items())
+)
+table = frames.layer_frame(network)
+st.dataframe(table, hide_index=True, width="stretch", height=frames.table_height(len(table)))
 if network.skipped:
     st.subheader(f"Skipped operators ({len(network.skipped)})")
     st.caption("Not mapped, each with its reason; every network total excludes them.")

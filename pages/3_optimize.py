@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cached, charts, frames, state, widgets
+from ui import cached, charts, explain, frames, state, url, views, widgets
+from ui.text import escape_markdown
 
 state.init()
 st.title("Optimize")
@@ -14,16 +15,24 @@ st.caption(
     "a layer solved before, in any session, comes from the result store."
 )
 settings = widgets.run_settings("opt_")
+left, right = st.columns(2)
 state.default("opt_simulate", True)
-simulate = st.checkbox("Check every mapping with the event simulator", key="opt_simulate")
+simulate = left.checkbox("Check every mapping with the event simulator", key="opt_simulate")
+state.default("opt_clock_mhz", views.DEFAULT_CLOCK_MHZ)
+clock_mhz = right.number_input(
+    "Clock (MHz), for TOPS/mm² and inferences/s", min_value=1.0, step=50.0, key="opt_clock_mhz"
+)
 if st.button("Optimize", key="run_optimize", type="primary"):
     state.remember(state.OPTIMIZE_ACTIVE, True)
 try:
+    design = state.current_design()
     request = state.run_request(settings, simulate)
 except ValueError as error:  # ConfigError included: the YAML or an axis value is invalid
-    st.error(f"The hardware is not valid; fix it on the Hardware page.\n\n{error}")
+    widgets.error_message("The hardware is not valid; fix it on the Hardware page.", error)
     st.stop()
-st.caption(f"Workload: **{request.workload.label}**; hardware: {state.recall(state.BASE_LABEL)}")
+url.follow()
+views.identity("Hardware", design.label)
+views.identity("Workload", request.workload.label)
 
 runs = [(request, "mapping"), (state.baseline_request(request), "weight-stationary baseline")]
 jobs = cached.run_jobs(runs, start=bool(state.recall(state.OPTIMIZE_ACTIVE)))
@@ -33,44 +42,52 @@ if jobs is None:
 state.track_jobs("optimize", jobs)
 if not all(job.done() for job in jobs):
     widgets.progress_panel(jobs, "cancel_optimize", lambda: state.stop(state.OPTIMIZE_ACTIVE))
+    views.show_provisional(jobs, design, request)
     st.stop()
 outcomes = widgets.show_outcomes(jobs)
 result, baseline = outcomes[0], outcomes[-1]
 if result is None:
     st.stop()
-state.remember(state.LAST_RUN, {"request": request, "result": result, "baseline": baseline})
+previous = state.record_run(request, result, baseline, design)
 if jobs[0].cancel_requested():
     st.warning("Cancelled: layers not solved yet are marked 'cancelled'. Press Optimize to rerun.")
 
-widgets.result_metrics(result)
-frame = result.to_frame()
+if previous is not None:
+    views.previous_note(previous["design"].label)
+    old = (previous["result"], previous["design"].hardware.area_mm2)
+    views.result_metrics(result, design.hardware.area_mm2, old)
+else:
+    views.result_metrics(result, design.hardware.area_mm2)
+figures = explain.efficiency(result, design.hardware.area_mm2, clock_mhz)
+views.efficiency_metrics(figures, clock_mhz)
+views.fidelity_warning(result)
 table = frames.optimize_table(result, baseline, request.objective)
-widgets.results_table(table)
+views.human_dataframe(table, "table_layers", request.objective)
+views.gap_note(table)
+export = frames.export_frame(result, state.identity_columns(design, request))
 st.download_button(
-    "Download per-layer CSV", data=frame.to_csv(index=False), file_name="layers.csv",
-    mime="text/csv", key="download_layers_csv", on_click="ignore",
+    "Download per-layer CSV", data=export.to_csv(index=False),
+    file_name=f"layers_{design.hash}.csv", mime="text/csv", key="download_layers_csv",
+    on_click="ignore",
 )  # fmt: skip
 
-st.plotly_chart(charts.latency_breakdown(frame), key="chart_latency")
-st.plotly_chart(charts.energy_breakdown(frames.energy_frame(result)), key="chart_energy")
+frame = result.to_frame()
+subtitle = f"{design.hardware.name} #{design.hash}, {request.workload.label}"
+st.plotly_chart(charts.latency_breakdown(frame, subtitle), key="chart_latency")
+st.plotly_chart(
+    charts.energy_breakdown(frames.energy_frame(result), subtitle=subtitle), key="chart_energy"
+)
+roofline = explain.roofline_frame(design.hardware, result)
+st.plotly_chart(
+    charts.roofline(roofline, design.hardware.dram.read_bw_bits_per_cycle), key="chart_roofline"
+)
 
 names = [layer_result.layer.name for layer_result in result.layer_results]
 state.default("opt_layer", names[0])
 if st.session_state["opt_layer"] not in names:
     st.session_state["opt_layer"] = names[0]
 name = st.selectbox("Layer to inspect", names, key="opt_layer")
-chosen = result.layer_results[names.index(name)]
-left, right = st.columns(2)
-if chosen.mapping is None:
-    left.warning(f"{name} is infeasible: {chosen.reason}")
-else:
-    left.plotly_chart(charts.loop_nest(chosen.mapping, f"Loop nest of {name}"), key="chart_nest")
-    left.caption(
-        "Double-buffered: " + (", ".join(frames.double_buffered_labels(chosen.mapping)) or "none")
-    )
-right.plotly_chart(
-    charts.energy_breakdown(frames.energy_frame(result, name), f"Energy of {name}"),
-    key="chart_layer_energy",
-)
+views.layer_details(design.hardware, result, name, "chart_layer")
 if simulate:
     st.plotly_chart(charts.predicted_vs_simulated(frame), key="chart_fidelity")
+st.caption(escape_markdown(f"All figures: {design.label}, {request.workload.label}."))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cached, charts, frames, state, widgets
+from ui import cached, charts, frames, state, url, views, widgets
 from ui.jobs import SweepRequest
 
 state.init()
@@ -16,14 +16,18 @@ st.caption(
     "Optimize."
 )
 axes = widgets.sweep_axes_input()
-settings = widgets.run_settings("sweep_", mapper="ws")
+settings = widgets.run_settings("sweep_", mapper="mip")
 if st.button("Run sweep", key="run_sweep", type="primary", disabled=not axes):
     state.remember("sweep_active", True)
 try:
-    hardware_text = cached.canonical_hardware_text(state.current_hardware_text())
+    design = state.current_design()
 except ValueError as error:  # ConfigError included
-    st.error(f"The current hardware is not valid; fix it on the Hardware page.\n\n{error}")
+    widgets.error_message("The current hardware is not valid; fix it on the Hardware page.", error)
     st.stop()
+hardware_text = design.text
+url.follow()
+views.identity("Sweeping around", design.label)
+views.identity("Workload", state.workload().label)
 request = SweepRequest(
     hardware_text=hardware_text, workload=state.workload(), mapper=settings["mapper"],
     objective=settings["objective"], axes=tuple(axes), options=settings["options"],
@@ -38,7 +42,10 @@ st.caption(f"{size} design points.")
 starting = bool(state.recall("sweep_active")) and bool(axes)
 job = cached.start_sweep(request) if starting else cached.find_sweep(request)
 if job is None:
-    st.info("Choose 1-3 axes and their values, then press **Run sweep**.")
+    if axes:
+        st.info("Press **Run sweep** to map the workload on every design point.")
+    else:
+        st.info("Choose 1-3 axes and their values, then press **Run sweep**.")
     st.stop()
 state.track_jobs("sweep", [job])
 if not job.done():
@@ -63,8 +70,10 @@ selected = [p["customdata"] for p in event.selection.points if "customdata" in p
 if selected:
     state.open_design_point({name: points.at[int(selected[0]), name] for name in names})
     st.switch_page("pages/3_optimize.py")
+if len(names) >= 2:
+    st.plotly_chart(charts.parallel_axes(points, names, color), key="chart_parallel")
 
-st.dataframe(points, hide_index=True, width="stretch")
+views.human_dataframe(points, "table_sweep")
 labels = [", ".join(f"{n}={row[n]}" for n in names) for _, row in points.iterrows()]
 if st.session_state.get("sweep_point", 0) >= len(labels):
     st.session_state["sweep_point"] = 0

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import report, state
+from ui import frames, report, state, views
+from ui.text import escape_markdown
 
 state.init()
 st.title("Reports")
 st.caption(
     "Downloads of this session's last Optimize run and last sweep. The HTML report is one "
-    "offline file with interactive figures."
+    "offline file with interactive figures, the hardware YAML, the loop nests and the bound "
+    "cards; every CSV row names its hardware variant (with a short hash) and workload."
 )
 run = state.recall(state.LAST_RUN)
 sweep = state.recall(state.LAST_SWEEP)
@@ -20,23 +22,35 @@ if run is None and sweep is None:
 
 sections = []
 if run is not None:
-    result, request = run["result"], run["request"]
-    st.subheader(f"Optimize: {result.network_name} on {result.hardware_name}")
-    st.caption(f"mapper {request.mapper}, objective {request.objective}")
+    result, request, design = run["result"], run["request"], run.get("design")
+    st.subheader(escape_markdown(f"Optimize: {result.network_name} on {result.hardware_name}"))
+    if design is not None:
+        views.identity("Hardware", design.label)
+    views.identity("Workload", request.workload.label)
+    st.caption(escape_markdown(f"mapper {request.mapper}, objective {request.objective}"))
+    identity = state.identity_columns(design, request) if design is not None else {}
+    tag = f"_{design.hash}" if design is not None else ""
     columns = st.columns(3)
     columns[0].download_button(
-        "Per-layer table (CSV)", data=result.to_frame().to_csv(index=False),
-        file_name="layers.csv", mime="text/csv", key="download_report_layers", on_click="ignore",
+        "Per-layer table (CSV)", data=frames.export_frame(result, identity).to_csv(index=False),
+        file_name=f"layers{tag}.csv", mime="text/csv", key="download_report_layers",
+        on_click="ignore",
     )  # fmt: skip
+    summary = result.summary_frame().assign(**identity)
     columns[1].download_button(
-        "Network summary (CSV)", data=result.summary_frame().to_csv(index=False),
-        file_name="summary.csv", mime="text/csv", key="download_summary", on_click="ignore",
+        "Network summary (CSV)", data=summary.to_csv(index=False),
+        file_name=f"summary{tag}.csv", mime="text/csv", key="download_summary", on_click="ignore",
     )  # fmt: skip
     columns[2].download_button(
-        "Mappings (JSON)", data=result.to_json(), file_name="mappings.json",
+        "Mappings (JSON)", data=result.to_json(), file_name=f"mappings{tag}.json",
         mime="application/json", key="download_json", on_click="ignore",
     )  # fmt: skip
-    sections += report.run_sections(result, run["baseline"], request.objective)
+    context = None
+    if design is not None:
+        context = report.RunContext(
+            design.label, design.hardware, state.download_yaml(design), request.workload.label
+        )
+    sections += report.run_sections(result, run["baseline"], request.objective, context)
 if sweep is not None:
     points = sweep["points"]
     st.subheader(f"Sweep: {len(points)} design points")

@@ -43,7 +43,11 @@ def choose(page, label: str, option: str) -> None:
 
 
 def settle(page) -> None:
-    """Let the last rerun and Plotly's transitions finish before the picture."""
+    """Let the last rerun and Plotly's transitions finish before the picture: the app's
+    "running" indicator gone, then a moment for the transitions."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=120_000
+    )
     page.wait_for_timeout(1500)
 
 
@@ -56,7 +60,8 @@ def shoot(page, out: Path, name: str) -> None:
 
 def tour(page, out: Path) -> None:
     open_page(page, "Hardware")
-    page.get_by_text(re.compile(r"^Design: default_8core")).wait_for()
+    page.get_by_text(re.compile(r"^Design: default_8core \(")).wait_for()
+    page.get_by_role("slider").first.wait_for(state="attached")
     shoot(page, out, "hardware")
 
     open_page(page, "Workload")
@@ -67,10 +72,12 @@ def tour(page, out: Path) -> None:
     choose(page, "Mapper", "mip")
     choose(page, "Quality preset", "interactive")
     page.get_by_role("button", name="Optimize", exact=True).click()
-    page.locator(CHART).first.wait_for(timeout=SOLVE_TIMEOUT_MS)
+    # The final answer, not the provisional figure shown while the mapper runs.
+    page.get_by_role("button", name="Download per-layer CSV").wait_for(timeout=SOLVE_TIMEOUT_MS)
+    page.locator(CHART).first.wait_for()
     shoot(page, out, "optimize")
     page.get_by_text("Layer to inspect").scroll_into_view_if_needed()
-    page.locator(CHART).nth(3).wait_for()
+    page.locator(CHART).nth(4).wait_for()
     shoot(page, out, "optimize_loop_nest")
 
     open_page(page, "Compare")
@@ -79,6 +86,7 @@ def tour(page, out: Path) -> None:
     shoot(page, out, "compare")
 
     open_page(page, "Design space")
+    choose(page, "Mapper", "ws")  # the picture needs points, not certified answers
     page.get_by_role("button", name="Run sweep", exact=True).click()
     page.locator(CHART).first.wait_for(timeout=SOLVE_TIMEOUT_MS)
     shoot(page, out, "design_space")

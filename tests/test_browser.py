@@ -1,7 +1,12 @@
-"""One real-browser test: the dashboard served by `streamlit run`, driven by headless chromium.
+"""Real-browser tests: the dashboard served by `streamlit run`, driven by headless chromium.
 
-Moves a hardware slider, maps the tiny workload on the tiny hardware, waits for the latency
-chart and downloads the per-layer CSV. Skips cleanly without playwright or /usr/bin/chromium.
+1. Moves a hardware slider, maps the tiny workload on the tiny hardware, waits for the latency
+   chart, downloads the per-layer CSV and the HTML report (whose bars, opened in the browser,
+   are drawn in more than one colour), reloads the page and finds its settings kept.
+2. Uploads a hardware YAML whose description holds a Markdown image: it reads as text and the
+   browser never requests the image.
+
+Skips cleanly without playwright or /usr/bin/chromium.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from miredo_core.store import STORE_ENV, ResultStore
-from ui.server import CHROMIUM, CHROMIUM_ARGS, serve_dashboard
+from ui.server import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, serve_dashboard
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -57,7 +62,7 @@ def test_slider_optimize_and_csv_download(tmp_path: Path) -> None:
             open_page(page, "Hardware")
             choose(page, "Start from a sample", "tiny.yaml")
             peak = "Peak MACs/cycle"
-            page.get_by_text(re.compile(r"^Design: tiny\. ")).wait_for()
+            page.get_by_text(re.compile(r"^Design: tiny \(as loaded from sample tiny")).wait_for()
             # The last input of the form shows tiny.yaml's value once the rerun has landed; a
             # slider moved earlier would send the other inputs' stale values with it.
             sync_api.expect(page.get_by_label("DRAM bandwidth (bits/cycle)")).to_have_value("16")
@@ -77,19 +82,90 @@ def test_slider_optimize_and_csv_download(tmp_path: Path) -> None:
             page.get_by_role("heading", name=re.compile("^tiny_layers")).wait_for()
 
             open_page(page, "Optimize")
+            choose(page, "Objective", "edp")
             choose(page, "Mapper", "ws")
             page.get_by_role("button", name="Optimize", exact=True).click()
             page.locator(CHART).first.wait_for()
-            assert re.search(r"\d", metric_value(page, "Network latency"))
+            assert re.search(r"\d kcycles$", metric_value(page, "Network latency"))
+            main = page.get_by_test_id("stMainBlockContainer")
+            main.get_by_text(re.compile(r"^Hardware: tiny\[cores=3\] \(cores 2 → 3")).wait_for()
 
             with page.expect_download() as download_info:
                 page.get_by_role("button", name="Download per-layer CSV").click()
             path = tmp_path / "layers.csv"
             download_info.value.save_as(path)
             lines = path.read_text(encoding="utf-8").splitlines()
-            assert lines[0].startswith("layer,mapper,objective,status,macs,latency_cycles")
+            assert lines[0].startswith("layer,mapper,objective,status,macs,R,S,P,Q,C,K,G,N")
+            assert "hardware_hash" in lines[0] and "gap_fraction" in lines[0]
             assert len(lines) == 6 and all("tiny[cores=3]" in line for line in lines[1:])
             with ResultStore(store[STORE_ENV]) as written:  # one answer per layer shape
                 assert len(written) == 5
+
+            settings_survive_a_reload(page)
+            report_colours(page, tmp_path)
+        finally:
+            browser.close()
+
+
+def report_colours(page, tmp_path: Path) -> None:
+    """Download the HTML report, open it offline and read the colours of its bars."""
+    open_page(page, "Reports")
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Report with figures (HTML, offline)").click()
+    path = tmp_path / "report.html"
+    download_info.value.save_as(path)
+    page.goto(path.as_uri())
+    page.locator(".main-svg").first.wait_for()
+    fills = page.evaluate(
+        "() => [...document.querySelectorAll('.barlayer .trace')].map("
+        "t => t.querySelector('path') && getComputedStyle(t.querySelector('path')).fill)"
+        ".filter(Boolean)"
+    )
+    assert len(fills) > 1 and len(set(fills)) > 1, fills  # not all one colour (nor black)
+    assert "rgb(0, 0, 0)" not in fills
+
+
+def settings_survive_a_reload(page) -> None:
+    """The Optimize settings and the moved slider, read back from the URL by a new session."""
+    open_page(page, "Optimize")
+    objective = page.get_by_role("combobox", name="Objective", exact=True)
+    sync_api.expect(objective).to_have_value("edp", timeout=TIMEOUT_MS)
+    page.wait_for_url(re.compile(r"objective=edp"), timeout=TIMEOUT_MS)
+    assert "cores=3" in page.url
+    page.reload()
+    page.get_by_role("heading", name="Optimize", exact=True).wait_for()
+    sync_api.expect(objective).to_have_value("edp", timeout=TIMEOUT_MS)
+    mapper = page.get_by_role("combobox", name="Mapper", exact=True)
+    sync_api.expect(mapper).to_have_value("ws", timeout=TIMEOUT_MS)
+    main = page.get_by_test_id("stMainBlockContainer")
+    main.get_by_text(re.compile(r"^Hardware: tiny\[cores=3\] \(cores 2 → 3")).wait_for()
+
+
+IMAGE_URL_PATH = "/pixel.png"
+
+
+def test_markdown_image_in_a_description_is_text_and_fetches_nothing(tmp_path: Path) -> None:
+    store = {STORE_ENV: str(tmp_path / "results.sqlite3")}
+    hardware = (REPO_ROOT / "sample_configs" / "hardware" / "tiny.yaml").read_text("utf-8")
+    with serve_dashboard(store) as url, sync_api.sync_playwright() as playwright:
+        image = f"![pixel]({url}{IMAGE_URL_PATH})"
+        evil = hardware.replace(
+            "description: 2 cores, 4x4 macro", f"description: '{image} 2 cores, 4x4 macro"
+        ).replace("exhaustive-search tests", "exhaustive-search tests'")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.set_default_timeout(TIMEOUT_MS)
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(url)
+            open_page(page, "Hardware")
+            page.locator("input[type=file]").first.set_input_files(
+                files=[{"name": "evil.yaml", "mimeType": "application/yaml",
+                        "buffer": evil.encode("utf-8")}]
+            )  # fmt: skip
+            page.get_by_text(image, exact=False).first.wait_for()
+            assert page.locator("img[src$='pixel.png']").count() == 0
+            assert not [seen for seen in requested if seen.endswith(IMAGE_URL_PATH)]
         finally:
             browser.close()

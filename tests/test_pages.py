@@ -8,6 +8,7 @@ are built, so the shared solver workers follow it and nothing is written to the 
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -15,12 +16,13 @@ import pytest
 from onnx import TensorProto, helper
 from streamlit.testing.v1 import AppTest
 
-from miredo_core.config import load_hardware
+from miredo_core.config import dump_hardware, load_hardware, parse_hardware
 from miredo_core.network import map_network
 from miredo_core.pareto import pareto_mask
 from miredo_core.store import ResultStore
+from miredo_core.variants import apply_variant
 from miredo_core.zoo import load_workload
-from ui import frames, jobs, report
+from ui import frames, jobs, report, state, widgets
 from ui.axes import read_axes
 from ui.jobs import YAML, RunRequest, SweepRequest, WorkloadSpec
 
@@ -55,8 +57,13 @@ def run_until_charts(at: AppTest, count: int, timeout: float = TIMEOUT) -> AppTe
     return at
 
 
+def plain(markdown: str) -> str:
+    """Markdown source as the reader sees it: user text is backslash-escaped on the page."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 def error_text(at: AppTest) -> str:
-    return "\n".join(element.value for element in at.error)
+    return "\n".join(plain(element.value) for element in at.error)
 
 
 def test_landing_page_navigates_without_exception() -> None:
@@ -96,7 +103,7 @@ def test_hardware_invalid_values_show_config_error_messages() -> None:
     assert "unknown key 'levelz'" in text and "hardware.macro" in text
     assert not at.exception
     # The message is also placed next to the input that edits that place.
-    assert any(e.value.startswith("`hardware.cores`") for e in at.error)
+    assert any(plain(e.value).startswith("hardware.cores:") for e in at.error)
 
 
 def test_hardware_sample_switch_and_yaml_edit() -> None:
@@ -172,20 +179,33 @@ def test_optimize_solves_tiny_and_draws_charts() -> None:
     assert at.selectbox(key="opt_preset").disabled
     assert "available with the MIP mapper" in [c.value for c in at.caption]
     at.button(key="run_optimize").click().run()
-    run_until_charts(at, 5)
+    run_until_charts(at, 7)
     assert not at.exception, at.exception
     assert not at.error, error_text(at)
-    assert len(at.get("plotly_chart")) == 5  # latency, energy, loop nest, layer energy, fidelity
+    # latency, energy, roofline, loop nest, layer ceilings, layer energy, fidelity
+    assert len(at.get("plotly_chart")) == 7
     table = at.dataframe[0].value
-    assert list(table["layer"]) == [
+    assert list(table["Layer"]) == [
         "conv3x3",
         "conv1x1",
         "depthwise3x3",
         "matmul",
         "conv3x3_stride2",
     ]
-    assert (table["status"] == "evaluated").all()
-    assert (table["ratio_to_ws"] == 1.0).all()
+    assert (table["Status"] == "evaluated").all()
+    assert (table["× WS"] == 1.0).all()
+    assert any(header.startswith("Energy (") and header.endswith("J)") for header in table)
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert re.fullmatch(r"\d+(\.\d+)? kcycles", metrics["Network latency"])
+    assert re.fullmatch(r"\d+(\.\d+)? nJ", metrics["Network energy"])
+    assert float(metrics["TOPS/W"]) > 0 and "Inferences/s" in metrics
+    # A baseline's bound card says it proves nothing and measures against the candidate floor.
+    assert any("baseline and proves no bound" in m.value for m in at.markdown)
+    at.number_input(key="opt_clock_mhz").set_value(1000.0).run()
+    faster = {metric.label: metric.value for metric in at.metric}
+    rate = float(metrics["Inferences/s"].replace(",", ""))
+    assert float(faster["Inferences/s"].replace(",", "")) == pytest.approx(2 * rate, rel=1e-3)
+    assert faster["TOPS/W"] == metrics["TOPS/W"]  # energy per op does not depend on the clock
     at.selectbox(key="opt_layer").set_value("matmul").run()
     assert not at.exception
 
@@ -200,11 +220,12 @@ def test_optimize_mip_with_interactive_preset() -> None:
     assert not at.selectbox(key="opt_preset").disabled
     at.selectbox(key="opt_preset").set_value("interactive")
     at.button(key="run_optimize").click().run()
-    run_until_charts(at, 5)
+    run_until_charts(at, 7)
     assert not at.exception and not at.error, error_text(at)
     table = at.dataframe[0].value
-    assert table["status"].iloc[0] in ("optimal", "best_found")
-    assert table["ratio_to_ws"].iloc[0] <= 1.0 + 1e-9
+    assert table["Status"].iloc[0] in ("optimal", "best_found")
+    assert table["× WS"].iloc[0] <= 1.0 + 1e-9
+    assert "Proven bound (cycles)" in table and table["Proven bound (cycles)"].notna().all()
 
 
 def test_optimize_invalid_hardware_is_a_message() -> None:
@@ -225,9 +246,12 @@ def test_compare_hardware_a_vs_b() -> None:
     run_until_charts(at, 3)
     assert not at.exception and not at.error, error_text(at)
     assert len(at.get("plotly_chart")) == 3  # normalized bars, loop nests A and B
-    diff = at.dataframe[0].value
+    totals, diff = at.dataframe[0].value, at.dataframe[1].value
     assert not diff["differs"].any()  # same hardware, same WS rule: identical loop nests
-    assert [m.value for m in at.metric] == ["1.000", "1.000", "1.000"]
+    assert set(totals["figure"]) == {"latency", "energy", "edp", "area", "pJ/MAC"}
+    assert (totals["B / A"] == "1×").all()
+    assert at.get("plotly_chart")[0].proto.spec  # the ratio chart, on a log axis:
+    assert '"type":"log"' in at.get("plotly_chart")[0].proto.spec.replace(" ", "")
 
 
 def test_design_space_sweep_draws_pareto_scatter_and_opens_a_point() -> None:
@@ -235,13 +259,15 @@ def test_design_space_sweep_draws_pareto_scatter_and_opens_a_point() -> None:
     at.session_state["sweep_axes"] = ["cores", "ping_pong"]
     at.session_state["sweep_values_cores"] = "1, 2"
     at.session_state["sweep_values_ping_pong"] = "off, on"
+    at.session_state["sweep_mapper"] = "ws"
     at.switch_page("pages/5_design_space.py").run()
     assert not at.exception
     at.button(key="run_sweep").click().run()
     run_until_charts(at, 1)
     assert not at.exception and not at.error, error_text(at)
     points = at.dataframe[0].value
-    assert len(points) == 4 and points["pareto"].any()
+    assert len(points) == 4 and points["Pareto"].any()
+    assert "Latency (kcycles)" in points and "Area (mm²)" in points
     assert list(points["cores"]) == [1, 1, 2, 2]
     at.selectbox(key="sweep_point").set_value(1)  # cores=1, ping_pong=on
     at.button(key="open_point").click().run()
@@ -268,6 +294,7 @@ def sweep_page(values: str) -> AppTest:
     at = seed_tiny(page("5_design_space.py"))
     at.session_state["sweep_axes"] = ["cores"]
     at.session_state["sweep_values_cores"] = values
+    at.session_state["sweep_mapper"] = "ws"
     return at.run()
 
 
@@ -296,12 +323,12 @@ def test_design_space_pareto_front_follows_the_chosen_figures() -> None:
     run_until_charts(at, 1)
     at.multiselect(key="sweep_pareto").set_value(["area"]).run()
     assert not at.exception and not at.error, error_text(at)
-    points = at.dataframe[0].value
-    assert list(points["pareto"]) == list(pareto_mask(points, ["area"]))
+    points = at.session_state["last_sweep"]["points"]
+    assert list(at.dataframe[0].value["Pareto"]) == list(pareto_mask(points, ["area"]))
     assert list(points.loc[points["pareto"], "cores"]) == [1]  # the smallest chip
     at.multiselect(key="sweep_pareto").set_value([]).run()
     assert not at.exception and at.warning
-    assert not at.dataframe[0].value["pareto"].any()
+    assert not at.dataframe[0].value["Pareto"].any()
 
 
 def test_unusable_result_store_is_a_message(tmp_path: Path, monkeypatch) -> None:
@@ -364,3 +391,289 @@ def test_reports_offer_downloads_and_an_offline_html_report() -> None:
 def test_empty_reports_page_explains_itself(name: str) -> None:
     at = page(name).run()
     assert not at.exception and at.info
+
+
+# ---------------------------------------------------------------- user text, identity, URL
+IMAGE_LINK = "![pixel](http://127.0.0.1:9/pixel.png)"
+
+
+def _markdown_sources(at: AppTest) -> list[str]:
+    """The Markdown source of every element that renders Markdown."""
+    kinds = ("markdown", "caption", "error", "warning", "info", "subheader", "title")
+    return [element.value for kind in kinds for element in getattr(at, kind)]
+
+
+def test_markdown_in_a_description_is_shown_as_text() -> None:
+    text = (
+        TINY_HARDWARE.read_text(encoding="utf-8")
+        .replace("description: 2 cores", f"description: '{IMAGE_LINK} **bold** 2 cores")
+        .replace("exhaustive-search tests", "exhaustive-search tests'")
+    )
+    at = page("1_hardware.py")
+    at.session_state["hardware_base_text"] = text
+    at.session_state["hardware_base_label"] = "upload evil.yaml"
+    at.run()
+    assert not at.exception and not at.error, error_text(at)
+    assert any(IMAGE_LINK in plain(element.value) for element in at.caption)  # as its characters
+    assert not any("![" in source for source in _markdown_sources(at))  # never as Markdown
+
+
+def test_markdown_in_names_and_yaml_keys_is_escaped() -> None:
+    name = "[click](http://127.0.0.1:9/x) ![i](http://127.0.0.1:9/i.png)"
+    workload = (
+        f"workload:\n  name: '{name}'\n  layers:\n    - {{name: '{name}', P: 4, C: 4, K: 4}}\n"
+    )
+    at = page("2_workload.py")
+    at.session_state["workload"] = WorkloadSpec(YAML, workload, "evil.yaml")
+    at.session_state["wl_source"] = "Upload ONNX / YAML"  # nothing uploaded: keeps the workload
+    at.run()
+    assert not at.exception
+    assert name in plain(at.subheader[0].value)
+    assert not any("![" in source or "](" in source for source in _markdown_sources(at))
+    broken = "hardware:\n  name: x\n  '![k](http://127.0.0.1:9/k.png)': 1\n"
+    at = page("1_hardware.py").run()
+    at.text_area(key="hw_yaml").set_value(broken).run()
+    assert not at.exception
+    assert "![k](http://127.0.0.1:9/k.png)" in error_text(at)
+    assert not any("![" in source for source in _markdown_sources(at))
+
+
+def test_optimize_caption_names_the_moved_axis_and_csv_names_the_variant() -> None:
+    at = seed_tiny(AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT))
+    at.switch_page("pages/1_hardware.py").run()
+    at.slider(key="hw_cores").set_value(3).run()
+    assert any("cores 2 → 3" in plain(element.value) for element in at.caption)
+    at.switch_page("pages/3_optimize.py").run()
+    at.selectbox(key="opt_mapper").set_value("ws").run()
+    at.button(key="run_optimize").click().run()
+    run_until_charts(at, 7)
+    assert not at.exception and not at.error, error_text(at)
+    hardware = next(plain(c.value) for c in at.caption if c.value.startswith("Hardware: "))
+    assert "tiny[cores=3]" in hardware and "cores 2 → 3" in hardware and "#" in hardware
+    csv = next(b for b in at.get("download_button") if b.key == "download_layers_csv")
+    assert csv.proto.label == "Download per-layer CSV"
+    # Back to the sample's value: the caption says so, with the sample's own hash.
+    at.switch_page("pages/1_hardware.py").run()
+    at.slider(key="hw_cores").set_value(2).run()
+    assert any("as loaded from sample tiny.yaml" in plain(c.value) for c in at.caption)
+
+
+def test_settings_come_back_from_the_url() -> None:
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update(
+        {"objective": "edp", "mapper": "ws", "sample": "tiny.yaml", "cores": "3",
+         "workload": "file:tiny_layers.yaml"}
+    )  # fmt: skip
+    at.run()
+    assert not at.exception
+    assert at.session_state["opt_objective"] == "edp"
+    assert at.session_state["opt_mapper"] == "ws"
+    assert at.session_state["hardware_axes"]["cores"] == 3
+    assert at.session_state["workload"].label == "tiny_layers.yaml"
+    assert "tiny[cores=3]" in " ".join(plain(c.value) for c in at.sidebar.caption)
+    at.switch_page("pages/3_optimize.py").run()
+    assert at.selectbox(key="opt_objective").value == "edp"
+    at.selectbox(key="opt_objective").set_value("energy").run()
+    assert at.query_params["objective"] == ["energy"] or at.query_params["objective"] == "energy"
+    assert at.query_params["cores"] in ("3", ["3"])
+
+
+def test_bad_url_settings_are_skipped_with_a_notice() -> None:
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update({"objective": "speed", "sample": "tiny.yaml", "cores": "many"})
+    at.run()
+    assert not at.exception
+    at.switch_page("pages/1_hardware.py").run()
+    assert "objective, cores" in " ".join(plain(w.value) for w in at.warning)
+    assert at.slider(key="hw_cores").value == 2
+
+
+def test_reset_to_sample_discards_moves() -> None:
+    at = page("1_hardware.py").run()
+    original = at.text_area(key="hw_yaml").value
+    at.slider(key="hw_cores").set_value(16).run()
+    assert at.text_area(key="hw_yaml").value != original
+    at.button(key="reset_sample").click().run()
+    assert at.text_area(key="hw_yaml").value == original
+    assert at.slider(key="hw_cores").value == 8
+
+
+def test_downloaded_variant_yaml_keeps_comments_and_names_the_change() -> None:
+    base = TINY_HARDWARE.read_text(encoding="utf-8")
+    hardware = load_hardware(TINY_HARDWARE)
+    same = state.Design(base, hardware, "sample tiny.yaml", ())
+    assert state.variant_yaml(base, same) == base  # unchanged: the file itself, comments and all
+    variant = apply_variant(hardware, "cores", 4)
+    design = state.Design(dump_hardware(variant), variant, "sample tiny.yaml", (("cores", 2, 4),))
+    text = state.variant_yaml(base, design)
+    assert text.startswith("# A deliberately small accelerator")
+    assert f"# variant of sample tiny.yaml: cores 2 → 4 (hash {design.hash})" in text
+    reloaded = parse_hardware(text, source="download")
+    assert reloaded.cores == 4 and "cores 2 → 4" in reloaded.description
+
+
+def test_workload_upload_is_kept_when_leaving_its_source() -> None:
+    at = page("2_workload.py").run()
+    at.radio(key="wl_source").set_value("Upload ONNX / YAML").run()
+    at.file_uploader(key="upload_workload").set_value(
+        ("small.onnx", _onnx_model(), "application/octet-stream")
+    )
+    at.run()
+    assert list(at.dataframe[0].value["layer"]) == ["conv", "fc"]
+    at.radio(key="wl_source").set_value("Built-in network").run()
+    assert at.dataframe[0].value["layer"].iloc[0] == "Conv_0"
+    at.radio(key="wl_source").set_value("Upload ONNX / YAML").run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["layer"]) == ["conv", "fc"]
+    assert any("earlier upload small.onnx" in t.value for t in at.text)
+
+
+def test_custom_layer_error_is_next_to_the_form_and_dims_are_explained() -> None:
+    at = page("2_workload.py").run()
+    at.radio(key="wl_source").set_value("Custom layer").run()
+    assert at.number_input(key="wl_layer_C").help == "input channels (per group)"
+    at.number_input(key="wl_layer_K").set_value(0)
+    at.button(key="add_layer").click().run()
+    assert "This layer cannot be added" in error_text(at)
+    assert "K must be a positive integer" in error_text(at)
+    assert any("R filter height" in plain(c.value) for c in at.caption)
+
+
+def test_grouped_convolutions_label_channels_per_group() -> None:
+    at = page("2_workload.py").run()
+    at.selectbox(key="wl_builtin").set_value("mobilenet_v2").run()
+    assert not at.exception
+    assert {"C per group", "K per group"} <= set(at.dataframe[0].value.columns)
+
+
+def test_compare_three_runs() -> None:
+    at = seed_tiny(page("4_compare.py"))
+    at.session_state["cmp_three"] = True
+    at.session_state["cmp_b_hardware"] = "tiny.yaml"
+    at.session_state["cmp_b_objective"] = "energy"
+    at.session_state["cmp_c_objective"] = "edp"
+    at.run()
+    at.button(key="run_compare").click().run()
+    run_until_charts(at, 4)
+    assert not at.exception and not at.error, error_text(at)
+    totals = at.dataframe[0].value
+    assert {"B / A", "C / A"} <= set(totals.columns)
+    diff = at.dataframe[1].value
+    assert {"A", "B", "C", "level", "dim"} <= set(diff.columns)
+    at.radio(key="cmp_metric").set_value("edp").run()
+    assert not at.exception
+    assert '"text":"EDP normalized to A (' in at.get("plotly_chart")[0].proto.spec
+
+
+def test_design_space_defaults_to_mip_and_asks_only_for_the_button() -> None:
+    at = seed_tiny(page("5_design_space.py")).run()
+    assert not at.exception
+    assert at.selectbox(key="sweep_mapper").value == "mip"
+    assert [i.value for i in at.info] == [
+        "Press **Run sweep** to map the workload on every design point."
+    ]
+
+
+def _panel_script() -> None:
+    """A progress panel over a job that never ends on its own (stands in for a long solve)."""
+    import streamlit as st
+
+    from ui import widgets
+
+    class SlowJob:
+        label = "mapping"
+
+        def __init__(self) -> None:
+            self.flags = st.session_state.setdefault("job_flags", {"cancel": False})
+
+        def done(self) -> bool:
+            return False
+
+        def progress(self) -> tuple[int, int, str]:
+            return 1, 4, "conv1"
+
+        def cancel(self) -> None:
+            self.flags["cancel"] = True
+
+        def cancel_requested(self) -> bool:
+            return self.flags["cancel"]
+
+    def stopped() -> None:
+        st.session_state["stopped"] = True
+
+    widgets.progress_panel([SlowJob()], "cancel_job", stopped)
+
+
+def test_cancel_answers_at_once_with_cancelling() -> None:
+    at = AppTest.from_function(_panel_script, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert "mapping: 1/4" in plain(at.get("progress")[0].proto.text)
+    assert not at.info
+    at.button(key="cancel_job").click().run()
+    assert [plain(i.value) for i in at.info] == [widgets.CANCELLING]
+    assert at.session_state["stopped"] and at.session_state["job_flags"]["cancel"]
+    at.run()  # still running: the panel keeps saying so, and offers no second Cancel
+    assert [plain(i.value) for i in at.info] == [widgets.CANCELLING]
+    assert not [b for b in at.button if b.key == "cancel_job"]
+
+
+def test_optimize_shows_the_change_from_the_previous_design() -> None:
+    at = seed_tiny(page("3_optimize.py")).run()
+    at.selectbox(key="opt_mapper").set_value("ws").run()
+    at.button(key="run_optimize").click().run()
+    run_until_charts(at, 7)
+    assert all(metric.delta in (None, "") for metric in at.metric)  # nothing to compare with
+    axes = dict(at.session_state["hardware_axes"])
+    axes["cores"] = 1  # as a sweep point or a slider would set it
+    at.session_state["hardware_axes"] = axes
+    at.run()
+    run_until_charts(at, 7)
+    assert not at.exception and not at.error, error_text(at)
+    deltas = {metric.label: metric.delta for metric in at.metric}
+    assert deltas["Network latency"].startswith("+")  # one core instead of two: slower
+    assert "%" in deltas["Area"] and deltas["Area"].startswith("−")
+    notes = [plain(c.value) for c in at.caption]
+    assert any(
+        n.startswith("Changes are against the previous design: tiny (as loaded") for n in notes
+    )
+    assert any(n.startswith("Hardware: tiny[cores=1] (cores 2 → 1") for n in notes)
+
+
+def _provisional_script() -> None:
+    """The Optimize page's provisional view over a running mapper and a finished baseline."""
+    from pathlib import Path
+
+    from miredo_core.config import load_hardware, parse_hardware
+    from miredo_core.network import map_network
+    from miredo_core.zoo import load_workload
+    from ui import state, views
+    from ui.jobs import YAML, RunRequest, WorkloadSpec
+
+    root = Path(state.REPO_ROOT)
+    hardware_path = root / "sample_configs" / "hardware" / "tiny.yaml"
+    hardware = load_hardware(hardware_path)
+    baseline = map_network(
+        hardware, load_workload(root / "sample_configs/workloads/tiny_layers.yaml")
+    )
+
+    class Job:
+        def __init__(self, finished: bool) -> None:
+            self.finished = finished
+
+        def done(self) -> bool:
+            return self.finished
+
+        def outcome(self):
+            return baseline, ""
+
+    text = hardware_path.read_text(encoding="utf-8")
+    design = state.Design(text, parse_hardware(text), "sample tiny.yaml", ())
+    request = RunRequest(text, WorkloadSpec(YAML, "", "tiny"), "mip", "latency")
+    views.show_provisional([Job(False), Job(True)], design, request)
+
+
+def test_provisional_figure_while_the_mapper_runs() -> None:
+    at = AppTest.from_function(_provisional_script, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert at.info[0].value.startswith("Provisional: the weight-stationary mapping")
+    assert len(at.get("plotly_chart")) == 1 and len(at.metric) == 7

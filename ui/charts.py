@@ -1,18 +1,28 @@
 """Plotly figure builders. Each takes a DataFrame from `ui.frames` (or a result frame) and
-returns a `go.Figure`, so the pages, the HTML report and the tests draw the same figures."""
+returns a `go.Figure`, so the pages, the HTML report and the tests draw the same figures.
+
+Every figure carries an explicit template and explicit trace colours: importing streamlit sets
+plotly's default template to one whose colours are placeholders that only the Streamlit page
+fills in, so a figure relying on the default renders black in an exported report. User text
+placed in a title goes through `html.escape` (plotly renders a subset of HTML in titles).
+"""
 
 from __future__ import annotations
 
+import html
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from miredo_core.mapping import Mapping
 from miredo_core.pareto import PARETO_COLUMNS
 from miredo_core.results import LATENCY_PARTS
 from ui import frames
+from ui.text import format_edp
 
 #: Readable names of the latency breakdown columns (they add up to latency_cycles).
 LATENCY_PART_LABELS = {
@@ -23,19 +33,61 @@ LATENCY_PART_LABELS = {
     "startup_cycles": "start-up",
     "writeback_cycles": "write-back",
 }
-OPERAND_COLORS = {"I": "#4c78a8", "W": "#f58518", "O": "#54a24b", "compute": "#b279a2"}
-METRIC_LABELS = {"latency": "latency", "energy": "energy", "edp": "EDP"}
-_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 60, "b": 60}, "legend_title_text": ""}
+LATENCY_PART_COLORS = {
+    "compute_cycles": "#4c78a8",
+    "weight_load_stall_cycles": "#f58518",
+    "input_stall_cycles": "#e45756",
+    "output_stall_cycles": "#72b7b2",
+    "startup_cycles": "#54a24b",
+    "writeback_cycles": "#b279a2",
+}
+OPERAND_COLORS = {
+    "I": "#4c78a8", "W": "#f58518", "O": "#54a24b", "compute": "#b279a2", "static": "#9d755d",
+}  # fmt: skip
+#: Run colours of Compare (A, B, C) and the other series.
+RUN_COLORS = ("#4c78a8", "#f58518", "#54a24b")
+SERIES_COLORS = ("#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#b279a2")
+METRIC_LABELS = {"latency": "latency", "energy": "energy", "edp": "EDP", "area": "area",
+                 "pJ/MAC": "pJ/MAC"}  # fmt: skip
+#: Units of Compare's figures in hover text, and the factor from the frame's unit to them.
+METRIC_UNITS = {"latency": ("cycles", 1.0), "energy": ("J", 1e-12), "edp": ("J·cycles", 1e-12)}
+#: An explicit template (see the module docstring); the page may still theme its own copy.
+#: Axis ticks use SI prefixes (1.6M, 2.4µ), never plotly's default "B" for billions.
+TEMPLATE = go.layout.Template(pio.templates["plotly_white"])
+TEMPLATE.layout.xaxis.exponentformat = "SI"
+TEMPLATE.layout.yaxis.exponentformat = "SI"
+#: Energies are plotted in joules, so that SI ticks read as µJ, mJ, ...
+J_PER_PJ = 1e-12
+#: d3 format of an axis that must read with SI prefixes at every scale (200µ, not 0.0002).
+SI_TICKS = "~s"
+_LAYOUT = {
+    "margin": {"l": 60, "r": 20, "t": 60, "b": 60},
+    "legend_title_text": "",
+    "template": TEMPLATE,
+}
 
 
-def latency_breakdown(frame: pd.DataFrame) -> go.Figure:
+def plot_text(text: object) -> str:
+    """User text for a plotly title or label: shown as its characters."""
+    return html.escape(str(text))
+
+
+def titled(title: str, subtitle: str = "") -> str:
+    """A figure title with the design and workload it shows (user text escaped) below it."""
+    return plot_text(title) + (f"<br><sup>{plot_text(subtitle)}</sup>" if subtitle else "")
+
+
+def latency_breakdown(frame: pd.DataFrame, subtitle: str = "") -> go.Figure:
     """Stacked bars per layer of the latency components (cycles)."""
     figure = go.Figure()
     for column in LATENCY_PARTS:
-        figure.add_bar(x=frame["layer"], y=frame[column], name=LATENCY_PART_LABELS[column])
+        figure.add_bar(
+            x=frame["layer"], y=frame[column], name=LATENCY_PART_LABELS[column],
+            marker_color=LATENCY_PART_COLORS[column],
+        )  # fmt: skip
     figure.update_layout(
         barmode="stack",
-        title="Latency breakdown per layer",
+        title=titled("Latency breakdown per layer", subtitle),
         yaxis_title="cycles",
         xaxis_title="layer",
         **_LAYOUT,
@@ -43,21 +95,28 @@ def latency_breakdown(frame: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def energy_breakdown(frame: pd.DataFrame, title: str = "Energy per memory level and operand"):
+def energy_breakdown(
+    frame: pd.DataFrame, title: str = "Energy per memory level and operand", subtitle: str = ""
+) -> go.Figure:
     """Stacked bars per level, one colour per operand (MAC and leakage as their own bars)."""
     figure = go.Figure()
     levels = list(dict.fromkeys(frame["level"]))
     for operand, rows in frame.groupby("operand", sort=False):
         figure.add_bar(
             x=rows["level"],
-            y=rows["energy_pj"],
+            y=rows["energy_pj"] * J_PER_PJ,
             name=operand,
             marker_color=OPERAND_COLORS.get(str(operand)),
         )
     figure.update_layout(
-        barmode="stack", title=title, yaxis_title="pJ", xaxis_title="level", **_LAYOUT
+        barmode="stack",
+        title=titled(title, subtitle),
+        yaxis_title="pJ",
+        xaxis_title="level",
+        **_LAYOUT,
     )
     figure.update_xaxes(categoryorder="array", categoryarray=levels)
+    figure.update_yaxes(tickformat=SI_TICKS)
     return figure
 
 
@@ -89,12 +148,16 @@ def loop_nest(mapping: Mapping, title: str = "Loop nest") -> go.Figure:
             hovertemplate="loop %{y}<br>operand %{x}<br>level %{text}<extra></extra>",
         )
     )
-    figure.update_yaxes(autorange="reversed", title="temporal loop (outermost first)")
+    figure.update_yaxes(
+        autorange="reversed", title="temporal loop (outermost first)", automargin=True
+    )
     figure.update_xaxes(side="top")
     figure.update_layout(
-        title=f"{title}<br><sup>spatial {spatial}</sup><br><sup>⇄ double-buffered level</sup>",
-        height=max(260, 40 * len(labels) + 140),
-        margin={"l": 110, "r": 20, "t": 110, "b": 20},
+        title=f"{plot_text(title)}<br><sup>spatial {spatial}</sup><br>"
+        "<sup>⇄ double-buffered level</sup>",
+        height=max(260, 40 * len(labels) + 160),
+        margin={"l": 130, "r": 20, "t": 130, "b": 20},
+        template=TEMPLATE,
     )
     return figure
 
@@ -108,11 +171,11 @@ def predicted_vs_simulated(frame: pd.DataFrame) -> go.Figure:
         ("sim_latency_cycles", "event simulator", "x"),
     )
     figure = go.Figure()
-    for column, name, symbol in series:
+    for (column, name, symbol), color in zip(series, SERIES_COLORS, strict=False):
         if column in frame and frame[column].notna().any():
             figure.add_scatter(
                 x=frame["layer"], y=frame[column], mode="markers", name=name,
-                marker={"symbol": symbol, "size": 10},
+                marker={"symbol": symbol, "size": 10, "color": color},
             )  # fmt: skip
     figure.update_layout(
         title="Predicted vs simulated latency per layer",
@@ -124,18 +187,97 @@ def predicted_vs_simulated(frame: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def compare_bars(frame: pd.DataFrame, label_a: str, label_b: str) -> go.Figure:
-    """B over A per layer and for the network: below 1 means B is better."""
+def compare_bars(frame: pd.DataFrame, metric: str) -> go.Figure:
+    """Each later run's `metric` over the first run's, per layer and for the network, on a log
+    axis (a ratio of 100 and one of 1.01 both stay readable); hover gives absolute values."""
+    rows = frame[frame["metric"] == metric]
+    runs = list(dict.fromkeys(rows["run"]))
+    unit, factor = METRIC_UNITS.get(metric, ("", 1.0))
+    reference = rows[rows["run"] == runs[0]].set_index("layer")["value"] * factor
     figure = go.Figure()
-    for metric, rows in frame.groupby("metric", sort=False):
-        figure.add_bar(x=rows["layer"], y=rows["ratio_b_over_a"], name=METRIC_LABELS[metric])
+    for run, color in zip(runs[1:], RUN_COLORS[1:], strict=False):
+        mine = rows[rows["run"] == run]
+        figure.add_bar(
+            x=mine["layer"], y=mine["ratio"], name=plot_text(run), marker_color=color,
+            customdata=np.stack([mine["value"] * factor, mine["layer"].map(reference)], axis=-1),
+            hovertemplate=f"%{{x}}<br>ratio %{{y:.3g}}<br>this run %{{customdata[0]:.3s}}{unit}"
+            f"<br>first run %{{customdata[1]:.3s}}{unit}<extra></extra>",
+        )  # fmt: skip
     figure.add_hline(y=1.0, line_dash="dot")
     figure.update_layout(
         barmode="group",
-        title=f"{label_b} normalized to {label_a} (below 1: B is better)",
-        yaxis_title="B / A",
+        title=f"{METRIC_LABELS[metric]} normalized to {plot_text(runs[0])} (below 1: better)",
+        yaxis_title=f"{METRIC_LABELS[metric]} / first run (log)",
+        yaxis_type="log",
         **_LAYOUT,
     )
+    return figure
+
+
+def roofline(frame: pd.DataFrame, dram_bw_bits_per_cycle: float) -> go.Figure:
+    """Classic roofline per layer: achieved MACs/cycle against MACs per DRAM bit of the mapping,
+    under the array's peak and the DRAM-bandwidth slope (log-log)."""
+    figure = go.Figure()
+    finite = frame[np.isfinite(frame["macs_per_dram_bit"])]
+    if len(finite):
+        low = float(finite["macs_per_dram_bit"].min()) / 2
+        high = float(finite["macs_per_dram_bit"].max()) * 2
+        peak = float(frame["peak_macs_per_cycle"].max())
+        x = np.geomspace(low, high, 60)
+        figure.add_scatter(
+            x=x, y=np.minimum(peak, x * dram_bw_bits_per_cycle), mode="lines",
+            name="roof: min(peak, DRAM bandwidth × intensity)", line={"color": "#888888"},
+        )  # fmt: skip
+    figure.add_scatter(
+        x=finite["macs_per_dram_bit"], y=finite["achieved_macs_per_cycle"], mode="markers",
+        text=[plot_text(name) for name in finite["layer"]], name="layers (achieved)",
+        hovertemplate="%{text}<br>%{x:.3g} MACs per DRAM bit<br>%{y:.3g} MACs/cycle"
+        "<extra></extra>", marker={"size": 10, "color": SERIES_COLORS[1]},
+    )  # fmt: skip
+    figure.update_layout(
+        title="Roofline: achieved MACs/cycle vs the array's peak and DRAM bandwidth",
+        xaxis_title="MACs per DRAM bit moved (mapping's arithmetic intensity)",
+        yaxis_title="MACs / cycle",
+        xaxis_type="log",
+        yaxis_type="log",
+        **_LAYOUT,
+    )
+    return figure
+
+
+def layer_ceilings(frame: pd.DataFrame, layer: str) -> go.Figure:
+    """One layer's achieved MACs/cycle beside its ceilings: peak, DRAM and buffer traffic."""
+    row = frame[frame["layer"] == layer].iloc[0]
+    names = ("achieved", "array peak", "DRAM traffic ceiling", "GB traffic ceiling")
+    columns = ("achieved_macs_per_cycle", "peak_macs_per_cycle", "dram_ceiling_macs_per_cycle",
+               "gb_ceiling_macs_per_cycle")  # fmt: skip
+    values = [float(row[c]) if math.isfinite(row[c]) else None for c in columns]
+    figure = go.Figure(
+        go.Bar(x=list(names), y=values, marker_color=list(SERIES_COLORS[: len(names)]))
+    )
+    figure.update_layout(
+        title=f"MACs per cycle of {plot_text(layer)}", yaxis_title="MACs / cycle (log)",
+        yaxis_type="log", **_LAYOUT,
+    )  # fmt: skip
+    return figure
+
+
+def parallel_axes(frame: pd.DataFrame, axes: list[str], color: str) -> go.Figure:
+    """One line per design point across the swept axes and the network figures."""
+    columns = [*axes, "latency_cycles", "energy_pj", "area_mm2"]
+    dimensions = [
+        {"label": column, "values": frame[column].astype(float).to_numpy()} for column in columns
+    ]
+    figure = go.Figure(
+        go.Parcoords(
+            dimensions=dimensions,
+            line={"color": frame[color].astype(float), "colorscale": "Viridis", "showscale": True},
+        )
+    )
+    figure.update_layout(
+        title="Design points across the axes and figures", template=TEMPLATE,
+        margin={"l": 80, "r": 80, "t": 90, "b": 40},
+    )  # fmt: skip
     return figure
 
 
@@ -152,18 +294,18 @@ def sweep_scatter(
     customdata carries the frame's row index."""
     hover = [
         "<br>".join(f"{axis} = {row[axis]}" for axis in axes)
-        + f"<br>{row['hardware']} ({row['status']})<br>area {row['area_mm2']:.3g} mm²"
+        + f"<br>{plot_text(row['hardware'])} ({row['status']})<br>area {row['area_mm2']:.3g} mm²"
         for _, row in frame.iterrows()
     ]
     figure = go.Figure()
     figure.add_scatter(
         x=frame["latency_cycles"],
-        y=frame["energy_pj"],
+        y=frame["energy_pj"] * J_PER_PJ,
         mode="markers",
         name="design points",
         customdata=frame.index.to_numpy(),
         text=hover,
-        hovertemplate="%{text}<br>latency %{x:,.0f} cycles<br>energy %{y:,.4g} pJ<extra></extra>",
+        hovertemplate="%{text}<br>latency %{x:.3s}cycles<br>energy %{y:.3s}J<extra></extra>",
         marker={
             "size": 11,
             "color": frame[color].astype(float),
@@ -176,18 +318,47 @@ def sweep_scatter(
     joined = sorted(PARETO_COLUMNS.get(name, name) for name in front) == sorted(SWEEP_PLOT_COLUMNS)
     figure.add_scatter(
         x=optimal["latency_cycles"],
-        y=optimal["energy_pj"],
+        y=optimal["energy_pj"] * J_PER_PJ,
         mode="lines+markers" if joined else "markers",
         name=f"Pareto front ({', '.join(front)})" if front else "Pareto front (none chosen)",
         line={"color": "crimson"},
         marker={"size": 16, "symbol": "circle-open", "color": "crimson"},
         hoverinfo="skip",
     )
+    _add_edp_curves(figure, frame)
     figure.update_layout(
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
-        title="Design space: latency vs energy",
+        title="Design space: latency vs energy (dotted: equal EDP)",
         xaxis_title="network latency (cycles)",
-        yaxis_title="network energy (pJ)",
+        yaxis_title="network energy (J)",
         **_LAYOUT,
     )
+    figure.update_yaxes(tickformat=SI_TICKS)
     return figure
+
+
+#: Iso-EDP curves drawn on the sweep scatter.
+EDP_CURVES = 4
+
+
+def _add_edp_curves(figure: go.Figure, frame: pd.DataFrame) -> None:
+    """Dotted curves latency x energy = const through the points' EDP range: a point on a lower
+    curve has the better EDP. Each is clipped to the points' box so the axes keep their range."""
+    finite = frame[np.isfinite(frame["latency_cycles"]) & np.isfinite(frame["energy_pj"])]
+    if len(finite) < 2:
+        return
+    x_low, x_high = float(finite["latency_cycles"].min()), float(finite["latency_cycles"].max())
+    energy_j = finite["energy_pj"] * J_PER_PJ
+    y_low, y_high = float(energy_j.min()), float(energy_j.max())
+    edp = finite["latency_cycles"] * energy_j
+    if not (x_high > x_low > 0 and y_high > y_low > 0):
+        return
+    x = np.geomspace(x_low, x_high, 80)
+    for index, level in enumerate(np.geomspace(float(edp.min()), float(edp.max()), EDP_CURVES)):
+        y = level / x
+        inside = (y >= y_low) & (y <= y_high)
+        figure.add_scatter(
+            x=x[inside], y=y[inside], mode="lines", line={"dash": "dot", "color": "#999999"},
+            name="equal EDP", legendgroup="edp", showlegend=index == 0,
+            hovertemplate=f"EDP {format_edp(level / J_PER_PJ)}<extra></extra>",
+        )  # fmt: skip

@@ -9,13 +9,15 @@ Streamlit drops the state of widgets that a run does not draw (another page's wi
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from miredo_core.config import ConfigError
+from miredo_core.config import ConfigError, dump_hardware
+from miredo_core.hardware import Hardware
 from miredo_core.variants import apply_variant
 from ui import cached
 from ui.axes import AXIS_SPECS, read_axes
@@ -36,6 +38,7 @@ CUSTOM_LAYERS = "custom_layers"
 OPTIMIZE_ACTIVE = "optimize_active"
 NOTICE = "notice"
 LAST_RUN = "last_run"
+PREVIOUS_RUN = "previous_run"
 LAST_SWEEP = "last_sweep"
 LAST_COMPARE = "last_compare"
 
@@ -70,6 +73,12 @@ def init() -> None:
     if BASE_TEXT not in state:
         path = sample_hardware()[DEFAULT_HARDWARE]
         set_base_text(path.read_text(encoding="utf-8"), f"sample {path.name}")
+    if AXES not in state:  # a base text set without its axes (a test, a restored session)
+        try:
+            state[AXES] = read_axes(cached.hardware_from_text(state[BASE_TEXT]))
+        except ConfigError:
+            path = sample_hardware()[DEFAULT_HARDWARE]
+            state[AXES] = read_axes(cached.hardware_from_text(path.read_text(encoding="utf-8")))
     state.setdefault(WORKLOAD, DEFAULT_WORKLOAD)
     state.setdefault(CUSTOM_LAYERS, [])
     state.setdefault(OPTIMIZE_ACTIVE, False)
@@ -101,11 +110,14 @@ def axes() -> dict[str, Any]:
 
 
 def seed_hardware_widgets() -> None:
-    """Give the form's widgets their stored values before they are drawn."""
+    """Give the form's widgets the stored values before they are drawn. The stored axes are the
+    one hardware state of the session (callbacks write the widgets' moves into it before the
+    page runs), so the widgets are set from it, never the other way round: a sweep point, a
+    restored URL or a sample switch cannot leave a widget showing another design."""
     state = st.session_state
     for axis, value in axes().items():
-        state.setdefault(axis_key(axis), value)
-    state.setdefault(YAML_EDITOR, current_text_or_base())
+        state[axis_key(axis)] = value
+    state[YAML_EDITOR] = current_text_or_base()
 
 
 def on_axis_change(axis: str) -> None:
@@ -125,6 +137,92 @@ def current_hardware_text() -> str:
     """The current hardware YAML; raises ConfigError (base) or ValueError (an axis value)."""
     state = st.session_state
     return cached.hardware_variant_text(state[BASE_TEXT], tuple(sorted(axes().items())))
+
+
+@dataclass(frozen=True)
+class Design:
+    """The hardware the session is working on, named so that every result can say which it is.
+
+    `text` is the canonical YAML (the library's dump) that runs are keyed by; `changes` lists
+    (axis, value in the base, value now) for every axis moved away from the base hardware (the
+    sample, upload or edited YAML it started from, `source`)."""
+
+    text: str
+    hardware: Hardware
+    source: str
+    changes: tuple[tuple[str, Any, Any], ...]
+
+    @property
+    def hash(self) -> str:
+        """Eight hex digits of the canonical YAML's SHA-256: equal designs, equal hash."""
+        return hardware_hash(self.text)
+
+    @property
+    def changes_text(self) -> str:
+        """ "cores 8 → 4, gb_kib 256 → 128", or "as loaded" when nothing moved."""
+        if not self.changes:
+            return "as loaded"
+        return ", ".join(f"{axis} {_plain(old)} → {_plain(new)}" for axis, old, new in self.changes)
+
+    @property
+    def label(self) -> str:
+        """Plain text (escape it before placing it in Markdown)."""
+        return f"{self.hardware.name} ({self.changes_text} from {self.source}) #{self.hash}"
+
+
+def hardware_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def current_design() -> Design:
+    """The session's hardware, from the base text and the stored axes (nothing else): raises
+    ConfigError (the base YAML) or ValueError (an axis value the hardware cannot take)."""
+    state = st.session_state
+    base = cached.hardware_from_text(state[BASE_TEXT])
+    before = read_axes(base)
+    text = cached.canonical_hardware_text(current_hardware_text())
+    changes = tuple(
+        (axis, before[axis], value)
+        for axis, value in sorted(axes().items())
+        if axis in before and before[axis] != value
+    )
+    return Design(text, cached.hardware_from_text(text), state[BASE_LABEL], changes)
+
+
+def download_yaml(design: Design) -> str:
+    """The YAML a user downloads: the base text itself (comments and all) when no axis moved;
+    otherwise the base file's leading comments, a line naming the variant, and the variant
+    with its description saying what changed."""
+    return variant_yaml(st.session_state[BASE_TEXT], design)
+
+
+def variant_yaml(base: str, design: Design) -> str:
+    """`download_yaml` of a given base text."""
+    if not design.changes:
+        return base
+    header = []
+    for line in base.splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line)
+    note = f"variant of {design.source}: {design.changes_text}"
+    description = f"{design.hardware.description} ({note})".strip()
+    hardware = replace(design.hardware, description=description)
+    lines = [*header, f"# {note} (hash {design.hash})", dump_hardware(hardware)]
+    return "\n".join(lines)
+
+
+def design_or_none() -> Design | None:
+    try:
+        return current_design()
+    except ValueError:  # ConfigError included
+        return None
 
 
 def current_text_or_base() -> str:
@@ -168,7 +266,7 @@ def sample_workload_spec(name: str) -> WorkloadSpec:
 # ---------------------------------------------------------------- runs and results
 def run_request(settings: dict, simulate: bool, hardware_text: str | None = None) -> RunRequest:
     """A run of the current workload; raises ConfigError / ValueError for bad hardware."""
-    text = hardware_text if hardware_text is not None else current_hardware_text()
+    text = hardware_text if hardware_text is not None else current_design().text
     return RunRequest(
         hardware_text=cached.canonical_hardware_text(text),
         workload=workload(),
@@ -177,6 +275,18 @@ def run_request(settings: dict, simulate: bool, hardware_text: str | None = None
         simulate=simulate,
         options=settings["options"],
     )
+
+
+def identity_columns(design: Design, request: RunRequest) -> dict[str, str]:
+    """The columns every exported row carries, so a file names its design and settings."""
+    options = dict(request.options)
+    return {
+        "hardware_variant": design.label,
+        "hardware_hash": design.hash,
+        "workload": request.workload.label,
+        "preset": options.get("preset", ""),
+        "solver": options.get("solver", ""),
+    }
 
 
 def baseline_request(request: RunRequest) -> RunRequest:
@@ -228,3 +338,23 @@ def track_jobs(page: str, jobs: list) -> None:
 def stop(flag: str) -> None:
     """Cancel callback: the page stops following its inputs until its run button is pressed."""
     st.session_state[flag] = False
+
+
+def record_run(request: RunRequest, result: Any, baseline: Any, design: Design) -> dict | None:
+    """Keep a finished Optimize run as the last one; the run it replaces becomes the previous
+    design when it was another design. Returns the previous design's run to compare with (same
+    workload, objective and mapper), or None."""
+    state = st.session_state
+    last = state.get(LAST_RUN)
+    run = {"request": request, "result": result, "baseline": baseline, "design": design}
+    if last is not None and last.get("design") is not None and last["design"].hash != design.hash:
+        state[PREVIOUS_RUN] = last
+    state[LAST_RUN] = run
+    previous = state.get(PREVIOUS_RUN)
+    if previous is None or previous["design"].hash == design.hash:
+        return None
+    earlier = previous["request"]
+    same = (earlier.workload, earlier.objective, earlier.mapper) == (
+        request.workload, request.objective, request.mapper,
+    )  # fmt: skip
+    return previous if same else None

@@ -9,10 +9,8 @@ from collections.abc import Callable, Sequence
 import streamlit as st
 
 from miredo_core.config import ConfigError
-from miredo_core.hardware import Hardware
 from miredo_core.network import MAPPERS, OBJECTIVES, map_network
 from miredo_core.pareto import PARETO_COLUMNS
-from miredo_core.results import NetworkResult
 from miredo_core.search.engine import PRESETS
 from miredo_core.search.mip import SOLVERS
 from miredo_core.sweep import SweepStats, parse_axis_values
@@ -22,6 +20,7 @@ from ui import cached, state
 from ui.axes import AXIS_SPECS, NUMBER, SLIDER, matches
 from ui.cached import Job
 from ui.jobs import BUILTIN, YAML, WorkloadSpec
+from ui.text import escape_markdown
 
 #: Mappers that read the quality preset and solver of `SolveOptions` (the library does not say
 #: which mapper reads which option; the baselines ignore both).
@@ -94,6 +93,10 @@ def hardware_source() -> None:
     left, right = st.columns(2)
     state.default("hw_sample", state.DEFAULT_HARDWARE)
     left.selectbox("Start from a sample", samples, key="hw_sample", on_change=_load_sample)
+    left.button(
+        "Reset to this sample", key="reset_sample", on_click=_load_sample,
+        help="Discard every slider move and YAML edit and start again from the sample.",
+    )  # fmt: skip
     right.file_uploader(
         "…or upload a hardware YAML", type=["yaml", "yml"], key="upload_hardware",
         on_change=_load_upload, max_upload_size=1,
@@ -119,9 +122,9 @@ def hardware_form(config_error: ConfigError | None, problems: dict[str, str]) ->
         items = config_error.items if config_error is not None else ()
         for item in items:
             if matches(spec, item.path):
-                column.error(f"`{item.path}`: {item.message}")
+                column.error(f"{escape_markdown(item.path)}: {escape_markdown(item.message)}")
         if axis in problems:
-            column.error(problems[axis])
+            column.error(escape_markdown(problems[axis]))
 
 
 def yaml_editor() -> None:
@@ -132,21 +135,34 @@ def yaml_editor() -> None:
 
 
 # ---------------------------------------------------------------- progress
+CANCELLING = "Cancelling… layers already solved are kept."
+
+
 def progress_panel(jobs: Sequence[Job], key: str, on_cancel: Callable[[], None]) -> None:
-    """Progress bars of running jobs, polled off the main run; reruns the page when all end."""
+    """Progress bars of running jobs, polled off the main run; reruns the page when all end.
+    Cancel answers in the same fragment run: the panel says "cancelling…" at once and keeps
+    saying it until the workers have stopped."""
+
+    finished = sum(job.done() for job in jobs)
 
     def panel() -> None:
-        if all(job.done() for job in jobs):
+        # A job that ends reruns the page: the last one shows the answer, an earlier one (the
+        # baseline) gives the page a provisional figure to show meanwhile.
+        if sum(job.done() for job in jobs) != finished:
             st.rerun(scope="app")
         for job in jobs:
             done, total, layer = job.progress()
-            fraction = done / total if total else 0.0
+            fraction = min(done / total, 1.0) if total else 0.0
             text = f"{job.label}: {done}/{total}" + (f" (last: {layer})" if layer else "")
-            st.progress(fraction, text=text)
+            st.progress(fraction, text=escape_markdown(text))
+        if any(job.cancel_requested() for job in jobs):
+            st.info(CANCELLING)
+            return
         if st.button("Cancel", key=key):
             for job in jobs:
                 job.cancel()
             on_cancel()
+            st.info(CANCELLING)
 
     st.fragment(panel, run_every=POLL_SECONDS)()
 
@@ -154,7 +170,7 @@ def progress_panel(jobs: Sequence[Job], key: str, on_cancel: Callable[[], None])
 def error_message(title: str, error: Exception) -> None:
     """A library error shown as `title` and one bullet per line of its message."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    st.error(title + "\n\n" + "\n".join(f"- {line}" for line in lines))
+    st.error(title + "\n\n" + "\n".join(f"- {escape_markdown(line)}" for line in lines))
 
 
 def show_outcomes(jobs: Sequence[Job]) -> list:
@@ -163,7 +179,7 @@ def show_outcomes(jobs: Sequence[Job]) -> list:
     for job in jobs:
         result, message = job.outcome()
         if message:
-            st.error(f"{job.label}: {message}")
+            st.error(escape_markdown(f"{job.label}: {message}"))
         results.append(result)
     return results
 
@@ -201,16 +217,38 @@ def workload_picker(source: str) -> WorkloadSpec | None:
     return _custom_workload()
 
 
+#: The upload kept when the user visits another source (the file widget forgets it).
+KEPT_UPLOAD = "wl_kept_upload"
+#: What each loop dim means (grouped convolutions count C and K per group).
+DIM_HELP = {
+    "R": "filter height", "S": "filter width", "P": "output height", "Q": "output width",
+    "C": "input channels (per group)", "K": "output channels (per group)",
+    "G": "groups (depthwise: G = channels, C = K = 1)", "N": "batch",
+}  # fmt: skip
+CUSTOM_ERROR = "wl_custom_error"
+
+
 def _uploaded_workload() -> WorkloadSpec | None:
     upload = st.file_uploader(
         f"ONNX model or workload YAML (at most {MAX_UPLOAD_MB} MB; nothing is executed)",
         type=["onnx", "yaml", "yml"], key="upload_workload", max_upload_size=MAX_UPLOAD_MB,
     )  # fmt: skip
     if upload is None:
-        return None
+        kept = st.session_state.get(KEPT_UPLOAD)
+        if kept is not None:
+            st.text(f"Using the earlier upload {kept.label}; upload another file to replace it.")
+        return kept
+    spec = _read_upload(upload)
+    if spec is not None:
+        st.session_state[KEPT_UPLOAD] = spec
+    return spec
+
+
+def _read_upload(upload) -> WorkloadSpec | None:
     data = upload.getvalue()
+    name = escape_markdown(upload.name)
     if len(data) > MAX_UPLOAD_MB * 2**20:
-        st.error(f"{upload.name} is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_MB} MB")
+        st.error(f"{name} is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_MB} MB")
         return None
     stem = upload.name.rsplit(".", 1)[0]
     try:
@@ -221,10 +259,10 @@ def _uploaded_workload() -> WorkloadSpec | None:
         spec = WorkloadSpec(YAML, text, upload.name)
         cached.load_network(spec.kind, spec.value, spec.label)
     except UnicodeDecodeError:
-        st.error(f"{upload.name} is not UTF-8 text")
+        st.error(f"{name} is not UTF-8 text")
         return None
     except (ConfigError, WorkloadError) as error:
-        st.error(f"{upload.name}: {error}")
+        st.error(f"{name}: {escape_markdown(error)}")
         return None
     return spec
 
@@ -238,10 +276,11 @@ def _add_layer() -> None:
         "pad_left": padding, "pad_right": padding,
     }  # fmt: skip
     layers = [*st.session_state[state.CUSTOM_LAYERS], layer]
+    st.session_state[CUSTOM_ERROR] = ""
     try:
         text = cached.custom_workload_text(tuple(tuple(item.items()) for item in layers))
     except (ConfigError, WorkloadError) as error:
-        state.notice(str(error))
+        st.session_state[CUSTOM_ERROR] = str(error)
         return
     st.session_state[state.CUSTOM_LAYERS] = layers
     state.set_workload(WorkloadSpec(YAML, text, "custom layers"))
@@ -254,12 +293,18 @@ def _custom_workload() -> WorkloadSpec | None:
         columns = st.columns(len(_LAYER_FIELDS) + 2)
         for column, name in zip(columns, _LAYER_FIELDS, strict=False):
             state.default(f"wl_layer_{name}", 3 if name in ("R", "S") else 1)
-            column.number_input(name, step=1, key=f"wl_layer_{name}")
+            column.number_input(name, step=1, key=f"wl_layer_{name}", help=DIM_HELP[name])
         state.default("wl_layer_stride", 1)
         state.default("wl_layer_padding", 0)
         columns[-2].number_input("stride", step=1, key="wl_layer_stride")
         columns[-1].number_input("padding", step=1, key="wl_layer_padding")
         st.form_submit_button("Add layer", key="add_layer", on_click=_add_layer)
+    if message := st.session_state.pop(CUSTOM_ERROR, ""):
+        error_message("This layer cannot be added:", ValueError(message))
+    st.caption(
+        "Dims: " + "; ".join(f"{dim} {text}" for dim, text in DIM_HELP.items()) + ". "
+        "A matrix product M×K·K×N is P = M, C = K, K = N with R = S = Q = 1."
+    )
     if st.button("Clear custom layers", key="clear_layers"):
         st.session_state[state.CUSTOM_LAYERS] = []
     return None
@@ -280,7 +325,9 @@ def compare_side(prefix: str, label: str, default_hardware: str, default_objecti
     text = None
     if hardware != CURRENT_HARDWARE:
         text = state.sample_hardware()[hardware].read_text(encoding="utf-8")
-    name = hardware.removesuffix(".yaml") if text else "current"
+    design = state.design_or_none()
+    current = f"current: {design.hardware.name} #{design.hash}" if design else "current"
+    name = hardware.removesuffix(".yaml") if text else current
     settings["label"] = f"{label} ({name}, {settings['mapper']}, {settings['objective']})"
     return {**settings, "hardware_text": text}
 
@@ -332,50 +379,11 @@ def sweep_stats(stats: SweepStats, store_path: str) -> None:
         f"{stats.points} points, {stats.layer_problems} layer problems, "
         f"{stats.distinct_problems} distinct ({stats.saved_by_dedup} saved by repeated shapes): "
         f"{stats.store_hits} served from the result store, {stats.solved} solved, "
-        f"in {stats.wall_time_s:.1f} s. Store: `{store_path}`"
+        f"in {stats.wall_time_s:.1f} s. Store: {store_path}"
     )
-    st.caption(text)
+    st.caption(escape_markdown(text))
     if stats.unsolved:
         st.warning(
             f"{stats.unsolved} problem(s) were not solved (cancelled); their points show as "
             "'cancelled'. Press **Run sweep** to finish: solved answers are kept."
         )
-
-
-def hardware_figures(hardware: Hardware) -> None:
-    """The derived figures of a design, in the units an architect reads them in."""
-    st.caption(f"Design: **{hardware.name}**. {hardware.description}")
-    columns = st.columns(4)
-    columns[0].metric(
-        "Peak MACs/cycle", f"{hardware.peak_macs_per_cycle():,.0f}", help="with 8-bit inputs"
-    )
-    columns[1].metric("On-chip SRAM", f"{hardware.on_chip_sram_bits / 8 / 1024:,.0f} KiB")
-    columns[2].metric("Area", f"{hardware.area_mm2:.3g} mm²")
-    columns[3].metric("Leakage", f"{hardware.leakage_pj_per_cycle:.3g} pJ/cyc")
-
-
-def result_metrics(result: NetworkResult) -> None:
-    """Network totals of a run (sums over layers; EDP is total latency x total energy)."""
-    columns = st.columns(5)
-    columns[0].metric(
-        "Network latency", f"{result.latency_cycles / 1e6:.4g} M", help="million cycles"
-    )
-    columns[1].metric("Network energy", f"{result.energy_pj / 1e6:.4g} µJ")
-    columns[2].metric("EDP", f"{result.edp_pj_cycles:.3g}", help="pJ x cycles")
-    columns[3].metric("Layers not mapped", len(result.infeasible_layers))
-    columns[4].metric("Solve time", f"{result.solve_time_s:.1f} s", help="summed over layers")
-
-
-#: How the per-layer table shows its numbers (the CSV keeps full precision).
-TABLE_FORMATS = {
-    "gap": st.column_config.NumberColumn(format="percent"),
-    "utilization": st.column_config.NumberColumn(format="percent"),
-    "ratio_to_ws": st.column_config.NumberColumn(format="%.3f"),
-    "energy_pj": st.column_config.NumberColumn(format="%.4e"),
-    "edp_pj_cycles": st.column_config.NumberColumn(format="%.4e"),
-    "solve_time_s": st.column_config.NumberColumn(format="%.2f"),
-}
-
-
-def results_table(table) -> None:
-    st.dataframe(table, hide_index=True, width="stretch", column_config=TABLE_FORMATS)

@@ -1,0 +1,173 @@
+"""The dashboard's presentation helpers, without a page: number formatting, Markdown escaping,
+loop-nest alignment, fidelity flags, bound cards, the CSV export and the HTML report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from miredo_core.config import load_hardware
+from miredo_core.mapping import Mapping
+from miredo_core.network import map_network
+from miredo_core.results import LATENCY_PARTS
+from miredo_core.search.spatial import spatial_candidates
+from miredo_core.workload import Dim
+from miredo_core.zoo import load_workload
+from ui import explain, frames, report
+from ui.text import escape_markdown, format_cycles, format_edp, format_energy, format_si
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TINY_HARDWARE = REPO_ROOT / "sample_configs" / "hardware" / "tiny.yaml"
+TINY_WORKLOAD = REPO_ROOT / "sample_configs" / "workloads" / "tiny_layers.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    hardware = load_hardware(TINY_HARDWARE)
+    return hardware, map_network(hardware, load_workload(TINY_WORKLOAD), "ws", simulate=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (format_energy(1.6e6), "1.60 µJ"),
+        (format_cycles(6.44e6), "6.44 Mcycles"),
+        (format_cycles(512), "512 cycles"),
+        (format_edp(1.41e16), "14.1 kJ·cycles"),
+        (format_si(999.7, "s"), "1.00 ks"),
+        (format_si(0.0, "J"), "0 J"),
+        (format_si(math.nan, "J"), "—"),
+        (format_si(-2.5e-3, "J"), "-2.50 mJ"),
+    ],
+)
+def test_si_formatting(text: str, expected: str) -> None:
+    assert text == expected
+
+
+def test_escaped_markdown_keeps_every_character() -> None:
+    hostile = "![i](http://x/i.png) [a](javascript:x) **b** <img src=x> :red[c] $x$ `d` # e"
+    escaped = escape_markdown(hostile)
+    assert re.sub(r"\\(.)", r"\1", escaped) == hostile
+    # No special character is left unescaped.
+    assert not re.search(r"(?<!\\)[\[\]()!*<>`$#:]", escaped)
+
+
+def _mapping(loops: list[tuple[str, int]], levels: list[str]) -> Mapping:
+    placement = {"I": levels, "W": levels, "O": levels}
+    return Mapping.build({"cores": {"K": 2}}, loops, placement)
+
+
+def test_loop_nest_diff_aligns_by_level_and_dim_not_by_row() -> None:
+    a = _mapping([("K", 4), ("C", 8), ("P", 2)], ["dram", "global_buffer", "global_buffer"])
+    # The same loops in another order and split: one K loop more at DRAM, P moved to DRAM.
+    b = _mapping(
+        [("P", 2), ("K", 2), ("K", 2), ("C", 8)], ["dram", "dram", "dram", "global_buffer"]
+    )
+    diff = frames.loop_nest_diff([("A", a), ("B", b)])
+    assert set(diff.columns) == {"operand / axis", "level", "dim", "A", "B", "differs"}
+    by_place = diff.set_index(["operand / axis", "level", "dim"])
+    assert by_place.loc[("W", "DRAM", "K"), "A"] == 4 and by_place.loc[("W", "DRAM", "K"), "B"] == 4
+    assert not by_place.loc[("W", "DRAM", "K"), "differs"]
+    assert by_place.loc[("W", "GB", "P"), "differs"] and by_place.loc[("W", "DRAM", "P"), "differs"]
+    assert not by_place.loc[("spatial", "cores", "K"), "differs"]
+    # Per operand, P moved (2 places) and C stayed: 2 of 4 places differ for each operand.
+    assert int(diff["differs"].sum()) == 3 * 2
+    same = frames.loop_nest_diff([("A", a), ("B", a), ("C", None)])
+    assert (same["C"] == "").all() and same["differs"].all()
+
+
+def test_fidelity_flags_layers_beyond_two_percent(tiny_run) -> None:
+    _, result = tiny_run
+    assert explain.fidelity_flags(result).empty  # the simulator agrees on the tiny layers
+    first = result.layer_results[0]
+    off = dataclasses.replace(first, sim_latency_cycles=first.cost.latency_cycles * 1.074)
+    changed = dataclasses.replace(result, layer_results=(off, *result.layer_results[1:]))
+    flags = explain.fidelity_flags(changed)
+    assert list(flags["layer"]) == [first.layer.name]
+    assert flags["latency_difference"].iloc[0] == pytest.approx(0.074)
+
+
+def test_bound_card_of_a_baseline_and_of_a_certified_layer(tiny_run) -> None:
+    hardware, result = tiny_run
+    card = explain.bound_card(hardware, result.layer_results[0])
+    assert card.bound_kind == "none" and math.isnan(card.bound)
+    assert card.candidate_floor <= card.value  # the floor is a proven bound of every mapping
+    assert card.largest_latency_part in LATENCY_PARTS
+    floor_bound = dataclasses.replace(
+        result.layer_results[0],
+        status="best_found",
+        search={"lower_bound": card.candidate_floor, "gap": 0.3},
+    )
+    explained = explain.bound_card(hardware, floor_bound)
+    assert explained.bound_kind == "candidate floor"
+    assert "measured against the candidate floor" in explained.explanation
+
+
+def test_efficiency_figures(tiny_run) -> None:
+    hardware, result = tiny_run
+    figures = explain.efficiency(result, hardware.area_mm2, clock_mhz=1000.0)
+    assert figures.pj_per_mac == pytest.approx(result.energy_pj / result.macs)
+    assert figures.tops_per_w == pytest.approx(2 / figures.pj_per_mac)  # 2 ops / pJ = 2 TOPS/W
+    assert figures.inferences_per_s == pytest.approx(1e9 / result.latency_cycles)
+    roofline = explain.roofline_frame(hardware, result)
+    assert (roofline["achieved_macs_per_cycle"] <= roofline["peak_macs_per_cycle"] + 1e-9).all()
+
+
+def test_csv_export_has_units_dims_and_identity(tiny_run) -> None:
+    _, result = tiny_run
+    identity = {"hardware_variant": "tiny (as loaded)", "hardware_hash": "0123abcd",
+                "workload": "tiny", "preset": "", "solver": ""}  # fmt: skip
+    frame = frames.export_frame(result, identity)
+    for column in ("R", "S", "P", "Q", "C", "K", "G", "N", "stride_h", "gap_fraction",
+                   "utilization_fraction", "lower_bound_cycles", "latency_cycles", "energy_pj",
+                   *identity):  # fmt: skip
+        assert column in frame, column
+    assert (frame["hardware_hash"] == "0123abcd").all()
+    assert list(frame["C"]) == [r.layer.size(Dim.C) for r in result.layer_results]
+    assert list(frame.columns).index("R") == list(frame.columns).index("macs") + 1
+
+
+def _figures(html: str) -> list[dict]:
+    """The figure JSON of every plotly div in an exported report."""
+    found = []
+    for match in re.finditer(r'Plotly\.newPlot\(\s*"[^"]+",\s*(\[.*?\]),\s*(\{.*?\}),\s*\{', html,
+                             re.S):  # fmt: skip
+        found.append({"data": json.loads(match.group(1)), "layout": json.loads(match.group(2))})
+    return found
+
+
+def test_report_figures_have_explicit_colours(tiny_run) -> None:
+    import streamlit  # noqa: F401, PLC0415 (its import sets plotly's placeholder template)
+
+    hardware, result = tiny_run
+    context = report.RunContext("tiny (as loaded) #0123abcd", hardware, "hardware: {}", "tiny")
+    html = report.html_report("t", report.run_sections(result, result, "latency", context))
+    figures = _figures(html)
+    assert len(figures) >= 4
+    latency = next(f for f in figures if "Latency breakdown" in f["layout"]["title"]["text"])
+    colours = [trace["marker"]["color"] for trace in latency["data"]]
+    assert len(set(colours)) == len(colours) > 1  # one colour per part, not all one
+    assert not any(re.fullmatch(r"#00000\d", c) for c in colours)  # no Streamlit placeholder
+    colorway = latency["layout"]["template"]["layout"]["colorway"]
+    assert not any(re.fullmatch(r"#00000\d", c) for c in colorway)
+    assert "tiny (as loaded) #0123abcd" in latency["layout"]["title"]["text"]
+    assert "<pre>hardware: {}</pre>" in html and "Loop nest of conv3x3" in html
+    assert "Bound cards" in html and "class='scroll'" in html
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy", "edp"])
+def test_candidate_floor_equals_the_minimum_over_every_candidate(objective: str) -> None:
+    """The merged (cores, rows, columns) products give the same floors as enumerating every
+    spatial candidate of `miredo_core.search.spatial`."""
+    hardware = load_hardware(TINY_HARDWARE)
+    for layer in load_workload(TINY_WORKLOAD).layers:
+        compute, _, floor = explain._floors(hardware, layer, objective)
+        candidates = spatial_candidates(hardware, layer)
+        t_mac = hardware.macro.pass_cycles(layer.input_bits)
+        assert floor == pytest.approx(min(c.bound(objective) for c in candidates), rel=1e-12)
+        assert compute == min(t_mac * math.prod(s for _, s in c.temporal) for c in candidates)

@@ -1,0 +1,243 @@
+"""What a result means: per-layer bound cards, efficiency figures, a roofline, fidelity flags.
+
+Every number here is read from a result's evaluated cost (`cost_model.evaluate`), its search
+figures (`lower_bound`, `gap`) or the hardware; the only things derived are ratios and the
+candidate floors of `miredo_core.search.spatial`, which are the same proven floors the search
+starts from:
+
+- compute floor: the best spatial unrolling's bit-serial passes, t_MAC cycles each;
+- DRAM floor: every touched element of an operand crosses its DRAM channel once;
+- candidate floor: per unrolling the larger of the two (energy and EDP: MAC energy, DRAM energy
+  and leakage over that latency), minimized over every legal unrolling.
+
+A search that proves nothing above the candidate floor reports it as its lower bound; then the
+gap is measured against that floor, and the card says so: the true gap may be much smaller.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from miredo_core.cost_model import READ, WRITE, mac_energy_pj
+from miredo_core.hardware import AXES, Hardware, Level
+from miredo_core.kinds import objective_value
+from miredo_core.results import LATENCY_PARTS, LayerResult, NetworkResult
+from miredo_core.search.factors import divisors
+from miredo_core.search.spatial import dram_floor_cycles, dram_floor_energy_pj
+from miredo_core.workload import DIMS, Layer
+
+#: Model vs simulator difference above which a layer is flagged (DESIGN.md, fidelity).
+FIDELITY_TOLERANCE = 0.02
+#: Relative difference under which a bound counts as equal to a floor (floating-point noise).
+_SAME = 1e-9
+OPS_PER_MAC = 2
+PJ_PER_J = 1e12
+HZ_PER_MHZ = 1e6
+
+
+@dataclass(frozen=True)
+class BoundCard:
+    """One layer's value against its proven bound, and what that bound is."""
+
+    layer: str
+    objective: str
+    value: float
+    bound: float
+    gap: float
+    compute_floor_cycles: float
+    dram_floor_cycles: float
+    candidate_floor: float
+    bound_kind: str
+    """"none" (a baseline claims nothing), "candidate floor", "above the floor" or "optimal"."""
+    explanation: str
+    largest_latency_part: str
+    largest_latency_share: float
+
+
+def _product_states(hardware: Hardware, layer: Layer) -> set[tuple[int, int, int]]:
+    """Every (cores, rows, columns) product of a legal spatial unrolling: each dim's factors
+    over the axes that may unroll it divide the dim, each axis's product fits the axis. The
+    candidate floors depend on an unrolling only through these three products, so merging equal
+    triples gives the same minimum as enumerating every candidate, far faster."""
+    sizes = [hardware.axis_size(axis) for axis in AXES]
+    states = {(1, 1, 1)}
+    for dim in DIMS:
+        size = layer.size(dim)
+        allowed = [index for index, axis in enumerate(AXES) if dim in hardware.axis_dims(axis)]
+        splits = {(1, 1, 1)}
+        for index in allowed:
+            grown = set()
+            for split in splits:
+                used = math.prod(split)
+                for factor in divisors(size // used):
+                    if factor > sizes[index]:
+                        break
+                    new = list(split)
+                    new[index] *= factor
+                    grown.add(tuple(new))
+            splits = grown
+        merged = set()
+        for state in states:
+            for split in splits:
+                product = tuple(a * b for a, b in zip(state, split, strict=True))
+                if all(value <= limit for value, limit in zip(product, sizes, strict=True)):
+                    merged.add(product)
+        states = merged
+    return states
+
+
+def _floors(hardware: Hardware, layer: Layer, objective: str) -> tuple[float, float, float]:
+    """(compute floor cycles, DRAM floor cycles, candidate floor of the objective): the
+    bounds of `miredo_core.search.spatial.candidate`, minimized over every legal unrolling."""
+    t_mac = hardware.macro.pass_cycles(layer.input_bits)
+    dram = float(max(dram_floor_cycles(hardware, layer).values()))
+    dram_energy = dram_floor_energy_pj(hardware, layer)
+    total = math.prod(layer.dims.values())
+    compute, floor = math.inf, math.inf
+    for cores, rows, columns in _product_states(hardware, layer):
+        passes = total // (cores * rows * columns)
+        latency = max(t_mac * passes, dram)
+        energy = (
+            mac_energy_pj(hardware, layer, passes, cores)
+            + dram_energy
+            + hardware.leakage_pj_per_cycle * latency
+        )
+        value = {"latency": latency, "energy": energy, "edp": latency * energy}[objective]
+        compute, floor = min(compute, t_mac * passes), min(floor, value)
+    return float(compute), dram, float(floor)
+
+
+def bound_card(hardware: Hardware, result: LayerResult) -> BoundCard:
+    """The card of a mapped layer (an unmapped one has no value to explain: value NaN)."""
+    objective = result.objective
+    value = math.nan if result.cost is None else objective_value(result.cost, objective)
+    bound = float(result.search.get("lower_bound", math.nan))
+    gap = float(result.search.get("gap", math.nan))
+    compute, dram, floor = _floors(hardware, result.layer, objective)
+    which = "compute" if compute >= dram else "DRAM traffic"
+    if math.isnan(bound):
+        kind = "none"
+        text = (
+            f"{result.mapper} is a baseline and proves no bound. For reference, the candidate "
+            f"floor ({which} of the best unrolling) is {_ratio_text(value, floor)} below it."
+        )
+    elif gap <= _SAME or result.status == "optimal":
+        kind = "optimal"
+        text = "Certified: no mapping of this layer is better than the proven bound allows."
+    elif abs(bound - floor) <= _SAME * max(abs(floor), 1.0):
+        kind = "candidate floor"
+        text = (
+            f"The gap is measured against the candidate floor ({which} of the best spatial "
+            "unrolling): the search proved nothing tighter, so the true gap may be much smaller."
+        )
+    else:
+        kind = "above the floor"
+        text = (
+            f"The search proved a bound {_ratio_text(bound, floor)} above the candidate floor "
+            f"({which}); weight writes, partial-sum round trips, bandwidth and start-up add to it."
+        )
+    part, share = _largest_part(result)
+    return BoundCard(
+        result.layer.name, objective, value, bound, gap, compute, dram, floor, kind, text,
+        part, share,
+    )  # fmt: skip
+
+
+def _ratio_text(high: float, low: float) -> str:
+    if not (math.isfinite(high) and math.isfinite(low)) or high <= 0:
+        return "—"
+    return f"{100 * (high - low) / high:.1f} %"
+
+
+def _largest_part(result: LayerResult) -> tuple[str, float]:
+    """The latency component that takes the most cycles, and its share of the latency."""
+    cost = result.cost
+    if cost is None or cost.latency_cycles <= 0:
+        return "", math.nan
+    name = max(LATENCY_PARTS, key=lambda part: getattr(cost, part))
+    return name, getattr(cost, name) / cost.latency_cycles
+
+
+def bound_frame(hardware: Hardware, result: NetworkResult) -> pd.DataFrame:
+    """Every mapped layer's bound card as a row (the report's table)."""
+    cards = [bound_card(hardware, r) for r in result.layer_results if r.cost is not None]
+    return pd.DataFrame([card.__dict__ for card in cards])
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Network figures at a clock the user chooses (the model counts cycles, not seconds)."""
+
+    pj_per_mac: float
+    tops_per_w: float
+    tops_per_mm2: float
+    inferences_per_s: float
+    latency_s: float
+
+
+def efficiency(result: NetworkResult, area_mm2: float, clock_mhz: float) -> Efficiency:
+    """TOPS/W needs no clock (ops / energy); TOPS/mm² and inferences/s do. One MAC is two ops."""
+    macs = result.macs
+    energy_pj, latency_cycles = result.energy_pj, result.latency_cycles
+    latency_s = latency_cycles / (clock_mhz * HZ_PER_MHZ) if clock_mhz > 0 else math.nan
+    ops = OPS_PER_MAC * macs
+    tops = ops / latency_s / 1e12 if latency_s > 0 else math.nan
+    return Efficiency(
+        pj_per_mac=energy_pj / macs if macs else math.nan,
+        tops_per_w=ops / energy_pj if energy_pj > 0 else math.nan,  # ops/pJ = Tops/J = TOPS/W
+        tops_per_mm2=tops / area_mm2 if area_mm2 > 0 else math.nan,
+        inferences_per_s=1 / latency_s if latency_s > 0 else math.nan,
+        latency_s=latency_s,
+    )
+
+
+def _channel_cycles(cost, hardware: Hardware, level: Level) -> float:
+    """Cycles the level's channels need for the mapping's traffic, reads and writes apart."""
+    memory = hardware.memory(level)
+    bits = {READ: 0.0, WRITE: 0.0}
+    for (place, _, access), count in cost.memory_bits.items():
+        if place is level:
+            bits[access] += count
+    read, write = bits[READ], bits[WRITE]
+    return max(read / memory.read_bw_bits_per_cycle, write / memory.write_bw_bits_per_cycle)
+
+
+def roofline_frame(hardware: Hardware, result: NetworkResult) -> pd.DataFrame:
+    """Per mapped layer: achieved MACs/cycle, the array's peak, and the ceilings the mapping's
+    own DRAM and global-buffer traffic set (MACs over the cycles its channels need)."""
+    rows = []
+    for r in result.layer_results:
+        if r.cost is None:
+            continue
+        macs = r.layer.macs
+        dram_bits = sum(b for (lv, _, _), b in r.cost.memory_bits.items() if lv is Level.DRAM)
+        dram = _channel_cycles(r.cost, hardware, Level.DRAM)
+        buffer = _channel_cycles(r.cost, hardware, Level.GLOBAL_BUFFER)
+        rows.append({
+            "layer": r.layer.name,
+            "achieved_macs_per_cycle": macs / r.cost.latency_cycles,
+            "peak_macs_per_cycle": hardware.peak_macs_per_cycle(r.layer.input_bits),
+            "dram_ceiling_macs_per_cycle": macs / dram if dram > 0 else math.inf,
+            "gb_ceiling_macs_per_cycle": macs / buffer if buffer > 0 else math.inf,
+            "macs_per_dram_bit": macs / dram_bits if dram_bits > 0 else math.inf,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def fidelity_flags(result: NetworkResult) -> pd.DataFrame:
+    """Layers whose simulated latency or energy differs from the cost model by more than
+    FIDELITY_TOLERANCE (empty when nothing was simulated)."""
+    rows = []
+    for r in result.layer_results:
+        if r.cost is None or r.sim_latency_cycles is None:
+            continue
+        latency = (r.sim_latency_cycles - r.cost.latency_cycles) / r.cost.latency_cycles
+        energy = math.nan
+        if r.sim_energy_pj is not None and r.cost.energy_pj > 0:
+            energy = (r.sim_energy_pj - r.cost.energy_pj) / r.cost.energy_pj
+        if abs(latency) > FIDELITY_TOLERANCE or abs(energy) > FIDELITY_TOLERANCE:
+            rows.append((r.layer.name, latency, energy))
+    return pd.DataFrame(rows, columns=["layer", "latency_difference", "energy_difference"])

@@ -1,0 +1,157 @@
+"""Settings in the page's URL, so a browser reload (or a shared link) keeps them.
+
+The query string holds the Optimize settings (objective, mapper, preset, solver), the workload
+(a built-in network or a sample workload file), the sample hardware and every axis moved away
+from it, e.g. `?objective=edp&mapper=mip&sample=default_8core.yaml&cores=4&workload=builtin:
+resnet18`. A new session reads it once (`restore`); every run writes the current values back
+(`publish`). An upload or hand-edited YAML cannot be put into a URL: then the hardware is left
+out, and a reload starts from the default sample.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from miredo_core.network import MAPPERS, OBJECTIVES
+from miredo_core.search.engine import PRESETS
+from miredo_core.search.mip import SOLVERS
+from miredo_core.zoo import NETWORK_NAMES
+from ui import state
+from ui.axes import AXIS_SPECS, SLIDER, TOGGLE
+from ui.jobs import BUILTIN, YAML, WorkloadSpec
+from ui.text import escape_markdown
+
+#: URL parameter -> (widget key, the values it may take).
+SETTINGS = {
+    "objective": ("opt_objective", tuple(OBJECTIVES)),
+    "mapper": ("opt_mapper", tuple(MAPPERS)),
+    "preset": ("opt_preset", tuple(PRESETS)),
+    "solver": ("opt_solver", tuple(SOLVERS)),
+}
+RESTORED = "url_restored"
+SAMPLE_PREFIX = "sample "
+BUILTIN_PREFIX = "builtin:"
+FILE_PREFIX = "file:"
+#: The workload page's source names (ui.widgets.WORKLOAD_SOURCES[0] and [1]).
+BUILTIN_SOURCE = "Built-in network"
+FILE_SOURCE = "Sample workload file"
+
+
+def _axis_value(axis: str, text: str) -> Any:
+    """An axis value from its URL text; raises ValueError."""
+    spec = AXIS_SPECS[axis]
+    if spec.widget == TOGGLE:
+        if text not in ("on", "off"):
+            raise ValueError(f"{axis} must be on or off")
+        return text == "on"
+    number = float(text)
+    if spec.widget == SLIDER or number.is_integer():
+        if not number.is_integer():
+            raise ValueError(f"{axis} must be a whole number")
+        return int(number)
+    return number
+
+
+def _url_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def restore() -> None:
+    """Apply the URL's settings to a new session (once; later runs leave the session alone).
+    A value the dashboard does not offer is skipped with a notice naming it."""
+    session = st.session_state
+    if session.get(RESTORED):
+        return
+    session[RESTORED] = True
+    params = st.query_params
+    skipped = []
+    for name, (key, choices) in SETTINGS.items():
+        if name in params:
+            if params[name] in choices:
+                session[key] = params[name]
+            else:
+                skipped.append(name)
+    sample = params.get("sample")
+    if sample in state.sample_hardware():
+        session["hw_sample"] = sample
+        path = state.sample_hardware()[sample]
+        state.set_base_text(path.read_text(encoding="utf-8"), SAMPLE_PREFIX + sample)
+        stored = state.axes()
+        for axis in AXIS_SPECS:
+            if axis in params:
+                try:
+                    stored[axis] = _axis_value(axis, params[axis])
+                except ValueError:
+                    skipped.append(axis)
+        session[state.AXES] = stored
+    elif sample is not None:
+        skipped.append("sample")
+    _restore_workload(params.get("workload"), skipped)
+    if skipped:
+        state.notice("The link's settings " + ", ".join(skipped) + " were not understood.")
+
+
+def _restore_workload(value: str | None, skipped: list[str]) -> None:
+    if value is None:
+        return
+    session = st.session_state
+    if value.startswith(BUILTIN_PREFIX):
+        name = value.removeprefix(BUILTIN_PREFIX)
+        if name in NETWORK_NAMES:
+            session["wl_source"], session["wl_builtin"] = BUILTIN_SOURCE, name
+            state.set_workload(WorkloadSpec(BUILTIN, name, name))
+            return
+    if value.startswith(FILE_PREFIX):
+        name = value.removeprefix(FILE_PREFIX)
+        if name in state.sample_workloads():
+            session["wl_source"], session["wl_sample"] = FILE_SOURCE, name
+            state.set_workload(state.sample_workload_spec(name))
+            return
+    skipped.append("workload")
+
+
+def current_params() -> dict[str, str]:
+    """What the URL should say about this session now."""
+    session = st.session_state
+    params = {name: session[key] for name, (key, _) in SETTINGS.items() if key in session}
+    label = str(session.get(state.BASE_LABEL, ""))
+    if label.startswith(SAMPLE_PREFIX):
+        params["sample"] = label.removeprefix(SAMPLE_PREFIX)
+        design = state.design_or_none()
+        for axis, _, value in design.changes if design is not None else ():
+            params[axis] = _url_text(value)
+    spec = state.workload()
+    if spec.kind == BUILTIN:
+        params["workload"] = BUILTIN_PREFIX + spec.value
+    elif spec.kind == YAML and spec.label in state.sample_workloads():
+        if state.sample_workload_spec(spec.label) == spec:
+            params["workload"] = FILE_PREFIX + spec.label
+    return {name: str(value) for name, value in params.items()}
+
+
+def publish() -> None:
+    """Write the session's settings into the URL. Written on every run: a page switch clears
+    the browser's query string while the server still holds the old parameters, so comparing
+    with them would leave the URL empty."""
+    st.query_params.from_dict(current_params())
+
+
+SIDEBAR_SLOT = "sidebar_slot"
+
+
+def follow() -> None:
+    """Show the session's current design and workload in the sidebar slot that app.py made
+    (none when a page runs on its own) and in the URL. A page calls it again after it changed
+    either, so the sidebar never lags a run behind an upload or a slider move."""
+    slot = st.session_state.get(SIDEBAR_SLOT)
+    if slot is not None:
+        design = state.design_or_none()
+        with slot.container():
+            hardware = design.label if design else "invalid (see the Hardware page)"
+            st.caption("Hardware: " + escape_markdown(hardware))
+            st.caption("Workload: " + escape_markdown(state.workload().label))
+    publish()
