@@ -17,11 +17,14 @@ unexpected exception is reported in one line (exit code 1, traceback with --verb
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -286,22 +289,19 @@ def run_map(args: argparse.Namespace, out: TextIO) -> int:
     hardware = load_hardware(Path(args.hardware))
     network = load_workload(args.workload)
     logger.info("mapping %d layers of %s on %s", len(network.layers), network.name, hardware.name)
-    result = map_network(
-        hardware,
-        network,
-        mapper=args.mapper,
-        objective=args.objective,
-        simulate=args.simulate,
-        progress=lambda done, total, name: logger.info("[%d/%d] %s", done, total, name),
-        options=SolveOptions(
-            preset=args.preset,
-            time_limit_s=args.time_limit,
-            solver=args.solver,
-            workers=args.workers,
-            gap_tolerance=args.gap_tolerance,
-        ),
-        jobs=args.jobs,
+    options = SolveOptions(
+        preset=args.preset,
+        time_limit_s=args.time_limit,
+        solver=args.solver,
+        workers=args.workers,
+        gap_tolerance=args.gap_tolerance,
     )
+    with stop_on_signals() as stop:
+        result = map_network(
+            hardware, network, args.objective, args.mapper, options, simulate=args.simulate,
+            progress=lambda done, total, text: logger.info("[%d/%d] %s", done, total, text),
+            cancel=stop, jobs=args.jobs,
+        )  # fmt: skip
     print(format_layer_table(result, args.simulate), file=out)
     print(format_total_line(result, args.simulate), file=out)
     if args.csv:
@@ -310,7 +310,45 @@ def run_map(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         Path(args.json).write_text(result.to_json() + "\n", encoding="utf-8")
         logger.info("wrote %s", args.json)
-    return EXIT_OK
+    return _interrupted_exit(stop) or EXIT_OK
+
+
+class SignalStop(threading.Event):
+    """Set by a signal; `signum` says which."""
+
+    signum: int = 0
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[SignalStop]:
+    """An event set by the first SIGINT or SIGTERM, so that a run stops and keeps (prints and
+    writes) every layer it has finished; a second signal interrupts at once. The previous
+    handlers come back afterwards."""
+    stop = SignalStop()
+
+    def handle(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        logger.warning("%s: stopping; finished layers are kept (again to abort)",
+                       signal.Signals(signum).name)  # fmt: skip
+        stop.signum = signum
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signal handlers can only be installed from the main thread
+        return
+    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT,
+                                                                     signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _interrupted_exit(stop: SignalStop) -> int:
+    """128 + the signal that stopped the run (130 for Ctrl-C, 143 for SIGTERM), else 0."""
+    return 128 + stop.signum if stop.is_set() else 0
 
 
 class ProgressBar:
@@ -378,13 +416,14 @@ def run_sweep_command(args: argparse.Namespace, out: TextIO) -> int:
     store = ResultStore(MEMORY if args.no_store else args.store)
     points = len(spec.points())
     logger.info("sweeping %d points of %s; store %s", points, spec.network.name, store.path)
-    progress = ProgressBar(sys.stderr, "layer problems")
+    progress = ProgressBar(sys.stderr, "layers")
     try:
-        if args.scheduler:
-            with dask_executor(args.scheduler) as executor:
-                result = run_sweep(spec, executor, store, progress)
-        else:
-            result = run_sweep(spec, None, store, progress, jobs=args.jobs)
+        with stop_on_signals() as stop:
+            if args.scheduler:
+                with dask_executor(args.scheduler) as executor:
+                    result = run_sweep(spec, executor, store, progress, stop)
+            else:
+                result = run_sweep(spec, None, store, progress, stop, jobs=args.jobs)
     except SweepError as error:
         _report_error(error, sys.stderr)
         return EXIT_INTERNAL_ERROR
@@ -399,7 +438,7 @@ def run_sweep_command(args: argparse.Namespace, out: TextIO) -> int:
     if args.layers_csv:
         result.layers_frame().to_csv(args.layers_csv, index=False)
         logger.info("wrote %s", args.layers_csv)
-    return EXIT_OK
+    return _interrupted_exit(stop) or EXIT_OK
 
 
 #: Subcommand name -> function(args, stdout) -> exit code.

@@ -6,7 +6,7 @@ import pytest
 
 from miredo_core import cost_model
 from miredo_core.hardware import Hardware
-from miredo_core.network import MAPPERS, map_layer, map_network
+from miredo_core.network import MAPPERS, map_layer, map_network, register_mapper
 from miredo_core.workload import Layer, Network
 
 
@@ -26,11 +26,11 @@ def test_identical_layers_are_solved_once_and_reused(tiny_hardware: Hardware) ->
     calls: list[str] = []
     original = MAPPERS["ws"]
 
-    def counting_mapper(hw, layer, objective, options):
+    def counting_mapper(hw, layer, objective, options, cancel):
         calls.append(layer.name)
-        return original(hw, layer, objective, options)
+        return original(hw, layer, objective, options, cancel)
 
-    MAPPERS["counting"] = counting_mapper
+    register_mapper("counting", counting_mapper)
     try:
         result = map_network(tiny_hardware, repeated_network(), mapper="counting")
     finally:
@@ -51,7 +51,8 @@ def test_progress_is_reported_for_every_layer(tiny_hardware: Hardware) -> None:
         repeated_network(),
         progress=lambda done, total, name: seen.append((done, total, name)),
     )
-    assert seen == [(1, 3, "block1"), (2, 3, "matmul"), (3, 3, "block2")]
+    # Layers are counted, copies included: block2 is done when block1 is.
+    assert seen == [(2, 3, "block1 solved, reused by 1 more"), (3, 3, "matmul solved")]
 
 
 def test_reported_cost_is_the_cost_model_evaluation(tiny_hardware: Hardware) -> None:
