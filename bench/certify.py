@@ -28,9 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from miredo_core.config import load_hardware  # noqa: E402
-from miredo_core.search.engine import SolveOptions, solve_layer  # noqa: E402
-from miredo_core.zoo import get_network  # noqa: E402
+from miredo_core import SolveOptions, get_network, load_hardware, solve_layer  # noqa: E402
 
 HARDWARE = ROOT / "sample_configs" / "hardware" / "default_8core.yaml"
 

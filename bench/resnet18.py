@@ -21,11 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from miredo_core.config import load_hardware  # noqa: E402
-from miredo_core.network import map_network  # noqa: E402
-from miredo_core.search.engine import SolveOptions  # noqa: E402
-from miredo_core.workload import Network  # noqa: E402
-from miredo_core.zoo import get_network  # noqa: E402
+from miredo_core import (  # noqa: E402
+    Network,
+    SolveOptions,
+    get_network,
+    load_hardware,
+    map_network,
+)
 
 VALUE = {"latency": "latency_cycles", "energy": "energy_pj", "edp": "edp_pj_cycles"}
 

@@ -337,8 +337,7 @@ def stop_on_signals() -> Iterator[SignalStop]:
     if threading.current_thread() is not threading.main_thread():
         yield stop  # signal handlers can only be installed from the main thread
         return
-    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT,
-                                                                     signal.SIGTERM)}
+    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stop
     finally:

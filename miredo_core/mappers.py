@@ -187,4 +187,3 @@ def simulate_result(hw: Hardware, result: LayerResult) -> LayerResult:
     sim = simulator.simulate(hw, result.layer, result.mapping)
     return dataclasses.replace(result, sim_latency_cycles=float(sim.latency_cycles),
                     sim_energy_pj=float(sim.energy_pj))  # fmt: skip
-

@@ -39,7 +39,6 @@ from typing import Any
 from miredo_core import workers
 from miredo_core.hardware import Hardware
 from miredo_core.kinds import OBJECTIVES, Objective, Status
-from miredo_core.mapping import InfeasibleMappingError
 from miredo_core.mappers import (  # noqa: F401  (re-exported: the registry's old home)
     MAPPERS,
     Mapper,
@@ -50,6 +49,7 @@ from miredo_core.mappers import (  # noqa: F401  (re-exported: the registry's ol
     register_mapper,
     simulate_result,
 )
+from miredo_core.mapping import InfeasibleMappingError
 from miredo_core.results import LayerResult, NetworkResult
 from miredo_core.search.engine import SolveOptions
 from miredo_core.store import Answer, ProblemKey, ResultStore, hardware_hash, problem_key
@@ -189,8 +189,13 @@ def _simulate(problems, tracker: _Tracker) -> None:
         try:
             tracker.results[digest] = simulate_result(problems[digest].hardware, result)
         except InfeasibleMappingError as error:
-            tracker.results[digest] = infeasible(result.layer, result.mapper, result.objective,
-                                                 str(error), solve_time_s=result.solve_time_s)
+            tracker.results[digest] = infeasible(
+                result.layer,
+                result.mapper,
+                result.objective,
+                str(error),
+                solve_time_s=result.solve_time_s,
+            )
 
 
 @dataclass(frozen=True)
@@ -259,8 +264,10 @@ def map_networks(
         for layer in network.layers:
             key = problem_key(hw_hash, layer, run.objective, run.mapper, run.options)
             known = problems.get(key.digest)
-            problems[key.digest] = (dataclasses.replace(known, copies=known.copies + 1) if known
-                                    else Problem(key, hw, layer, f"{label}{layer.name}"))  # fmt: skip
+            if known is None:
+                problems[key.digest] = Problem(key, hw, layer, f"{label}{layer.name}")
+            else:
+                problems[key.digest] = dataclasses.replace(known, copies=known.copies + 1)
             digests.append(key.digest)
         point_digests.append(digests)
     total = sum(len(digests) for digests in point_digests)

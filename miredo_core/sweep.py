@@ -40,9 +40,9 @@ from miredo_core.axes import (  # noqa: F401  (re-exported: axis parsing's old h
     parse_axis_values,
 )
 from miredo_core.hardware import Hardware
-from miredo_core.kinds import OBJECTIVES, Status
+from miredo_core.kinds import OBJECTIVES
 from miredo_core.mappers import MAPPERS
-from miredo_core.network import SOURCES, ProgressCallback, Run, map_networks
+from miredo_core.network import ProgressCallback, Run, map_networks
 from miredo_core.pareto import DEFAULT_PARETO_COLUMNS, pareto_mask
 from miredo_core.results import FRAME_COLUMNS, NetworkResult
 from miredo_core.search.engine import SolveOptions

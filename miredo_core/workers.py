@@ -175,6 +175,11 @@ class WorkerPool(concurrent.futures.Executor):
         self._pool = self._new_pool()
 
 
+def spawn_manager() -> Any:
+    """A started `multiprocessing.Manager` (spawn context), for proxies shared with workers."""
+    return SPAWN.Manager()
+
+
 def process_pool(
     jobs: int | None = None,
     *,

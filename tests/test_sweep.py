@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from miredo_core import workers
 from miredo_core.cli import main
 from miredo_core.hardware import Hardware
-from miredo_core import workers
 from miredo_core.network import MAPPERS, map_network
 from miredo_core.pareto import pareto_mask
 from miredo_core.search.engine import SolveOptions

@@ -9,9 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from miredo_core.mapping import Mapping
-from miredo_core.pareto import PARETO_COLUMNS
-from miredo_core.results import LATENCY_PARTS
+from miredo_core import LATENCY_PARTS, PARETO_COLUMNS, Mapping
 from ui import frames
 
 #: Readable names of the latency breakdown columns (they add up to latency_cycles).

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from miredo_core.results import NetworkResult
+from miredo_core import NetworkResult
 from ui import charts, frames
 
 _STYLE = (

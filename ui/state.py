@@ -15,8 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from miredo_core.config import ConfigError
-from miredo_core.variants import apply_variant
+from miredo_core import ConfigError, apply_variant
 from ui import cached
 from ui.axes import AXIS_SPECS, read_axes
 from ui.jobs import BUILTIN, YAML, RunRequest, WorkloadSpec
