@@ -164,14 +164,9 @@ def _progress(status: Any):
     return report
 
 
-class _Cancel:
-    """`is_set()` over the job's shared status mapping."""
-
-    def __init__(self, status: Any) -> None:
-        self.status = status
-
-    def is_set(self) -> bool:
-        return bool(self.status.get("cancel"))
+def _cancel(status: Any):
+    """The job's cancel request, read from its shared status mapping."""
+    return lambda: bool(status.get("cancel"))
 
 
 def _options(pairs: tuple[tuple[str, str], ...]) -> SolveOptions:
@@ -207,7 +202,7 @@ def run_network(request: RunRequest, status: Any) -> NetworkResult:
         return map_network(
             hardware, network, request.objective, request.mapper, _options(request.options),
             store=store, executor=executor, simulate=request.simulate,
-            progress=_progress(status), cancel=_Cancel(status),
+            progress=_progress(status), cancel=_cancel(status),
         )  # fmt: skip
 
 
@@ -229,5 +224,5 @@ def run_sweep(request: SweepRequest, status: Any) -> SweepOutcome:
     spec = sweep_spec(request)
     status.update(done=0, total=0, layer="")
     with ResultStore(request.store_path) as store, solver_executor(request.mapper) as executor:
-        result = miredo_core.run_sweep(spec, executor, store, _progress(status), _Cancel(status))
+        result = miredo_core.run_sweep(spec, executor, store, _progress(status), _cancel(status))
     return SweepOutcome(result.points_frame(), result.stats, request.store_path)
