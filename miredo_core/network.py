@@ -166,8 +166,13 @@ def _solve(problems, tracker: _Tracker, run: Run, executor, jobs: int, cancel) -
         for digest, problem in todo.items():
             if cancel is not None and cancel.is_set():
                 return
-            tracker.add(digest, solve_problem(problem.hardware, problem.layer, run, cancel),
-                        "solved")  # fmt: skip
+            try:
+                result = solve_problem(problem.hardware, problem.layer, run, cancel)
+            except Exception as error:  # as a worker's task would: that layer fails, not the run
+                logger.debug("solving %s raised", problem.label, exc_info=True)
+                tracker.fail(digest, f"{type(error).__name__}: {error}")
+                continue
+            tracker.add(digest, result, "solved")
         return
     with contextlib.ExitStack() as stack:
         owned = executor is None
