@@ -39,8 +39,7 @@ def network_value(result, objective: str) -> float:
 
 def run(hw, network, objective, preset, jobs):
     start = time.monotonic()
-    result = map_network(hw, network, "mip", objective, options=SolveOptions(preset=preset),
-                         jobs=jobs)  # fmt: skip
+    result = map_network(hw, network, objective, "mip", SolveOptions(preset=preset), jobs=jobs)
     return result, time.monotonic() - start
 
 
@@ -56,7 +55,7 @@ def main() -> None:
     if args.layers:
         wanted = args.layers.split(",")
         network = Network("resnet18-subset", tuple(network.layer(n) for n in wanted))
-    ws = map_network(hw, network, "ws")
+    ws = map_network(hw, network, mapper="ws")
     ws_frame = ws.to_frame().set_index("layer")
     by_preset = {}
     for objective in args.objectives.split(","):
