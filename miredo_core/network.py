@@ -160,9 +160,9 @@ def _read_store(problems: dict[str, Problem], tracker: _Tracker, run: Run) -> No
 def _solve(problems, tracker: _Tracker, run: Run, executor, jobs: int, cancel) -> None:
     """Solve every problem the tracker has no result for."""
     todo = {d: p for d, p in problems.items() if d not in tracker.results}
-    if not todo or (cancel is not None and cancel.is_set()):
+    if not todo:
         return
-    if executor is None and jobs <= 1:
+    if executor is None and jobs <= 1:  # in this process; cancel is polled before each problem
         for digest, problem in todo.items():
             if cancel is not None and cancel.is_set():
                 return
@@ -173,6 +173,8 @@ def _solve(problems, tracker: _Tracker, run: Run, executor, jobs: int, cancel) -
                 tracker.fail(digest, f"{type(error).__name__}: {error}")
                 continue
             tracker.add(digest, result, "solved")
+        return
+    if cancel is not None and cancel.is_set():
         return
     with contextlib.ExitStack() as stack:
         owned = executor is None
