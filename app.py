@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from miredo_core.zoo import NETWORK_NAMES
+from miredo_core import NETWORK_NAMES
 from ui import cached, state, url
 from ui.text import escape_markdown
 

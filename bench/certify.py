@@ -18,19 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from miredo_core.config import load_hardware  # noqa: E402
-from miredo_core.search.engine import SolveOptions, solve_layer  # noqa: E402
-from miredo_core.zoo import get_network  # noqa: E402
+from miredo_core import SolveOptions, get_network, load_hardware, process_pool, solve_layer  # noqa: E402
 
 HARDWARE = ROOT / "sample_configs" / "hardware" / "default_8core.yaml"
 
@@ -83,8 +79,7 @@ def main() -> None:
     tasks = [(layer, objective, args.preset, args.workers, args.tolerance)
              for objective in objectives for layer in layers]  # fmt: skip
     start = time.monotonic()
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
+    with process_pool(args.jobs) as pool:
         rows = list(pool.map(solve, tasks))
     wall = time.monotonic() - start
     print(f"default_8core, ResNet-18, {len(layers)} distinct shapes, preset {args.preset}, "

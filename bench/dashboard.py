@@ -9,7 +9,7 @@ alone).
 
     python bench/dashboard.py [--mapper ws] [--network resnet18] [--repeats 5]
 
-The page itself polls running jobs every ui.widgets.POLL_SECONDS, so a user sees a result up to
+The page itself polls running jobs every ui.jobs.POLL_SECONDS, so a user sees a result up to
 that much later than the "solve" figure below.
 """
 
@@ -28,8 +28,14 @@ sys.path.insert(0, str(ROOT))
 
 from ui import cached  # noqa: E402
 from ui.axes import read_axes  # noqa: E402
-from ui.jobs import BUILTIN, RunRequest, WorkloadSpec  # noqa: E402
-from ui.widgets import DEFAULT_PRESET, POLL_SECONDS, option_names  # noqa: E402
+from ui.jobs import (  # noqa: E402
+    BUILTIN,
+    DEFAULT_PRESET,
+    POLL_SECONDS,
+    RunRequest,
+    WorkloadSpec,
+    option_names,
+)
 
 HARDWARE = ROOT / "sample_configs" / "hardware" / "default_8core.yaml"
 

@@ -23,11 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from miredo_core.config import load_hardware  # noqa: E402
-from miredo_core.cost_model import evaluate  # noqa: E402
-from miredo_core.search.baselines import random_mapping, weight_stationary  # noqa: E402
-from miredo_core.simulator import simulate  # noqa: E402
-from miredo_core.zoo import get_network  # noqa: E402
+from miredo_core import (  # noqa: E402
+    evaluate,
+    get_network,
+    load_hardware,
+    random_mapping,
+    simulate,
+    weight_stationary,
+)
 
 #: Latency error above which a mapping counts as a disagreement (the tests' tolerance).
 TOLERANCE = 0.05

@@ -18,11 +18,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from miredo_core.config import load_hardware  # noqa: E402
-from miredo_core.search.engine import SolveOptions, solve_layer  # noqa: E402
-from miredo_core.search.oracle import exhaustive_search  # noqa: E402
-from miredo_core.workload import Layer  # noqa: E402
-from miredo_core.zoo import matmul_layer  # noqa: E402
+from miredo_core import (  # noqa: E402
+    Layer,
+    SolveOptions,
+    exhaustive_search,
+    load_hardware,
+    matmul_layer,
+    solve_layer,
+)
 
 
 def pad1(name: str, **dims) -> Layer:

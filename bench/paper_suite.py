@@ -34,12 +34,16 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from miredo_core import campaign  # noqa: E402
-from miredo_core.config import load_hardware  # noqa: E402
-from miredo_core.search.engine import PRESETS, SolveOptions  # noqa: E402
-from miredo_core.store import ResultStore  # noqa: E402
-from miredo_core.sweep import SweepError, map_network_stored, process_pool  # noqa: E402
-from miredo_core.workload import Network  # noqa: E402
+from miredo_core import (  # noqa: E402
+    PRESETS,
+    Network,
+    ResultStore,
+    SolveOptions,
+    campaign,
+    load_hardware,
+    map_network,
+    process_pool,
+)
 
 CNN_SUITE = ("resnet18", "vgg19_bn", "alexnet", "mobilenet_v2", "efficientnet_b0")
 TRANSFORMER_SUITE = ("bert_base", "gpt2_medium_block", "tinyllama_block")
@@ -92,13 +96,10 @@ def run_campaign(args: argparse.Namespace) -> list[campaign.NetworkSummary]:
             for objective in args.objectives:
                 start = time.monotonic()
                 progress = _progress(f"{name} {objective}")
-                try:
-                    map_network_stored(hw, network, "mip", objective, options, store=store,
-                                       executor=pool, progress=progress)  # fmt: skip
-                except SweepError as error:
-                    # One crashed solve must not end a campaign of hours: the answers that
-                    # arrived are stored, the crashed layer counts as missing, a rerun retries it.
-                    print(f"{name} {objective}: FAILED: {error}", flush=True)
+                # A crashed solve fails its own layer only (never stored, so a rerun retries it):
+                # one layer must not end a campaign of hours.
+                map_network(hw, network, objective, "mip", options, store=store,
+                            executor=pool, progress=progress)  # fmt: skip
                 wall_s = time.monotonic() - start
                 summary, result = campaign.network_summary(store, hw, network, objective, "mip",
                                                            options)  # fmt: skip

@@ -21,11 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from miredo_core.config import load_hardware  # noqa: E402
-from miredo_core.network import map_network  # noqa: E402
-from miredo_core.search.engine import SolveOptions  # noqa: E402
-from miredo_core.workload import Network  # noqa: E402
-from miredo_core.zoo import get_network  # noqa: E402
+from miredo_core import (  # noqa: E402
+    Network,
+    SolveOptions,
+    get_network,
+    load_hardware,
+    map_network,
+)
 
 VALUE = {"latency": "latency_cycles", "energy": "energy_pj", "edp": "edp_pj_cycles"}
 
@@ -37,8 +39,7 @@ def network_value(result, objective: str) -> float:
 
 def run(hw, network, objective, preset, jobs):
     start = time.monotonic()
-    result = map_network(hw, network, "mip", objective, options=SolveOptions(preset=preset),
-                         jobs=jobs)  # fmt: skip
+    result = map_network(hw, network, objective, "mip", SolveOptions(preset=preset), jobs=jobs)
     return result, time.monotonic() - start
 
 
@@ -54,7 +55,7 @@ def main() -> None:
     if args.layers:
         wanted = args.layers.split(",")
         network = Network("resnet18-subset", tuple(network.layer(n) for n in wanted))
-    ws = map_network(hw, network, "ws")
+    ws = map_network(hw, network, mapper="ws")
     ws_frame = ws.to_frame().set_index("layer")
     by_preset = {}
     for objective in args.objectives.split(","):

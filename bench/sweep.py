@@ -24,11 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from miredo_core.config import load_hardware  # noqa: E402
-from miredo_core.search.engine import SolveOptions  # noqa: E402
-from miredo_core.store import ResultStore  # noqa: E402
-from miredo_core.sweep import SweepSpec, parse_axis, run_sweep  # noqa: E402
-from miredo_core.zoo import get_network  # noqa: E402
+from miredo_core import (  # noqa: E402
+    ResultStore,
+    SolveOptions,
+    SweepSpec,
+    get_network,
+    load_hardware,
+    parse_axis,
+    run_sweep,
+)
 
 REQUIRED_SPEEDUP = 20.0
 

@@ -47,6 +47,7 @@ from miredo_core.cli_output import (
     write_result_csv,
     write_text,
 )
+from miredo_core.cli_signals import interrupted_exit, stop_on_signals
 from miredo_core.config import ConfigError, load_hardware
 from miredo_core.mapping import InfeasibleMappingError
 from miredo_core.network import MAPPERS, OBJECTIVES, map_network
@@ -274,22 +275,19 @@ def run_map(args: argparse.Namespace, out: TextIO) -> int:
     logger.info("mapping %d layers of %s on %s", len(network.layers), network.name, hardware.name)
     for node in network.skipped:
         logger.info("not mapped: %s (%s): %s", node.name, node.op_type, node.reason)
-    result = map_network(
-        hardware,
-        network,
-        mapper=args.mapper,
-        objective=args.objective,
-        simulate=args.simulate,
-        progress=lambda done, total, name: logger.info("[%d/%d] %s", done, total, name),
-        options=SolveOptions(
-            preset=args.preset,
-            time_limit_s=args.time_limit,
-            solver=args.solver,
-            workers=args.workers,
-            gap_tolerance=args.gap_tolerance,
-        ),
-        jobs=args.jobs,
+    options = SolveOptions(
+        preset=args.preset,
+        time_limit_s=args.time_limit,
+        solver=args.solver,
+        workers=args.workers,
+        gap_tolerance=args.gap_tolerance,
     )
+    with stop_on_signals() as stop:
+        result = map_network(
+            hardware, network, args.objective, args.mapper, options, simulate=args.simulate,
+            progress=lambda done, total, text: logger.info("[%d/%d] %s", done, total, text),
+            cancel=stop, jobs=args.jobs,
+        )  # fmt: skip
     if network.skipped and not result.skipped:
         result = dataclasses.replace(result, skipped=network.skipped)
     print(format_layer_table(result, args.simulate), file=out)
@@ -305,6 +303,8 @@ def run_map(args: argparse.Namespace, out: TextIO) -> int:
     )
     if failures:
         return EXIT_OUTPUT_FAILED
+    if stop.is_set():
+        return interrupted_exit(stop)
     return EXIT_OK if result.complete and not skipped_work(result.skipped) else EXIT_INCOMPLETE
 
 
@@ -325,13 +325,14 @@ def run_sweep_command(args: argparse.Namespace, out: TextIO) -> int:
     store = ResultStore(MEMORY if args.no_store else args.store)
     points = len(spec.points())
     logger.info("sweeping %d points of %s; store %s", points, spec.network.name, store.path)
-    progress = ProgressBar(sys.stderr, "layer problems")
+    progress = ProgressBar(sys.stderr, "layers")
     try:
-        if args.scheduler:
-            with dask_executor(args.scheduler) as executor:
-                result = run_sweep(spec, executor, store, progress)
-        else:
-            result = run_sweep(spec, None, store, progress, jobs=args.jobs)
+        with stop_on_signals() as stop:
+            if args.scheduler:
+                with dask_executor(args.scheduler) as executor:
+                    result = run_sweep(spec, executor, store, progress, stop)
+            else:
+                result = run_sweep(spec, None, store, progress, stop, jobs=args.jobs)
     except SweepError as error:
         report_error(error, sys.stderr)
         return EXIT_INCOMPLETE
@@ -353,6 +354,8 @@ def run_sweep_command(args: argparse.Namespace, out: TextIO) -> int:
     )
     if failures:
         return EXIT_OUTPUT_FAILED
+    if stop.is_set():
+        return interrupted_exit(stop)
     complete = result.complete and all(p.network.complete for p in result.points)
     return EXIT_OK if complete else EXIT_INCOMPLETE
 

@@ -8,9 +8,23 @@ Parse user text with `Objective.parse` / `Status.parse`, which name the valid ch
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
-class Objective(StrEnum):
+class _Vocabulary(StrEnum):
+    """A StrEnum whose `parse` names the valid choices when the text is none of them."""
+
+    @classmethod
+    def parse(cls, text: str) -> Any:
+        try:
+            return cls(text)
+        except ValueError:
+            choices = ", ".join(member.value for member in cls)
+            kind = cls.__name__.lower()
+            raise ValueError(f"unknown {kind} {text!r}; choose one of {choices}") from None
+
+
+class Objective(_Vocabulary):
     """What a mapper minimizes."""
 
     LATENCY = "latency"
@@ -19,14 +33,6 @@ class Objective(StrEnum):
     """pJ of one layer (memory, MAC, leakage over the latency)."""
     EDP = "edp"
     """Energy times latency, pJ x cycles."""
-
-    @classmethod
-    def parse(cls, text: str | Objective) -> Objective:
-        try:
-            return cls(text)
-        except ValueError:
-            choices = ", ".join(member.value for member in cls)
-            raise ValueError(f"unknown objective {text!r}; choose one of {choices}") from None
 
 
 #: The objectives as plain strings, in menu order.
@@ -44,7 +50,7 @@ def objective_value(cost, objective: str) -> float:
     return cost.edp_pj_cycles
 
 
-class Status(StrEnum):
+class Status(_Vocabulary):
     """The outcome of mapping one layer."""
 
     EVALUATED = "evaluated"
@@ -62,14 +68,6 @@ class Status(StrEnum):
     """Not solved: the run was stopped before this layer started."""
     FAILED = "failed"
     """The solve crashed (for instance its worker process died, also when retried)."""
-
-    @classmethod
-    def parse(cls, text: str | Status) -> Status:
-        try:
-            return cls(text)
-        except ValueError:
-            choices = ", ".join(member.value for member in cls)
-            raise ValueError(f"unknown status {text!r}; choose one of {choices}") from None
 
     @property
     def has_mapping(self) -> bool:

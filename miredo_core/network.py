@@ -1,245 +1,332 @@
-"""Map a whole network: one mapper call per distinct layer shape, every result evaluated by the
-cost model (the single source of truth for cost) and optionally checked by the simulator.
+"""Map whole networks: the one path that the CLI, the dashboard and sweeps take.
 
-Layers are independent problems (each is a cold start, see `results`), so a network is mapped
-layer by layer. Layers with equal `Layer.shape_key()` pose the same mapping problem — ResNet's
-repeated blocks are the common case — so each distinct shape is solved once and its mapping,
-cost and simulation are reused for every copy.
+Unit of work: one *problem*, a (hardware, layer shape) pair under one objective, mapper and
+options, keyed as in `store.problem_key`. Layers with equal `Layer.shape_key()` pose the same
+problem (ResNet's repeated blocks), and so do equal layers of different design points of a
+sweep: each distinct problem is solved once and its mapping, cost and simulation reused for
+every copy, which carries `reused_from` (the first layer of its network with that problem) and
+solve_time_s = 0 (the work was done once).
 
-Mappers are functions `(hw, layer, objective, options) -> MapperOutcome` registered in `MAPPERS`;
-a new mapper plugs in by adding an entry. A mapper that finds no legal mapping raises
-`InfeasibleMappingError`, which becomes an "infeasible" layer with the error as its reason.
+Order of a run (`map_networks`; `map_network` is the one-network case):
+
+1. the problems the `ResultStore` already holds are read (their mappings re-evaluated by
+   `cost_model.evaluate`, so a stored answer never disagrees with the model);
+2. the others are solved: in this process, or on an executor (a `workers.WorkerPool` of `jobs`
+   processes by default, any `concurrent.futures.Executor`, e.g. a Dask cluster's). Each answer
+   is written to the store as it arrives, so an interrupted run resumes where it stopped;
+3. with `simulate`, the event simulator runs once per distinct problem, in this process;
+4. the layers are stitched back into one NetworkResult per network.
+
+Nothing finished is thrown away. A cancel (`cancel.is_set()`, polled) drops the problems not
+started (their layers are "cancelled"); a running solve interrupted by it returns its best
+mapping so far ("stopped"). A worker that dies is replaced and its problem retried once, then
+reported "failed" with the reason (`workers.run_tasks`). Cancelled, stopped and failed answers
+are never stored. `progress(done, total, text)` counts layers (copies included) and says what
+was just done.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
-import multiprocessing
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from miredo_core import cost_model, simulator
+from miredo_core import workers
 from miredo_core.hardware import Hardware
-from miredo_core.kinds import OBJECTIVES
-from miredo_core.mapping import InfeasibleMappingError, Mapping
+from miredo_core.kinds import OBJECTIVES, Objective, Status
+from miredo_core.mappers import (  # noqa: F401  (re-exported: the registry's old home)
+    MAPPERS,
+    Mapper,
+    MapperOutcome,
+    get_mapper,
+    infeasible,
+    map_layer,
+    register_mapper,
+    simulate_result,
+)
+from miredo_core.mapping import InfeasibleMappingError
 from miredo_core.results import LayerResult, NetworkResult
-from miredo_core.search import baselines
-from miredo_core.search.engine import SolveOptions, solve_layer
-from miredo_core.search.oracle import exhaustive_search
+from miredo_core.search.engine import SolveOptions
+from miredo_core.store import Answer, ProblemKey, ResultStore, hardware_hash, problem_key
 from miredo_core.workload import Layer, Network
 
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int, str], None]
-"""Called as progress(done, total, layer_name) after each layer of the network."""
+"""Called as progress(done, total, text): layers done so far, layers in all, what was done."""
+
+#: Where a layer's answer came from: the store (before this run), this run's solve, or an
+#: earlier layer of this run with the same problem.
+SOURCES = ("store", "solved", "reused")
+#: Statuses whose answers the store keeps (the others depend on how the run was stopped).
+STORED_STATUSES = frozenset({Status.EVALUATED, Status.OPTIMAL, Status.BEST_FOUND,
+                             Status.INFEASIBLE})  # fmt: skip
+
+
+class _Event:
+    """`is_set()` over a plain callable, for callers that pass `cancel=lambda: ...`."""
+
+    def __init__(self, function: Callable[[], bool]) -> None:
+        self.function = function
+
+    def is_set(self) -> bool:
+        return bool(self.function())
+
+
+def as_cancel(cancel: Any) -> Any:
+    """None, an object with `is_set()`, or a callable returning bool -> None or `is_set()`."""
+    if cancel is None or hasattr(cancel, "is_set"):
+        return cancel
+    return _Event(cancel)
 
 
 @dataclass(frozen=True)
-class MapperOutcome:
-    mapping: Mapping
-    status: str = "evaluated"
-    search: dict[str, float] = field(default_factory=dict)
+class Problem:
+    """One distinct problem and the layers (over every network of the run) that pose it."""
+
+    key: ProblemKey
+    hardware: Hardware
+    layer: Layer
+    label: str
+    copies: int = 1
 
 
-Mapper = Callable[[Hardware, Layer, str, SolveOptions], MapperOutcome]
+@dataclass(frozen=True)
+class Run:
+    """What a run maps besides its networks."""
+
+    objective: str
+    mapper: str
+    options: SolveOptions
+    simulate: bool = False
 
 
-def _weight_stationary(hw: Hardware, layer: Layer, objective: str, options) -> MapperOutcome:
-    """The weight-stationary heuristic baseline; it has a fixed rule, so it ignores objective."""
-    return MapperOutcome(baselines.weight_stationary(hw, layer))
+def solve_problem(hw: Hardware, layer: Layer, run: Run, cancel: Any = None) -> LayerResult:
+    """Solve one problem (runs in a worker: module level, picklable arguments). In a worker of
+    a `WorkerPool`, the pool's stop event is the cancel."""
+    cancel = cancel if cancel is not None else workers.worker_cancel()
+    return map_layer(hw, layer, run.mapper, run.objective, options=run.options, cancel=cancel)
 
 
-def _random_search(hw: Hardware, layer: Layer, objective: str, options) -> MapperOutcome:
-    """Best of 300 seeded random valid mappings under the objective."""
-    return MapperOutcome(baselines.random_search(hw, layer, objective, seed=options.seed))
+def _failed(problem: Problem, run: Run, reason: str) -> LayerResult:
+    return LayerResult(problem.layer, run.mapper, run.objective, Status.FAILED, None, None,
+                       reason=reason)  # fmt: skip
 
 
-def _mip(hw: Hardware, layer: Layer, objective: str, options) -> MapperOutcome:
-    """The mapping engine (`search.engine.solve_layer`): bounds, order search, MIP."""
-    result = solve_layer(hw, layer, objective, options)
-    if result.mapping is None:
-        raise InfeasibleMappingError(result.reason)
-    return MapperOutcome(
-        result.mapping,
-        result.status,
-        {
-            "predicted_latency_cycles": result.predicted_latency_cycles,
-            "predicted_energy_pj": result.predicted_energy_pj,
-            "lower_bound": result.lower_bound,
-            "gap": result.gap,
-            "candidates_total": result.candidates_total,
-            "candidates_pruned": result.candidates_pruned,
-        },
-    )
+class _Tracker:
+    """Results by problem digest, stored and reported as they arrive."""
+
+    def __init__(self, problems, run, store, progress, total_layers) -> None:
+        self.problems, self.run, self.store, self.progress = problems, run, store, progress
+        self.total, self.done = total_layers, 0
+        self.results: dict[str, LayerResult] = {}
+
+    def add(self, digest: str, result: LayerResult, verb: str) -> None:
+        problem = self.problems[digest]
+        self.results[digest] = result
+        if self.store is not None and verb == "solved" and result.status in STORED_STATUSES:
+            self.store.put(problem.key, Answer.from_result(result))
+        self.done += problem.copies
+        if self.progress is not None:
+            more = f", reused by {problem.copies - 1} more" if problem.copies > 1 else ""
+            self.progress(self.done, self.total, f"{problem.label} {verb}{more}")
+
+    def fail(self, digest: str, reason: str) -> None:
+        logger.warning("%s failed: %s", self.problems[digest].label, reason)
+        self.add(digest, _failed(self.problems[digest], self.run, reason), "failed")
 
 
-def _exhaustive(hw: Hardware, layer: Layer, objective: str, options) -> MapperOutcome:
-    """The exhaustive oracle (small layers only): the certified optimum of the mapping space."""
-    result = exhaustive_search(hw, layer, objective)
-    if result.mapping is None:
-        raise InfeasibleMappingError("no legal mapping in the whole mapping space")
-    return MapperOutcome(
-        result.mapping,
-        "optimal",
-        {"lower_bound": result.value, "gap": 0.0, "candidates_total": result.candidates_total,
-         "candidates_pruned": result.candidates_pruned},
-    )  # fmt: skip
+def _read_store(problems: dict[str, Problem], tracker: _Tracker, run: Run) -> None:
+    """Serve what the store holds; an answer the model now rejects is solved again."""
+    answers = tracker.store.get_many(p.key for p in problems.values())
+    for digest, answer in answers.items():
+        problem = problems[digest]
+        try:
+            result = answer.to_result(problem.hardware, problem.layer, run.mapper, run.objective)
+        except ValueError as error:  # InfeasibleMappingError: the model changed since
+            logger.info("stored answer of %s rejected (%s)", problem.label, error)
+            continue
+        tracker.results[digest] = dataclasses.replace(result, solve_time_s=0.0)
+        tracker.done += problem.copies
+    if answers and tracker.progress is not None:
+        tracker.progress(tracker.done, tracker.total, f"{tracker.done} layers found in the store")
 
 
-#: Mapper name -> mapping function.
-MAPPERS: dict[str, Mapper] = {
-    "mip": _mip,
-    "ws": _weight_stationary,
-    "random": _random_search,
-    "exhaustive": _exhaustive,
-}
+def _solve(problems, tracker: _Tracker, run: Run, executor, jobs: int, cancel) -> None:
+    """Solve every problem the tracker has no result for."""
+    todo = {d: p for d, p in problems.items() if d not in tracker.results}
+    if not todo:
+        return
+    if executor is None and jobs <= 1:  # in this process; cancel is polled before each problem
+        for digest, problem in todo.items():
+            if cancel is not None and cancel.is_set():
+                return
+            try:
+                result = solve_problem(problem.hardware, problem.layer, run, cancel)
+            except Exception as error:  # as a worker's task would: that layer fails, not the run
+                logger.debug("solving %s raised", problem.label, exc_info=True)
+                tracker.fail(digest, f"{type(error).__name__}: {error}")
+                continue
+            tracker.add(digest, result, "solved")
+        return
+    if cancel is not None and cancel.is_set():
+        return
+    with contextlib.ExitStack() as stack:
+        owned = executor is None
+        if owned:
+            executor = stack.enter_context(workers.process_pool(min(jobs, len(todo))))
+        # A thread runs in this process and can take the cancel itself; a process cannot.
+        local = isinstance(executor, concurrent.futures.ThreadPoolExecutor)
+        tasks = {d: (p.hardware, p.layer, run, cancel if local else None)
+                 for d, p in todo.items()}  # fmt: skip
+        workers.run_tasks(
+            solve_problem, tasks, executor, cancel=cancel, owned=owned,
+            on_result=lambda digest, result: tracker.add(digest, result, "solved"),
+            on_failure=tracker.fail,
+        )  # fmt: skip
 
 
-def _check_choice(kind: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {kind} {value!r}; choose one of {', '.join(choices)}")
+def _simulate(problems, tracker: _Tracker) -> None:
+    for digest, result in list(tracker.results.items()):
+        try:
+            tracker.results[digest] = simulate_result(problems[digest].hardware, result)
+        except InfeasibleMappingError as error:
+            tracker.results[digest] = infeasible(
+                result.layer,
+                result.mapper,
+                result.objective,
+                str(error),
+                solve_time_s=result.solve_time_s,
+            )
 
 
-def map_layer(
-    hw: Hardware,
-    layer: Layer,
-    mapper: str = "ws",
-    objective: str = "latency",
-    simulate: bool = False,
-    options: SolveOptions | None = None,
-) -> LayerResult:
-    """Map, evaluate and optionally simulate one layer.
+@dataclass(frozen=True)
+class Mapped:
+    """One network of a run: its result and, per layer, one of SOURCES ("" if not solved)."""
 
-    An `InfeasibleMappingError` from the mapper, the cost model or the simulator yields an
-    "infeasible" result carrying the error message, so that one impossible layer does not hide
-    the results of the others. solve_time_s measures the mapper alone.
-    """
-    _check_choice("mapper", mapper, tuple(MAPPERS))
-    _check_choice("objective", objective, OBJECTIVES)
-    options = options or SolveOptions()
+    result: NetworkResult
+    sources: tuple[str, ...]
+
+
+def _stitch(hw, network, digests, results, hits, seen, run) -> Mapped:
+    """The NetworkResult of one network; `seen` collects the problems used so far in the run,
+    so that a second use counts as "reused"."""
+    layer_results, sources, first = [], [], {}
+    for layer, digest in zip(network.layers, digests, strict=True):
+        result = results.get(digest)
+        if result is None:
+            reason = "cancelled before it was solved"
+            layer_results.append(LayerResult(layer, run.mapper, run.objective, Status.CANCELLED,
+                                             None, None, reason=reason))  # fmt: skip
+            sources.append("")
+            continue
+        source = "store" if digest in hits else "reused" if digest in seen else "solved"
+        seen.add(digest)
+        reused_from = first.setdefault(digest, layer.name)
+        result = dataclasses.replace(
+            result, layer=layer, reused_from="" if reused_from == layer.name else reused_from,
+            solve_time_s=result.solve_time_s if source == "solved" else 0.0,
+        )  # fmt: skip
+        layer_results.append(result)
+        sources.append(source)
+    return Mapped(NetworkResult(hw.name, network.name, tuple(layer_results)), tuple(sources))
+
+
+@dataclass(frozen=True)
+class RunStats:
+    layers: int
+    """Layers over all networks: what a run without any deduplication would solve."""
+    distinct_problems: int
+    store_hits: int
+    solved: int
+    wall_time_s: float
+
+
+def map_networks(
+    points: Sequence[tuple[str, Hardware, Network]],
+    run: Run,
+    *,
+    store: ResultStore | None = None,
+    executor: concurrent.futures.Executor | None = None,
+    jobs: int = 1,
+    progress: ProgressCallback | None = None,
+    cancel: Any = None,
+) -> tuple[list[Mapped], RunStats]:
+    """Map each (label, hardware, network) of `points`, every distinct problem once (see the
+    module docstring); the label prefixes progress texts."""
     start = time.perf_counter()
-    try:
-        outcome = MAPPERS[mapper](hw, layer, objective, options)
-        solve_time_s = time.perf_counter() - start
-        cost = cost_model.evaluate(hw, layer, outcome.mapping)
-        sim = simulator.simulate(hw, layer, outcome.mapping) if simulate else None
-    except InfeasibleMappingError as error:
-        logger.info("layer %s is infeasible with mapper %s: %s", layer.name, mapper, error)
-        return LayerResult(
-            layer=layer,
-            mapper=mapper,
-            objective=objective,
-            status="infeasible",
-            mapping=None,
-            cost=None,
-            reason=str(error),
-            solve_time_s=time.perf_counter() - start,
-        )
-    return LayerResult(
-        layer=layer,
-        mapper=mapper,
-        objective=objective,
-        status=outcome.status,
-        mapping=outcome.mapping,
-        cost=cost,
-        solve_time_s=solve_time_s,
-        sim_latency_cycles=None if sim is None else float(sim.latency_cycles),
-        sim_energy_pj=None if sim is None else float(sim.energy_pj),
-        search=outcome.search,
-    )
+    get_mapper(run.mapper)
+    run = dataclasses.replace(run, objective=Objective.parse(run.objective).value)
+    cancel = as_cancel(cancel)
+    problems: dict[str, Problem] = {}
+    point_digests = []
+    for label, hw, network in points:
+        hw_hash = hardware_hash(hw)
+        digests = []
+        for layer in network.layers:
+            key = problem_key(hw_hash, layer, run.objective, run.mapper, run.options)
+            known = problems.get(key.digest)
+            if known is None:
+                problems[key.digest] = Problem(key, hw, layer, f"{label}{layer.name}")
+            else:
+                problems[key.digest] = dataclasses.replace(known, copies=known.copies + 1)
+            digests.append(key.digest)
+        point_digests.append(digests)
+    total = sum(len(digests) for digests in point_digests)
+    tracker = _Tracker(problems, run, store, progress, total)
+    if store is not None:
+        _read_store(problems, tracker, run)
+    hits = set(tracker.results)
+    _solve(problems, tracker, run, executor, jobs, cancel)
+    if run.simulate:
+        _simulate(problems, tracker)
+    seen: set[str] = set()
+    mapped = [
+        _stitch(hw, network, digests, tracker.results, hits, seen, run)
+        for (_, hw, network), digests in zip(points, point_digests, strict=True)
+    ]
+    solved = sum(tracker.results[d].status != Status.FAILED for d in tracker.results) - len(hits)
+    stats = RunStats(total, len(problems), len(hits), solved, time.perf_counter() - start)
+    return mapped, stats
 
 
-def _map_layer_task(args) -> LayerResult:
-    """Process-pool entry point (module level so that it pickles)."""
-    return map_layer(*args)
-
-
-def default_executor(jobs: int) -> concurrent.futures.Executor:
-    """A spawn-context process pool: HiGHS deadlocks in forked children of a process that has
-    already solved, and a solver crash in a worker cannot take the caller down."""
-    return concurrent.futures.ProcessPoolExecutor(
-        max_workers=jobs, mp_context=multiprocessing.get_context("spawn")
-    )
+def _named_order(objective: str, mapper: str | None) -> tuple[str, str]:
+    """(objective, mapper), also from calls that pass them the other way round, as the
+    `map_network(hw, network, mapper, objective)` of earlier releases did: the two
+    vocabularies are disjoint, so the order is never ambiguous."""
+    if objective in MAPPERS and objective not in OBJECTIVES:
+        return (Objective.LATENCY.value if mapper is None else mapper), objective
+    return objective, "ws" if mapper is None else mapper
 
 
 def map_network(
     hw: Hardware,
     network: Network,
-    mapper: str = "ws",
     objective: str = "latency",
+    mapper: str | None = None,
+    options: SolveOptions | None = None,
+    *,
+    store: ResultStore | None = None,
+    executor: concurrent.futures.Executor | None = None,
     simulate: bool = False,
     progress: ProgressCallback | None = None,
-    options: SolveOptions | None = None,
+    cancel: Any = None,
     jobs: int = 1,
-    cancel: Callable[[], bool] | None = None,
 ) -> NetworkResult:
-    """Map every layer of `network` on `hw`, solving each distinct layer shape once.
+    """Map every layer of `network` on `hw` with `mapper` (default "ws") (see the module
+    docstring).
 
-    A copy of an already solved layer gets the same mapping and figures under its own name,
-    `reused_from` naming the solved layer and solve_time_s = 0 (the work was done once). With
-    jobs > 1 the distinct shapes are solved in a spawn-context process pool. `cancel()` is
-    polled between layers; once it returns True the layers not yet solved are reported with
-    status "cancelled".
+    store: a ResultStore read first and written to (None: no store). executor: where problems
+    are solved; None solves in this process, or in a `WorkerPool` of `jobs` processes when
+    jobs > 1. cancel: an object with `is_set()` (or a callable returning bool).
     """
-    _check_choice("mapper", mapper, tuple(MAPPERS))
-    _check_choice("objective", objective, OBJECTIVES)
-    options = options or SolveOptions()
-    distinct: dict[tuple, Layer] = {}
-    for layer in network.layers:
-        distinct.setdefault(layer.shape_key(), layer)
-    solved: dict[tuple, LayerResult] = {}
-    total = len(network.layers)
-    args = {
-        key: (hw, layer, mapper, objective, simulate, options) for key, layer in distinct.items()
-    }
-    if jobs <= 1:
-        for done, layer in enumerate(network.layers, start=1):
-            key = layer.shape_key()
-            if key not in solved:
-                if cancel is not None and cancel():
-                    break
-                solved[key] = map_layer(*args[key])
-            if progress is not None:
-                progress(done, total, layer.name)
-    else:
-        done = 0
-        with default_executor(jobs) as pool:
-            futures = {pool.submit(_map_layer_task, a): key for key, a in args.items()}
-            for future in concurrent.futures.as_completed(futures):
-                key = futures[future]
-                solved[key] = future.result()
-                for layer in network.layers:
-                    if layer.shape_key() == key and progress is not None:
-                        done += 1
-                        progress(done, total, layer.name)
-                if cancel is not None and cancel():
-                    for pending in futures:
-                        pending.cancel()
-                    break
-    return NetworkResult(
-        hardware_name=hw.name,
-        network_name=network.name,
-        layer_results=tuple(
-            _result_for(layer, solved, mapper, objective) for layer in network.layers
-        ),
-    )
-
-
-def _result_for(layer: Layer, solved: dict, mapper: str, objective: str) -> LayerResult:
-    first = solved.get(layer.shape_key())
-    if first is None:
-        return LayerResult(
-            layer=layer,
-            mapper=mapper,
-            objective=objective,
-            status="cancelled",
-            mapping=None,
-            cost=None,
-            reason="cancelled before it was solved",
-        )
-    if first.layer.name == layer.name:
-        return first
-    return dataclasses.replace(first, layer=layer, solve_time_s=0.0, reused_from=first.layer.name)
+    objective, mapper = _named_order(objective, mapper)
+    run = Run(objective, mapper, options or SolveOptions(), simulate)
+    [mapped], _ = map_networks([("", hw, network)], run, store=store, executor=executor,
+                               jobs=jobs, progress=progress, cancel=cancel)  # fmt: skip
+    return mapped.result

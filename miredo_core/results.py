@@ -88,7 +88,7 @@ SUMMED_COLUMNS: tuple[str, ...] = (
     LATENCY_PARTS + SUMMED_EXTRA_COLUMNS + ("sim_latency_cycles", "sim_energy_pj")
 )
 
-#: Figures of an optimizing mapper (NaN for baselines).
+#: Figures of an optimizing mapper (NaN for baselines): the fields of SearchStats.
 SEARCH_COLUMNS: tuple[str, ...] = (
     "predicted_latency_cycles",
     "predicted_energy_pj",
@@ -106,6 +106,37 @@ FRAME_COLUMNS: tuple[str, ...] = (
     + EXTRA_COST_COLUMNS
     + ("reused_from", "hardware", "network")
 )
+
+
+@dataclass(frozen=True)
+class SearchStats:
+    """What an optimizing mapper reports besides its mapping (NaN where it has no figure, as
+    for the baselines); the SEARCH_COLUMNS of the frame, in that order."""
+
+    predicted_latency_cycles: float = math.nan
+    """The mapper's own latency figure for its mapping (the MIP's model), cycles."""
+    predicted_energy_pj: float = math.nan
+    """The mapper's own energy figure for its mapping, pJ."""
+    lower_bound: float = math.nan
+    """The best proven lower bound of the objective (cycles, pJ or pJ x cycles)."""
+    gap: float = math.nan
+    """(value - lower_bound) / value, a fraction."""
+    candidates_total: float = math.nan
+    """Spatial candidates enumerated."""
+    candidates_pruned: float = math.nan
+    """Spatial candidates proven useless."""
+
+    @classmethod
+    def from_mapping(cls, figures: Any) -> SearchStats:
+        """From a {column: value} mapping (a stored answer); unknown names are an error."""
+        if isinstance(figures, SearchStats):
+            return figures
+        return cls(**{name: float(value) for name, value in dict(figures).items()})
+
+    def items(self) -> tuple[tuple[str, float], ...]:
+        """The known figures as (column, value) pairs, NaN ones left out."""
+        pairs = ((f.name, float(getattr(self, f.name))) for f in dataclasses.fields(self))
+        return tuple((name, value) for name, value in pairs if not math.isnan(value))
 
 
 def _nan_if_none(value: float | None) -> float:
@@ -141,10 +172,11 @@ class LayerResult:
     reused_from: str = ""
     """Name of an identical earlier layer whose solve this result reuses ("" if solved here);
     such a result carries solve_time_s = 0 so that summing solve times gives the real effort."""
-    search: dict[str, float] = dataclasses.field(default_factory=dict)
-    """SEARCH_COLUMNS figures of an optimizing mapper; absent keys are NaN."""
+    search: SearchStats = dataclasses.field(default_factory=SearchStats)
+    """The SEARCH_COLUMNS figures of an optimizing mapper (a {column: value} dict is taken)."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "search", SearchStats.from_mapping(self.search))
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
         if Status(self.status).has_mapping != (self.cost is not None):
@@ -172,7 +204,7 @@ class LayerResult:
         row["solve_time_s"] = float(self.solve_time_s)
         row["reason"] = self.reason
         for column in SEARCH_COLUMNS:
-            row[column] = float(self.search.get(column, math.nan))
+            row[column] = float(getattr(self.search, column))
         row["reused_from"] = self.reused_from
         return row
 

@@ -13,7 +13,9 @@ What is deliberately *not* rescaled (there is no CACTI in the loop, unlike the p
 * only `with_buffer_size` rescales area and leakage, linearly with capacity (an SRAM's area and
   static power are, to first order, proportional to its bit count).
 
-`VARIANT_AXES` names the axes that sweeps, the CLI and the UI use; `apply_variant` applies one.
+`AXES` is the one table of the axes that sweeps, the CLI and the UI use: each axis's setter,
+reader, value type, unit, range and YAML paths; `apply_variant` applies one, `read_axes` reads
+them all, and `miredo_core.axes` parses axis values from text.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import math
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from miredo_core.hardware import Hardware, Level
@@ -199,19 +201,77 @@ def _bandwidth_axis(level: Level, axis: str) -> Callable[[Hardware, Any], Hardwa
     return apply
 
 
-#: Axis name (as sweeps, the CLI and the UI spell it) -> `(hardware, value) -> hardware`.
+def _kib(bits: int) -> int | float:
+    value = bits / BITS_PER_KIB
+    return int(value) if value.is_integer() else value
+
+
+def _plain_number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+@dataclass(frozen=True)
+class VariantAxis:
+    """One hardware axis that sweeps, the CLI and the dashboard set and read."""
+
+    name: str
+    """As sweeps, the CLI and the UI spell it."""
+    set: Callable[[Hardware, Any], Hardware]
+    """(hardware, value) -> a new hardware with the axis at `value`."""
+    read: Callable[[Hardware], Any]
+    """The axis's current value on a hardware, in the units it is set in."""
+    type: type
+    """int, float or bool: how values are parsed from text."""
+    unit: str
+    minimum: float
+    """The smallest legal value (a form's lower end)."""
+    typical_maximum: float
+    """The top of the range a form offers (larger values are legal)."""
+    yaml_paths: tuple[str, ...]
+    """The hardware YAML paths the axis edits."""
+
+
+_L = "hardware.levels."
+#: Axis name -> VariantAxis, in the order forms list them.
+AXES: dict[str, VariantAxis] = {axis.name: axis for axis in (
+    VariantAxis("cores", with_core_count, lambda hw: hw.cores, int, "cores", 1, 64,
+                ("hardware.cores",)),
+    VariantAxis("macro_rows", with_macro_rows, lambda hw: hw.macro.rows, int, "rows", 1, 256,
+                ("hardware.macro.rows",)),
+    VariantAxis("macro_columns", with_macro_columns, lambda hw: hw.macro.columns, int,
+                "columns", 1, 256, ("hardware.macro.columns",)),
+    VariantAxis("compartment_depth", with_compartment_depth,
+                lambda hw: hw.macro.compartment_depth, int, "weights per cell", 1, 64,
+                ("hardware.macro.compartment_depth",)),
+    VariantAxis("ping_pong", with_ping_pong, lambda hw: hw.macro.ping_pong, bool, "", 0, 1,
+                ("hardware.macro.ping_pong",)),
+    VariantAxis("gb_kib", _buffer_axis(Level.GLOBAL_BUFFER, "gb_kib"),
+                lambda hw: _kib(hw.global_buffer.size_bits), float, "KiB", 1 / BITS_PER_KIB,
+                4096, (_L + "global_buffer.size_bits",)),
+    VariantAxis("ibuf_kib", _buffer_axis(Level.INPUT_BUFFER, "ibuf_kib"),
+                lambda hw: _kib(hw.input_buffer.size_bits), float, "KiB", 1 / BITS_PER_KIB,
+                256, (_L + "input_buffer.size_bits",)),
+    VariantAxis("obuf_kib", _buffer_axis(Level.OUTPUT_BUFFER, "obuf_kib"),
+                lambda hw: _kib(hw.output_buffer.size_bits), float, "KiB", 1 / BITS_PER_KIB,
+                256, (_L + "output_buffer.size_bits",)),
+    VariantAxis("gb_bw", _bandwidth_axis(Level.GLOBAL_BUFFER, "gb_bw"),
+                lambda hw: _plain_number(hw.global_buffer.read_bw_bits_per_cycle), float,
+                "bits/cycle", 1e-9, 4096, (_L + "global_buffer.read_bw",
+                                           _L + "global_buffer.write_bw")),
+    VariantAxis("dram_bw", _bandwidth_axis(Level.DRAM, "dram_bw"),
+                lambda hw: _plain_number(hw.dram.read_bw_bits_per_cycle), float, "bits/cycle",
+                1e-9, 4096, (_L + "dram.read_bw", _L + "dram.write_bw")),
+)}  # fmt: skip
+
+#: Axis name -> `(hardware, value) -> hardware` (the setters of AXES).
 VARIANT_AXES: dict[str, Callable[[Hardware, Any], Hardware]] = {
-    "cores": with_core_count,
-    "macro_rows": with_macro_rows,
-    "macro_columns": with_macro_columns,
-    "compartment_depth": with_compartment_depth,
-    "gb_kib": _buffer_axis(Level.GLOBAL_BUFFER, "gb_kib"),
-    "ibuf_kib": _buffer_axis(Level.INPUT_BUFFER, "ibuf_kib"),
-    "obuf_kib": _buffer_axis(Level.OUTPUT_BUFFER, "obuf_kib"),
-    "gb_bw": _bandwidth_axis(Level.GLOBAL_BUFFER, "gb_bw"),
-    "dram_bw": _bandwidth_axis(Level.DRAM, "dram_bw"),
-    "ping_pong": with_ping_pong,
+    name: axis.set for name, axis in AXES.items()
 }
+
+
+def read_axes(hw: Hardware) -> dict[str, Any]:
+    """The current value of every axis on `hw`, in the units the axis is set in."""
+    return {name: axis.read(hw) for name, axis in AXES.items()}
 
 
 def apply_variant(hw: Hardware, axis: str, value: Any) -> Hardware:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from miredo_core.config import ConfigError
+from miredo_core import ConfigError
 from ui import state, url, views, widgets
 from ui.text import escape_markdown
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from miredo_core.config import ConfigError
-from miredo_core.workload import WorkloadError
+from miredo_core import ConfigError, WorkloadError
 from ui import cached, frames, state, url, widgets
 from ui.text import escape_markdown
 

@@ -209,7 +209,7 @@ def test_mip_mapper_fills_the_search_columns(serial_network_result) -> None:
         assert 0 <= row["gap"] < 1
         assert 0 <= row["candidates_pruned"] <= row["candidates_total"]
     for result in serial_network_result.layer_results:
-        assert result.search["candidates_total"] == len(
+        assert result.search.candidates_total == len(
             spatial_candidates(hardware("tiny"), result.layer)
         )
 

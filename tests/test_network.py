@@ -1,13 +1,30 @@
-"""map_network: deduplication, progress, infeasible layers, simulation, mapper registry."""
+"""map_network: deduplication, progress, infeasible layers, simulation, cancel, a failing
+mapper, the mapper registry, SearchStats and the hardware key."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import threading
+
 import pytest
 
-from miredo_core import cost_model
-from miredo_core.hardware import Hardware
-from miredo_core.network import MAPPERS, map_layer, map_network
-from miredo_core.workload import Layer, Network
+from miredo_core import (
+    MAPPERS,
+    SEARCH_COLUMNS,
+    Hardware,
+    Layer,
+    Network,
+    SearchStats,
+    canonical_hardware,
+    cost_model,
+    dump_hardware,
+    hardware_key,
+    map_layer,
+    map_network,
+    register_mapper,
+)
+from miredo_core.variants import with_core_count
 
 
 def repeated_network() -> Network:
@@ -26,11 +43,11 @@ def test_identical_layers_are_solved_once_and_reused(tiny_hardware: Hardware) ->
     calls: list[str] = []
     original = MAPPERS["ws"]
 
-    def counting_mapper(hw, layer, objective, options):
+    def counting_mapper(hw, layer, objective, options, cancel):
         calls.append(layer.name)
-        return original(hw, layer, objective, options)
+        return original(hw, layer, objective, options, cancel)
 
-    MAPPERS["counting"] = counting_mapper
+    register_mapper("counting", counting_mapper)
     try:
         result = map_network(tiny_hardware, repeated_network(), mapper="counting")
     finally:
@@ -51,7 +68,8 @@ def test_progress_is_reported_for_every_layer(tiny_hardware: Hardware) -> None:
         repeated_network(),
         progress=lambda done, total, name: seen.append((done, total, name)),
     )
-    assert seen == [(1, 3, "block1"), (2, 3, "matmul"), (3, 3, "block2")]
+    # Layers are counted, copies included: block2 is done when block1 is.
+    assert seen == [(2, 3, "block1 solved, reused by 1 more"), (3, 3, "matmul solved")]
 
 
 def test_reported_cost_is_the_cost_model_evaluation(tiny_hardware: Hardware) -> None:
@@ -90,3 +108,55 @@ def test_unknown_mapper_or_objective_is_a_value_error(
 ) -> None:
     with pytest.raises(ValueError, match="unknown"):
         map_network(tiny_hardware, repeated_network(), mapper=mapper, objective=objective)
+
+
+def test_cancel_keeps_finished_layers_and_cancels_the_rest(tiny_hardware: Hardware) -> None:
+    stop = threading.Event()
+    result = map_network(
+        tiny_hardware, repeated_network(), "latency", "ws",
+        progress=lambda done, total, text: stop.set(), cancel=stop,
+    )  # fmt: skip
+    statuses = [r.status for r in result.layer_results]
+    assert statuses == ["evaluated", "cancelled", "evaluated"]  # block2 reuses block1
+    assert result.layer_results[1].reason == "cancelled before it was solved"
+
+
+def _raising(hw, layer, objective, options, cancel):
+    if layer.kind == "matmul":
+        raise RuntimeError("solver crashed")
+    return MAPPERS["ws"](hw, layer, objective, options, cancel)
+
+
+def test_a_mapper_that_raises_fails_its_layer_only(tiny_hardware: Hardware, monkeypatch) -> None:
+    monkeypatch.setitem(MAPPERS, "raising", _raising)
+    result = map_network(tiny_hardware, repeated_network(), "latency", "raising")
+    statuses = [r.status for r in result.layer_results]
+    assert statuses == ["evaluated", "failed", "evaluated"]
+    assert result.layer_results[1].reason == "RuntimeError: solver crashed"
+    assert result.to_frame()["status"].tolist() == statuses
+
+
+def test_the_registry_says_which_mappers_take_options_and_are_expensive() -> None:
+    assert MAPPERS["mip"].takes_options and MAPPERS["mip"].expensive
+    assert not MAPPERS["ws"].takes_options and not MAPPERS["ws"].expensive
+    assert all(name == mapper.name for name, mapper in MAPPERS.items())
+
+
+def test_search_stats_are_the_search_columns() -> None:
+    assert tuple(f.name for f in dataclasses.fields(SearchStats)) == SEARCH_COLUMNS
+    stats = SearchStats.from_mapping({"gap": 0.5, "lower_bound": 3})
+    assert stats.items() == (("lower_bound", 3.0), ("gap", 0.5))
+    assert math.isnan(stats.predicted_energy_pj)
+    with pytest.raises(TypeError):
+        SearchStats.from_mapping({"speed": 1})
+
+
+def test_hardware_key_is_canonical(tiny_hardware: Hardware) -> None:
+    text = dump_hardware(tiny_hardware)
+    respelled = "# a comment\n" + text.replace("cores: 2", "cores:    2  # two of them")
+    assert respelled != text
+    hardware, canonical = canonical_hardware(respelled)
+    assert canonical == text and hardware == tiny_hardware
+    assert hardware_key(canonical) == hardware_key(tiny_hardware)
+    assert len(hardware_key(tiny_hardware)) == 16
+    assert hardware_key(with_core_count(tiny_hardware, 4)) != hardware_key(tiny_hardware)

@@ -1,11 +1,11 @@
-"""Sweeps: axis parsing, sampling, deduplication, the store (resume after a dead worker,
-cancel), the CLI, and equal results on a thread pool, a process pool and a Dask LocalCluster."""
+"""Sweeps: axis parsing, sampling, deduplication, the store (a dead worker retried or failed,
+cancel and resume), the CLI, and equal results on a thread pool, a process pool and a Dask
+LocalCluster."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import multiprocessing
 import os
 import signal
 import sqlite3
@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from miredo_core import workers
 from miredo_core.cli import main
 from miredo_core.hardware import Hardware
 from miredo_core.network import MAPPERS, map_network
@@ -25,9 +26,7 @@ from miredo_core.store import MEMORY, ResultStore
 from miredo_core.sweep import (
     POINT_COLUMNS,
     SweepAxis,
-    SweepError,
     SweepSpec,
-    map_network_stored,
     parse_axis,
     parse_axis_values,
     run_sweep,
@@ -142,7 +141,8 @@ def test_points_agree_with_map_network_and_deduplicate(
     spec = spec_for(tiny_hardware)
     done: list[int] = []
     result = run_sweep(spec, threads, store, lambda count, total, _: done.append(count))
-    assert done == list(range(19))  # 0 found in the store, then one per distinct problem
+    # One report per distinct problem, counting layers: block2 is done with block1.
+    assert len(done) == 18 and done == sorted(done) and done[-1] == 24
     stats = result.stats
     assert (stats.points, stats.layer_problems, stats.distinct_problems) == (6, 24, 18)
     assert (stats.saved_by_dedup, stats.store_hits, stats.solved, stats.unsolved) == (6, 0, 18, 0)
@@ -150,7 +150,7 @@ def test_points_agree_with_map_network_and_deduplicate(
     assert list(frame.columns) == COMPARED
     for row in frame.itertuples():
         hw = spec.hardware_at({"cores": row.cores, "gb_kib": row.gb_kib})
-        reference = map_network(hw, NETWORK, "ws", "edp").summary()
+        reference = map_network(hw, NETWORK, "edp", "ws").summary()
         assert row.hardware == hw.name
         assert row.latency_cycles == reference["latency_cycles"]
         assert row.energy_pj == reference["energy_pj"]
@@ -177,7 +177,7 @@ def test_a_repeated_sweep_reads_everything_from_the_store(
     calls: list[tuple] = []
     warm = run_sweep(spec, threads, store, progress=lambda *args: calls.append(args))
     assert (warm.stats.store_hits, warm.stats.solved) == (18, 0)
-    assert calls == [(18, 18, "found in the store")]
+    assert calls == [(24, 24, "24 layers found in the store")]
     pd.testing.assert_frame_equal(warm.points_frame(), cold.points_frame())
     assert set(warm.layers_frame()["source"]) == {"store"}
     assert warm.layers_frame()["solve_time_s"].sum() == 0
@@ -185,7 +185,7 @@ def test_a_repeated_sweep_reads_everything_from_the_store(
     pd.testing.assert_frame_equal(warm.layers_frame()[compared], cold.layers_frame()[compared])
     # Another network with one of the same layer shapes on the same hardware: solved once.
     other = Network("other", (dataclasses.replace(NETWORK.layers[1], name="fc"),))
-    reused = map_network_stored(tiny_hardware, other, "ws", "edp", store=store, executor=threads)
+    reused = map_network(tiny_hardware, other, "edp", "ws", store=store, executor=threads)
     assert reused.layer_results[0].cost is not None
     assert len(store) == 18
 
@@ -201,10 +201,10 @@ def test_infeasible_points_have_nan_totals_and_stay_off_the_front(
     assert (frame["infeasible_layers"] == 4).all()
 
 
-def _slow_ws(hw, layer, objective, options):
+def _slow_ws(hw, layer, objective, options, cancel):
     """The ws mapper, slowed down so that a cancel lands while tasks are still pending."""
     time.sleep(0.05)
-    return MAPPERS["ws"](hw, layer, objective, options)
+    return MAPPERS["ws"](hw, layer, objective, options, cancel)
 
 
 def test_cancel_keeps_finished_answers_and_a_rerun_completes(
@@ -230,47 +230,50 @@ def test_cancel_keeps_finished_answers_and_a_rerun_completes(
 _KILL_MARKER = ""
 
 
-def _kill_once(hw, layer, objective, options):
-    """A mapper that kills its own worker process (SIGKILL) the first time it sees `matmul`
-    on a 4-core point, and otherwise behaves like ws."""
-    if layer.name == "matmul" and hw.cores == 4 and not os.path.exists(_KILL_MARKER):
+def _kill_matmul(hw, layer, objective, options, cancel):
+    """A mapper that kills its own worker process (SIGKILL) on `matmul` of a 4-core point:
+    the first time only if the marker file is named, else every time; otherwise ws."""
+    once = _KILL_MARKER.endswith("once")
+    if layer.name == "matmul" and hw.cores == 4 and not (once and os.path.exists(_KILL_MARKER)):
         Path(_KILL_MARKER).touch()
         os.kill(os.getpid(), signal.SIGKILL)
-    return MAPPERS["ws"](hw, layer, objective, options)
+    return MAPPERS["ws"](hw, layer, objective, options, cancel)
 
 
-def _register_kill_once(marker: str) -> None:
-    """Pool initializer: make `kill_once` known in the worker, as in the parent."""
+def _register_killer(marker: str) -> None:
+    """Pool initializer: make `killer` known in the worker, as in the parent."""
     global _KILL_MARKER
     _KILL_MARKER = marker
-    MAPPERS["kill_once"] = _kill_once
+    MAPPERS["killer"] = _kill_matmul
 
 
-def test_a_killed_worker_loses_nothing_already_solved_and_a_rerun_resumes(
-    tiny_hardware: Hardware, threads, store: ResultStore, tmp_path: Path, monkeypatch
+@pytest.mark.parametrize("once", [True, False])
+def test_a_killed_worker_is_replaced_its_problem_retried_once_and_nothing_else_lost(
+    tiny_hardware: Hardware, threads, store: ResultStore, tmp_path: Path, monkeypatch, once
 ) -> None:
-    marker = str(tmp_path / "killed")
+    marker = str(tmp_path / ("killed_once" if once else "killed_always"))
     # The parent knows the mapper too (the spec checks it; the resumed run solves in threads).
-    monkeypatch.setitem(MAPPERS, "kill_once", _kill_once)
+    monkeypatch.setitem(MAPPERS, "killer", _kill_matmul)
     monkeypatch.setattr(sys.modules[__name__], "_KILL_MARKER", marker)
-    spec = spec_for(tiny_hardware, mapper="kill_once")
-    pool = concurrent.futures.ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"), initializer=_register_kill_once,
-        initargs=(marker,),
-    )  # fmt: skip
-    with pool, pytest.raises(SweepError, match="run the sweep again to resume") as error:
-        run_sweep(spec, pool, store)
-    assert "BrokenProcessPool" in str(error.value) and os.path.exists(marker)
-    saved = len(store)
-    assert 1 <= saved < 18  # the problems finished before the kill (cores 1 and 2) are kept
-    resumed = run_sweep(spec, threads, store)
-    assert resumed.complete
-    assert (resumed.stats.store_hits, resumed.stats.solved) == (saved, 18 - saved)
-    reference = run_sweep(spec_for(tiny_hardware), threads, ResultStore(MEMORY))
-    columns = [c for c in COMPARED if c != "status"]
-    pd.testing.assert_frame_equal(
-        resumed.points_frame()[columns], reference.points_frame()[columns]
-    )
+    spec = spec_for(tiny_hardware, axes=(AXES[0],), mapper="killer")  # 3 points, 9 problems
+    with workers.process_pool(2, initializer=_register_killer, initargs=(marker,)) as pool:
+        result = run_sweep(spec, pool, store)
+    assert os.path.exists(marker)
+    layers = result.layers_frame()
+    killed = (layers["cores"] == 4) & (layers["layer"] == "matmul")
+    reference = run_sweep(spec_for(tiny_hardware, axes=(AXES[0],)), threads, ResultStore(MEMORY))
+    columns = [c for c in COMPARED if c not in ("status", "gb_kib")]
+    if once:  # the retry in a fresh pool succeeds: the sweep is complete
+        assert result.complete and len(store) == 9
+        pd.testing.assert_frame_equal(
+            result.points_frame()[columns], reference.points_frame()[columns]
+        )
+        return
+    assert set(layers.loc[killed, "status"]) == {"failed"}
+    assert layers.loc[killed, "reason"].str.contains("died twice").all()
+    assert set(layers.loc[~killed, "status"]) == {"evaluated"}
+    assert set(result.points_frame()["status"]) == {"failed", "evaluated"}
+    assert len(store) == result.stats.solved == 8  # a failure is never stored: a rerun retries
 
 
 def test_default_process_pool_matches_threads(tiny_hardware: Hardware, threads) -> None:
@@ -289,9 +292,7 @@ def test_dask_local_cluster_writes_the_same_csv_as_the_process_pool(
     # its answer does not depend on machine load (balanced leaves the widest margin).
     mip_spec = SweepSpec(tiny_hardware, (AXES[0],), Network("one", (NETWORK.layers[0],)), "edp",
                          "mip", SolveOptions(preset="balanced"))  # fmt: skip
-    with concurrent.futures.ProcessPoolExecutor(
-        2, mp_context=multiprocessing.get_context("spawn")
-    ) as pool:
+    with workers.process_pool(2) as pool:
         pool_frames = [run_sweep(s, pool, ResultStore(MEMORY)) for s in (spec, mip_spec)]
     with (
         distributed.LocalCluster(
@@ -322,7 +323,7 @@ def test_cli_sweep_writes_points_and_layers_and_resumes_from_the_store(
             "--layers-csv", str(tmp_path / "layers.csv")]  # fmt: skip
     assert main(argv) == 0
     captured = capsys.readouterr()
-    assert "4/4" not in captured.out and "20/20 layer problems" in captured.err
+    assert "4/4" not in captured.out and "20/20 layers" in captured.err
     assert "0 from the store, 20 solved" in captured.out
     points = pd.read_csv(tmp_path / "points.csv")
     assert list(points.columns) == ["point", "cores", "ping_pong", *POINT_COLUMNS]

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from miredo_core.config import dump_hardware, load_hardware, parse_hardware
 from miredo_core.hardware import Hardware, Level
 from miredo_core.variants import (
+    AXES,
     VARIANT_AXES,
     apply_variant,
     variant_name,
@@ -180,3 +181,15 @@ def test_core_count_variant_property(cores: int) -> None:
     changed = with_core_count(DEFAULT, cores)
     assert changed.cores == cores
     assert _changed_keys(DEFAULT, changed) <= {"cores", "name"}
+
+
+@pytest.mark.parametrize("name", list(AXES))
+def test_each_axis_reads_back_what_it_sets(name: str) -> None:
+    hw = DEFAULT
+    axis = AXES[name]
+    current = axis.read(hw)
+    assert isinstance(current, axis.type) or axis.type is float and isinstance(current, int)
+    new = (not current) if axis.type is bool else current * 2
+    assert axis.read(apply_variant(hw, name, new)) == new
+    assert axis.minimum <= current <= axis.typical_maximum
+    assert axis.yaml_paths and all(p.startswith("hardware.") for p in axis.yaml_paths)

@@ -1,9 +1,10 @@
-"""The hardware axes the dashboard edits, sweeps and displays: one entry per variant axis.
+"""Labels of the hardware axes the dashboard edits, sweeps and displays.
 
-`miredo_core.variants.VARIANT_AXES` sets an axis; this table adds what a form needs and the
-library does not describe: how to read an axis's current value off a Hardware, its label and
-unit, its widget, and the YAML paths it edits (to show a ConfigError item next to the input
-that edits that place).
+The axes themselves (setter, reader, value type, unit, range, YAML paths) are the library's
+`miredo_core.AXES`; this module adds only what a form shows: a label and the values a new sweep
+starts from. The widget follows the axis's type: a switch for on/off, a slider up to the axis's
+typical maximum for a count, a number input otherwise. An axis without a label here is shown
+under its name.
 """
 
 from __future__ import annotations
@@ -12,16 +13,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from miredo_core.hardware import Hardware
-from miredo_core.variants import BITS_PER_KIB, VARIANT_AXES
+from miredo_core import AXES, Hardware, VariantAxis, read_axes
+
+__all__ = ["AXIS_SPECS", "NUMBER", "SLIDER", "TOGGLE", "AxisSpec", "matches", "read_axes"]
 
 SLIDER = "slider"
 NUMBER = "number"
 TOGGLE = "toggle"
 
+#: Axis name -> (label, values a new sweep starts from).
+LABELS: dict[str, tuple[str, str]] = {
+    "cores": ("Cores", "4, 8, 16"),
+    "macro_rows": ("Macro rows", "16, 32, 64"),
+    "macro_columns": ("Macro columns", "8, 16, 32"),
+    "compartment_depth": ("Compartment depth (weights per cell)", "4, 8, 16"),
+    "ping_pong": ("Ping-pong macro (weight double buffering)", "off, on"),
+    "gb_kib": ("Global buffer (KiB)", "128, 256, 512"),
+    "ibuf_kib": ("Input buffer per core (KiB)", "4, 8, 16"),
+    "obuf_kib": ("Output buffer per core (KiB)", "8, 16, 32"),
+    "gb_bw": ("Global buffer bandwidth (bits/cycle)", "64, 128, 256"),
+    "dram_bw": ("DRAM bandwidth (bits/cycle)", "32, 64, 128"),
+}
+
 
 @dataclass(frozen=True)
 class AxisSpec:
+    """A library axis as a form shows it."""
+
     name: str
     label: str
     widget: str
@@ -31,76 +49,20 @@ class AxisSpec:
     sweep_default: str = ""
 
 
-def _kib(bits: int) -> int | float:
-    value = bits / BITS_PER_KIB
-    return int(value) if value.is_integer() else value
+def _spec(axis: VariantAxis) -> AxisSpec:
+    label, sweep_default = LABELS.get(axis.name, (axis.name, ""))
+    if axis.type is bool:
+        widget, slider_max = TOGGLE, 0
+    elif axis.type is int:
+        widget, slider_max = SLIDER, int(axis.typical_maximum)
+    else:
+        widget, slider_max = NUMBER, 0
+    return AxisSpec(axis.name, label, widget, axis.read, axis.yaml_paths, slider_max,
+                    sweep_default)  # fmt: skip
 
 
-def _number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
-
-
-_LEVELS = "hardware.levels."
-AXIS_SPECS: dict[str, AxisSpec] = {
-    spec.name: spec
-    for spec in (
-        AxisSpec(
-            "cores", "Cores", SLIDER, lambda hw: hw.cores, ("hardware.cores",), 64, "4, 8, 16"
-        ),
-        AxisSpec(
-            "macro_rows", "Macro rows", SLIDER, lambda hw: hw.macro.rows,
-            ("hardware.macro.rows",), 256, "16, 32, 64",
-        ),
-        AxisSpec(
-            "macro_columns", "Macro columns", SLIDER, lambda hw: hw.macro.columns,
-            ("hardware.macro.columns",), 256, "8, 16, 32",
-        ),
-        AxisSpec(
-            "compartment_depth", "Compartment depth (weights per cell)", SLIDER,
-            lambda hw: hw.macro.compartment_depth, ("hardware.macro.compartment_depth",), 64,
-            "4, 8, 16",
-        ),
-        AxisSpec(
-            "ping_pong", "Ping-pong macro (weight double buffering)", TOGGLE,
-            lambda hw: hw.macro.ping_pong, ("hardware.macro.ping_pong",), 0, "off, on",
-        ),
-        AxisSpec(
-            "gb_kib", "Global buffer (KiB)", NUMBER,
-            lambda hw: _kib(hw.global_buffer.size_bits),
-            (_LEVELS + "global_buffer.size_bits",), 0, "128, 256, 512",
-        ),
-        AxisSpec(
-            "ibuf_kib", "Input buffer per core (KiB)", NUMBER,
-            lambda hw: _kib(hw.input_buffer.size_bits),
-            (_LEVELS + "input_buffer.size_bits",), 0, "4, 8, 16",
-        ),
-        AxisSpec(
-            "obuf_kib", "Output buffer per core (KiB)", NUMBER,
-            lambda hw: _kib(hw.output_buffer.size_bits),
-            (_LEVELS + "output_buffer.size_bits",), 0, "8, 16, 32",
-        ),
-        AxisSpec(
-            "gb_bw", "Global buffer bandwidth (bits/cycle)", NUMBER,
-            lambda hw: _number(hw.global_buffer.read_bw_bits_per_cycle),
-            (_LEVELS + "global_buffer.read_bw", _LEVELS + "global_buffer.write_bw"), 0,
-            "64, 128, 256",
-        ),
-        AxisSpec(
-            "dram_bw", "DRAM bandwidth (bits/cycle)", NUMBER,
-            lambda hw: _number(hw.dram.read_bw_bits_per_cycle),
-            (_LEVELS + "dram.read_bw", _LEVELS + "dram.write_bw"), 0, "32, 64, 128",
-        ),
-    )
-}  # fmt: skip
-
-_UNDESCRIBED = set(VARIANT_AXES) - set(AXIS_SPECS)
-if _UNDESCRIBED:  # a new library axis must be described here before the dashboard offers it
-    raise ImportError(f"ui.axes has no AxisSpec for variant axes {sorted(_UNDESCRIBED)}")
-
-
-def read_axes(hardware: Hardware) -> dict[str, Any]:
-    """The current value of every axis, in the units the axis is set in."""
-    return {name: spec.read(hardware) for name, spec in AXIS_SPECS.items()}
+#: Axis name -> AxisSpec, in the library's order.
+AXIS_SPECS: dict[str, AxisSpec] = {name: _spec(axis) for name, axis in AXES.items()}
 
 
 def matches(spec: AxisSpec, path: str) -> bool:

@@ -5,10 +5,10 @@ Three kinds of cache:
 * `st.cache_data` for quick pure functions (parsing, variants, workload loading, checking a
   sweep);
 * one shared job store (`st.cache_resource`) for mapping runs and sweeps. A run is keyed by its
-  request (canonical hardware YAML, workload, mapper, objective, options, store path), so asking
-  again for a finished run returns it at once: moving a slider back is instant. Jobs run in a
-  spawn-context process pool (HiGHS deadlocks in forked children, and a solver crash then kills
-  a worker, never the server); progress and cancel travel through a `Manager` dict per job;
+  request (`RunRequest.key`: the hardware's `hardware_key`, workload, mapper, objective, options,
+  store path), so asking again for a finished run returns it at once: moving a slider back is
+  instant. Jobs run in a `miredo_core.process_pool` (a solver crash kills a worker, never the
+  server); progress and cancel travel through a `Manager` dict per job;
 * the persistent result store (`miredo_core.store`), which the workers read and write (see
   `ui.jobs`): it outlives the job store and the server, and serves every layer problem already
   solved by any run or sweep.
@@ -17,34 +17,37 @@ Three kinds of cache:
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import sys
 import threading
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
-from miredo_core.config import (
+from miredo_core import (
     ConfigError,
+    Hardware,
+    InfeasibleMappingError,
+    Network,
+    StoreError,
+    SweepError,
+    WorkloadError,
+    apply_variant,
+    canonical_hardware,
     dump_hardware,
     dump_workload,
+    import_onnx,
     parse_hardware,
+    process_pool,
+    spawn_manager,
     workload_from_dict,
 )
-from miredo_core.hardware import Hardware
-from miredo_core.mapping import InfeasibleMappingError
-from miredo_core.onnx_import import import_onnx
-from miredo_core.store import StoreError
-from miredo_core.sweep import SweepError
-from miredo_core.variants import apply_variant
-from miredo_core.workload import Network, WorkloadError
 from ui import jobs
 from ui.axes import read_axes
 
@@ -68,15 +71,16 @@ def hardware_from_text(text: str) -> Hardware:
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def canonical_hardware_text(text: str) -> str:
-    """The library's own dump of the hardware: equal hardware gives equal text, so comments
-    and key order never split the result cache."""
-    return dump_hardware(hardware_from_text(text))
+    """The library's canonical text of the hardware (`miredo_core.canonical_hardware`): equal
+    hardware gives equal text, so comments and key order never split the result cache."""
+    return canonical_hardware(text, source="hardware YAML")[1]
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def hardware_variant_text(base_text: str, axes: tuple[tuple[str, Any], ...]) -> str:
     """The base hardware with every axis that differs from it set through the library's
-    variants; the base text itself when nothing differs. Raises ConfigError / ValueError."""
+    variants, as canonical text; the base text itself when nothing differs. Raises ConfigError /
+    ValueError."""
     base = hardware_from_text(base_text)
     current = read_axes(base)
     changed = [(axis, value) for axis, value in axes if current[axis] != value]
@@ -174,22 +178,20 @@ class JobStore:
     """Jobs by key: one process pool and one Manager, shared by every session."""
 
     def __init__(self) -> None:
-        self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Lock()
         self._jobs: OrderedDict[Hashable, Job] = OrderedDict()
         with _blank_main_module():
-            self._manager = self._context.Manager()
-        self._executor = self._new_executor()
+            self._manager = spawn_manager()
+        self._executor = process_pool(WORKERS)
+        self._warm_up()
 
-    def _new_executor(self) -> ProcessPoolExecutor:
-        """A pool whose workers are all started now, with a blank main module: a spawn pool
-        starts one worker per submit until it has `max_workers`, and never replaces one (a
-        crash breaks the whole pool, which `submit` then rebuilds)."""
-        executor = ProcessPoolExecutor(max_workers=WORKERS, mp_context=self._context)
+    def _warm_up(self) -> None:
+        """Start every worker now, with a blank main module: a spawn pool starts one worker per
+        submit until it has `max_workers`, and never replaces one (a crash breaks the whole
+        pool, which `submit` then renews)."""
         with _blank_main_module():
             for _ in range(WORKERS):
-                executor.submit(jobs.warm_up)
-        return executor
+                self._executor.submit(jobs.warm_up)
 
     def find(self, key: Hashable) -> Job | None:
         with self._lock:
@@ -208,8 +210,8 @@ class JobStore:
             try:
                 future = self._executor.submit(function, request, status)
             except (BrokenProcessPool, RuntimeError):  # a crashed pool refuses new work
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = self._new_executor()
+                self._executor.renew()
+                self._warm_up()
                 future = self._executor.submit(function, request, status)
             job = Job(key, label, future, status)
             self._jobs[key] = job
@@ -228,7 +230,7 @@ def job_store() -> JobStore:
 
 
 def run_key(request: jobs.RunRequest) -> tuple:
-    return ("run", request)
+    return ("run", request.key())
 
 
 def start_run(request: jobs.RunRequest, label: str) -> Job:
@@ -248,11 +250,11 @@ def sweep_size(request: jobs.SweepRequest) -> int:
 
 
 def start_sweep(request: jobs.SweepRequest) -> Job:
-    return job_store().submit(("sweep", request), "sweep", jobs.run_sweep, request)
+    return job_store().submit(("sweep", request.key()), "sweep", jobs.run_sweep, request)
 
 
 def find_sweep(request: jobs.SweepRequest) -> Job | None:
-    return job_store().find(("sweep", request))
+    return job_store().find(("sweep", request.key()))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -18,9 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from miredo_core.mapping import Mapping
-from miredo_core.pareto import PARETO_COLUMNS
-from miredo_core.results import LATENCY_PARTS
+from miredo_core import LATENCY_PARTS, PARETO_COLUMNS, Mapping
 from ui import frames
 from ui.text import format_edp
 

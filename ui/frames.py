@@ -14,11 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from miredo_core.hardware import Level
-from miredo_core.mapping import Mapping
-from miredo_core.pareto import pareto_mask
-from miredo_core.results import NetworkResult
-from miredo_core.workload import DIMS, OPERANDS, Dim, Network
+from miredo_core import DIMS, OPERANDS, Dim, Level, Mapping, Network, NetworkResult, pareto_mask
 from ui.text import prefix, si_prefix_exponent
 
 #: The frame column each objective minimizes.

@@ -4,8 +4,8 @@ Everything that crosses the process boundary is plain data: a request holds YAML
 numbers and the path of the result store; a worker parses them itself and returns a picklable
 `NetworkResult` or `SweepOutcome`. A shared status mapping (a `multiprocessing.Manager` dict
 proxy) carries progress out of the worker and a cancel request into it. Cancelling is
-cooperative: queued problems are dropped, the ones being solved finish first, and the layers
-left without an answer are reported as "cancelled".
+cooperative: queued problems are dropped, the ones being solved stop with their best mapping so
+far ("stopped"), and the layers left without an answer are reported as "cancelled".
 
 Every solve goes through the persistent result store (`miredo_core.store.ResultStore`): the
 worker reads the answers already stored, solves only the rest and stores each new answer as it
@@ -29,20 +29,44 @@ from typing import Any
 
 import pandas as pd
 
-from miredo_core import simulator, sweep
-from miredo_core.config import parse_hardware, parse_workload
-from miredo_core.hardware import Hardware
-from miredo_core.mapping import InfeasibleMappingError
-from miredo_core.results import LayerResult, NetworkResult
-from miredo_core.search.engine import SolveOptions
-from miredo_core.store import ResultStore, default_store_path
-from miredo_core.workload import Network
-from miredo_core.zoo import get_network
+import miredo_core
+from miredo_core import (
+    MAPPERS,
+    PRESETS,
+    Network,
+    NetworkResult,
+    ResultStore,
+    SolveOptions,
+    SweepSpec,
+    SweepStats,
+    default_store_path,
+    get_network,
+    hardware_key,
+    map_network,
+    parse_hardware,
+    parse_workload,
+    process_pool,
+)
 
 #: Workload kinds: a built-in network by name, or a workload YAML document (sample files,
 #: uploads, custom layers and imported ONNX models are all kept as workload YAML text).
 BUILTIN = "builtin"
 YAML = "yaml"
+
+
+#: The preset a slider move re-optimizes with: seconds per layer, with an honest gap.
+DEFAULT_PRESET = "interactive" if "interactive" in PRESETS else next(iter(PRESETS))
+#: How often a page polls a running job, in seconds.
+POLL_SECONDS = 0.4
+
+
+def option_names(mapper: str) -> tuple[str, ...]:
+    """The `SolveOptions` fields a request carries for `mapper`: preset and solver for a mapper
+    that takes options (`Mapper.takes_options`), none for the others, so that an option a
+    mapper ignores never splits the cache."""
+    if mapper not in MAPPERS or not MAPPERS[mapper].takes_options:
+        return ()
+    return ("preset", "solver")
 
 
 def current_store_path() -> str:
@@ -83,6 +107,11 @@ class RunRequest:
     store_path: str = field(default_factory=current_store_path)
     """The ResultStore file the worker reads first and writes to (":memory:" keeps nothing)."""
 
+    def key(self) -> tuple:
+        """What keys this run's job: the request with its hardware text replaced by the text's
+        `hardware_key` (the text is canonical, see `ui.cached.canonical_hardware_text`)."""
+        return _key(self)
+
 
 @dataclass(frozen=True)
 class SweepRequest:
@@ -97,6 +126,16 @@ class SweepRequest:
     store_path: str = field(default_factory=current_store_path)
     """As in RunRequest."""
 
+    def key(self) -> tuple:
+        """As RunRequest.key."""
+        return _key(self)
+
+
+def _key(request: RunRequest | SweepRequest) -> tuple:
+    others = (getattr(request, f.name) for f in dataclasses.fields(request)
+              if f.name != "hardware_text")  # fmt: skip
+    return (hardware_key(request.hardware_text), *others)
+
 
 @dataclass(frozen=True, eq=False)
 class SweepOutcome:
@@ -104,7 +143,7 @@ class SweepOutcome:
 
     points: pd.DataFrame
     """`SweepResult.points_frame()`: one row per point, totals, status and a `pareto` column."""
-    stats: sweep.SweepStats
+    stats: SweepStats
     """Points, distinct problems, answers from the store, answers solved, wall time."""
     store_path: str
 
@@ -114,18 +153,19 @@ def warm_up() -> bool:
     return True
 
 
-#: Distinct layer shapes solved in parallel by one MIP run (baselines are fast enough alone).
-MIP_PARALLEL_LAYERS = max(1, min(2, os.cpu_count() or 1))
+#: Distinct layer shapes solved in parallel by one expensive run (baselines are fast alone).
+PARALLEL_LAYERS = max(1, min(2, os.cpu_count() or 1))
 
 
 def _progress(status: Any):
-    def report(done: int, total: int, name: str) -> None:
-        status.update(done=done, total=total, layer=name)
+    def report(done: int, total: int, text: str) -> None:
+        status.update(done=done, total=total, layer=text)
 
     return report
 
 
 def _cancel(status: Any):
+    """The job's cancel request, read from its shared status mapping."""
     return lambda: bool(status.get("cancel"))
 
 
@@ -137,14 +177,15 @@ def _options(pairs: tuple[tuple[str, str], ...]) -> SolveOptions:
 def solver_executor(mapper: str) -> Iterator[Executor]:
     """Where a worker solves the problems the store does not hold.
 
-    MIP: a nested spawn pool of MIP_PARALLEL_LAYERS processes (layers in parallel). Its
-    processes start only when a problem is submitted, so an answer served from the store costs
-    no start-up; and a worker's main module is blank (see `ui.cached`), so they do not re-run a
-    page. Baselines: one thread of this worker, as they take milliseconds and a pool seconds to
-    start. Either way a solver crash ends a worker process at worst, never the server.
+    An expensive mapper (`MAPPERS[mapper].expensive`): a nested `WorkerPool` of PARALLEL_LAYERS
+    processes (layers in parallel). Its processes start only when a problem is submitted, so an
+    answer served from the store costs no start-up; and a worker's main module is blank (see
+    `ui.cached`), so they do not re-run a page. Others: one thread of this worker, as they take
+    milliseconds and a pool seconds to start. Either way a solver crash ends a worker process at
+    worst, never the server.
     """
-    if mapper == "mip":
-        with sweep.process_pool(MIP_PARALLEL_LAYERS) as pool:
+    if MAPPERS[mapper].expensive:
+        with process_pool(PARALLEL_LAYERS) as pool:
             yield pool
     else:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="solver") as threads:
@@ -158,55 +199,17 @@ def run_network(request: RunRequest, status: Any) -> NetworkResult:
     network = request.workload.load()
     status.update(done=0, total=0, layer="")
     with ResultStore(request.store_path) as store, solver_executor(request.mapper) as executor:
-        result = sweep.map_network_stored(
-            hardware, network, request.mapper, request.objective, _options(request.options),
-            store=store, executor=executor, progress=_progress(status), cancel=_cancel(status),
+        return map_network(
+            hardware, network, request.objective, request.mapper, _options(request.options),
+            store=store, executor=executor, simulate=request.simulate,
+            progress=_progress(status), cancel=_cancel(status),
         )  # fmt: skip
-    if not request.simulate:
-        return result
-    status.update(layer="event simulator")
-    return simulate_layers(hardware, result)
 
 
-def simulate_layers(hardware: Hardware, result: NetworkResult) -> NetworkResult:
-    """`result` with the event simulator's figures on every mapped layer, each distinct layer
-    shape simulated once. `map_network_stored` has no `simulate` option, so this follows
-    `network.map_layer`: a mapping the simulator rejects makes its layer infeasible."""
-    simulated: dict[tuple, LayerResult] = {}
-    layer_results = []
-    for layer_result in result.layer_results:
-        if layer_result.mapping is None:
-            layer_results.append(layer_result)
-            continue
-        key = layer_result.layer.shape_key()
-        if key not in simulated:
-            simulated[key] = _simulate(hardware, layer_result)
-        layer_results.append(dataclasses.replace(
-            simulated[key], layer=layer_result.layer, reused_from=layer_result.reused_from,
-            solve_time_s=layer_result.solve_time_s,
-        ))  # fmt: skip
-    return dataclasses.replace(result, layer_results=tuple(layer_results))
-
-
-def _simulate(hardware: Hardware, layer_result: LayerResult) -> LayerResult:
-    assert layer_result.mapping is not None
-    try:
-        sim = simulator.simulate(hardware, layer_result.layer, layer_result.mapping)
-    except InfeasibleMappingError as error:
-        return dataclasses.replace(
-            layer_result, status="infeasible", mapping=None, cost=None, reason=str(error)
-        )
-    return dataclasses.replace(
-        layer_result,
-        sim_latency_cycles=float(sim.latency_cycles),
-        sim_energy_pj=float(sim.energy_pj),
-    )
-
-
-def sweep_spec(request: SweepRequest) -> sweep.SweepSpec:
+def sweep_spec(request: SweepRequest) -> SweepSpec:
     """The library's sweep of a request; raises ConfigError / WorkloadError / ValueError
     (an axis value the hardware cannot take) with a message that says what to change."""
-    return sweep.SweepSpec(
+    return SweepSpec(
         hardware=parse_hardware(request.hardware_text, source="hardware"),
         axes=request.axes,
         network=request.workload.load(),
@@ -217,9 +220,9 @@ def sweep_spec(request: SweepRequest) -> sweep.SweepSpec:
 
 
 def run_sweep(request: SweepRequest, status: Any) -> SweepOutcome:
-    """Map the network on every sweep point through the result store (`sweep.run_sweep`)."""
+    """Map the network on every sweep point through the result store (the library's sweep)."""
     spec = sweep_spec(request)
     status.update(done=0, total=0, layer="")
     with ResultStore(request.store_path) as store, solver_executor(request.mapper) as executor:
-        result = sweep.run_sweep(spec, executor, store, _progress(status), _cancel(status))
+        result = miredo_core.run_sweep(spec, executor, store, _progress(status), _cancel(status))
     return SweepOutcome(result.points_frame(), result.stats, request.store_path)

@@ -16,8 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from miredo_core.hardware import Hardware
-from miredo_core.results import NetworkResult
+from miredo_core import Hardware, NetworkResult
 from ui import charts, explain, frames
 from ui.text import format_cycles, format_edp, format_energy, format_percent
 

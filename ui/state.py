@@ -16,9 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from miredo_core.config import ConfigError, dump_hardware
-from miredo_core.hardware import Hardware
-from miredo_core.variants import apply_variant
+from miredo_core import ConfigError, Hardware, apply_variant, dump_hardware
 from ui import cached
 from ui.axes import AXIS_SPECS, read_axes
 from ui.jobs import BUILTIN, YAML, RunRequest, WorkloadSpec

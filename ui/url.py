@@ -14,10 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from miredo_core.network import MAPPERS, OBJECTIVES
-from miredo_core.search.engine import PRESETS
-from miredo_core.search.mip import SOLVERS
-from miredo_core.zoo import NETWORK_NAMES
+from miredo_core import MAPPERS, NETWORK_NAMES, OBJECTIVES, PRESETS, SOLVERS
 from ui import state
 from ui.axes import AXIS_SPECS, SLIDER, TOGGLE
 from ui.jobs import BUILTIN, YAML, WorkloadSpec

@@ -11,8 +11,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from miredo_core.hardware import Hardware
-from miredo_core.results import NetworkResult
+from miredo_core import Hardware, NetworkResult
 from ui import charts, explain, frames, state
 from ui.explain import BoundCard, Efficiency
 from ui.jobs import RunRequest

@@ -3,38 +3,27 @@ write through `ui.state` callbacks so the form, the YAML editor and the stored s
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 
 import streamlit as st
 
-from miredo_core.config import ConfigError
-from miredo_core.network import MAPPERS, OBJECTIVES, map_network
-from miredo_core.pareto import PARETO_COLUMNS
-from miredo_core.search.engine import PRESETS
-from miredo_core.search.mip import SOLVERS
-from miredo_core.sweep import SweepStats, parse_axis_values
-from miredo_core.workload import WorkloadError
-from miredo_core.zoo import NETWORK_NAMES
+from miredo_core import (
+    MAPPERS,
+    NETWORK_NAMES,
+    OBJECTIVES,
+    PARETO_COLUMNS,
+    PRESETS,
+    SOLVERS,
+    ConfigError,
+    SweepStats,
+    WorkloadError,
+    parse_axis_values,
+)
 from ui import cached, state
 from ui.axes import AXIS_SPECS, NUMBER, SLIDER, matches
 from ui.cached import Job
-from ui.jobs import BUILTIN, YAML, WorkloadSpec
+from ui.jobs import BUILTIN, DEFAULT_PRESET, POLL_SECONDS, YAML, WorkloadSpec, option_names
 from ui.text import escape_markdown
-
-#: Mappers that read the quality preset and solver of `SolveOptions` (the library does not say
-#: which mapper reads which option; the baselines ignore both).
-OPTION_MAPPERS = frozenset({"mip"})
-#: The preset a slider move re-optimizes with: seconds per layer, with an honest gap.
-DEFAULT_PRESET = "interactive" if "interactive" in PRESETS else next(iter(PRESETS))
-POLL_SECONDS = 0.4
-
-
-def option_names(mapper: str) -> tuple[str, ...]:
-    """The `SolveOptions` fields passed along for `mapper` (none for the baselines)."""
-    if mapper not in OPTION_MAPPERS or "options" not in inspect.signature(map_network).parameters:
-        return ()
-    return ("preset", "solver")
 
 
 def run_settings(

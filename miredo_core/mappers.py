@@ -1,0 +1,189 @@
+"""The mapper registry and `map_layer`: map, evaluate and optionally simulate one layer.
+
+A mapper is a function `(hw, layer, objective, options, cancel) -> MapperOutcome` registered in
+`MAPPERS` with what a caller needs to know about it (`Mapper`): whether it reads solver options
+(preset, solver, time limit) and whether it is expensive (worth a process pool and a progress
+bar). `cancel` is None or an object with `is_set()`; an interruptible mapper returns its best
+mapping so far with status "stopped" once it is set. A mapper that finds no legal mapping raises
+`InfeasibleMappingError`, which becomes an "infeasible" layer with the error as its reason.
+Every mapping is evaluated by `cost_model.evaluate`, the single source of truth for cost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from miredo_core import cost_model, simulator
+from miredo_core.hardware import Hardware
+from miredo_core.kinds import Objective, Status
+from miredo_core.mapping import InfeasibleMappingError, Mapping
+from miredo_core.results import LayerResult, SearchStats
+from miredo_core.search import baselines
+from miredo_core.search.engine import SolveOptions, solve_layer
+from miredo_core.search.oracle import exhaustive_search
+from miredo_core.workload import Layer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MapperOutcome:
+    mapping: Mapping
+    status: str = Status.EVALUATED
+    search: SearchStats = field(default_factory=SearchStats)
+
+
+MapperFunction = Callable[[Hardware, Layer, str, SolveOptions, Any], MapperOutcome]
+
+
+@dataclass(frozen=True)
+class Mapper:
+    """A registered mapper: call it as the function it wraps."""
+
+    name: str
+    function: MapperFunction
+    takes_options: bool = False
+    """Whether it reads SolveOptions (preset, solver, time limit, gap tolerance)."""
+    expensive: bool = False
+    """Whether a layer takes seconds or more (solve layers in parallel, show progress)."""
+    description: str = ""
+
+    def __call__(self, hw, layer, objective, options, cancel=None) -> MapperOutcome:
+        return self.function(hw, layer, objective, options, cancel)
+
+
+def _weight_stationary(hw, layer, objective, options, cancel) -> MapperOutcome:
+    """The weight-stationary heuristic baseline; it has a fixed rule, so it ignores objective."""
+    return MapperOutcome(baselines.weight_stationary(hw, layer))
+
+
+def _random_search(hw, layer, objective, options, cancel) -> MapperOutcome:
+    """Best of 300 seeded random valid mappings under the objective."""
+    return MapperOutcome(baselines.random_search(hw, layer, objective, seed=options.seed))
+
+
+# solve_layer gains its `cancel` keyword with the interruptible engine; pass it only if taken.
+_SOLVE_TAKES_CANCEL = "cancel" in inspect.signature(solve_layer).parameters
+
+
+def _mip(hw, layer, objective, options, cancel) -> MapperOutcome:
+    """The mapping engine (`search.engine.solve_layer`): bounds, order search, MIP."""
+    extra = {"cancel": cancel} if _SOLVE_TAKES_CANCEL else {}
+    result = solve_layer(hw, layer, objective, options, **extra)
+    if result.mapping is None:
+        raise InfeasibleMappingError(result.reason)
+    return MapperOutcome(
+        result.mapping,
+        result.status,
+        SearchStats(
+            predicted_latency_cycles=result.predicted_latency_cycles,
+            predicted_energy_pj=result.predicted_energy_pj,
+            lower_bound=result.lower_bound,
+            gap=result.gap,
+            candidates_total=result.candidates_total,
+            candidates_pruned=result.candidates_pruned,
+        ),
+    )
+
+
+def _exhaustive(hw, layer, objective, options, cancel) -> MapperOutcome:
+    """The exhaustive oracle (small layers only): the certified optimum of the mapping space."""
+    result = exhaustive_search(hw, layer, objective)
+    if result.mapping is None:
+        raise InfeasibleMappingError("no legal mapping in the whole mapping space")
+    return MapperOutcome(
+        result.mapping,
+        Status.OPTIMAL,
+        SearchStats(lower_bound=result.value, gap=0.0, candidates_total=result.candidates_total,
+                    candidates_pruned=result.candidates_pruned),
+    )  # fmt: skip
+
+
+#: Mapper name -> Mapper, in menu order.
+MAPPERS: dict[str, Mapper] = {}
+
+
+def register_mapper(
+    name: str,
+    function: MapperFunction,
+    *,
+    takes_options: bool = False,
+    expensive: bool = False,
+    description: str = "",
+) -> Mapper:
+    """Add (or replace) a mapper; a new mapper plugs in with this one call."""
+    mapper = Mapper(name, function, takes_options, expensive, description)
+    MAPPERS[name] = mapper
+    return mapper
+
+
+register_mapper("mip", _mip, takes_options=True, expensive=True,
+                description="the mapping engine: order search, MIP, certificate")  # fmt: skip
+register_mapper("ws", _weight_stationary, description="weight-stationary baseline")
+register_mapper("random", _random_search, description="best of 300 random mappings")
+register_mapper("exhaustive", _exhaustive, expensive=True,
+                description="exhaustive oracle (tiny layers only)")  # fmt: skip
+
+
+def get_mapper(name: str) -> Mapper:
+    """The registered mapper `name`; an unknown name is a ValueError listing the choices."""
+    try:
+        mapper = MAPPERS[name]
+    except KeyError:
+        raise ValueError(f"unknown mapper {name!r}; choose one of {', '.join(MAPPERS)}") from None
+    if not isinstance(mapper, Mapper):  # a bare function put in the registry directly
+        mapper = Mapper(name, mapper)
+    return mapper
+
+
+def map_layer(
+    hw: Hardware,
+    layer: Layer,
+    mapper: str = "ws",
+    objective: str = "latency",
+    simulate: bool = False,
+    options: SolveOptions | None = None,
+    cancel: Any = None,
+) -> LayerResult:
+    """Map, evaluate and optionally simulate one layer.
+
+    An `InfeasibleMappingError` from the mapper, the cost model or the simulator yields an
+    "infeasible" result carrying the error message, so that one impossible layer does not hide
+    the results of the others. solve_time_s measures the mapper alone.
+    """
+    function = get_mapper(mapper)
+    objective = Objective.parse(objective)
+    options = options or SolveOptions()
+    start = time.perf_counter()
+    try:
+        outcome = function(hw, layer, objective.value, options, cancel)
+        solve_time_s = time.perf_counter() - start
+        cost = cost_model.evaluate(hw, layer, outcome.mapping)
+        result = LayerResult(layer, mapper, objective.value, outcome.status, outcome.mapping,
+                             cost, solve_time_s=solve_time_s, search=outcome.search)  # fmt: skip
+        return simulate_result(hw, result) if simulate else result
+    except InfeasibleMappingError as error:
+        logger.info("layer %s is infeasible with mapper %s: %s", layer.name, mapper, error)
+        return infeasible(layer, mapper, objective.value, str(error),
+                          solve_time_s=time.perf_counter() - start)  # fmt: skip
+
+
+def infeasible(layer: Layer, mapper: str, objective: str, reason: str, **fields) -> LayerResult:
+    return LayerResult(layer, mapper, objective, Status.INFEASIBLE, None, None, reason=reason,
+                       **fields)  # fmt: skip
+
+
+def simulate_result(hw: Hardware, result: LayerResult) -> LayerResult:
+    """`result` with the event simulator's figures; a mapping the simulator rejects makes the
+    layer infeasible (raised as InfeasibleMappingError for the caller to report)."""
+    if result.mapping is None:
+        return result
+    sim = simulator.simulate(hw, result.layer, result.mapping)
+    return dataclasses.replace(result, sim_latency_cycles=float(sim.latency_cycles),
+                    sim_energy_pj=float(sim.energy_pj))  # fmt: skip
