@@ -2,7 +2,9 @@
 
 This is the single source of truth for every number the tool reports. Search engines only
 generate mappings; the simulator (`simulator.py`) replays a mapping iteration by iteration as an
-independent check of the latency written here in closed form.
+independent check of the latency written here in closed form. The latency recursion stated
+below is computed by `latency.py`, whose compiled step and finish the searches share; the energy
+and the assembly of `CostBreakdown` from its typed parts are here.
 
 Modelling assumptions (both this model and the simulator implement them):
 
@@ -67,6 +69,7 @@ Area is the hardware's (a property of the design, not of the mapping).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from miredo_core.analysis import Analysis, Boundary, analyze
 from miredo_core.hardware import Hardware, Level
@@ -125,6 +128,22 @@ class EnergyParts:
     """Bits read or written per (level, operand, access), over all instances."""
 
 
+class _Part:
+    """A read-only attribute of `CostBreakdown` that reads the field of the same name of one of
+    its parts (`cost.input_stall_cycles` is `cost.latency_parts.input_stall_cycles`)."""
+
+    def __init__(self, part: str):
+        self.part = part
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, cost, owner=None) -> Any:
+        if cost is None:
+            return self
+        return getattr(getattr(cost, self.part), self.name)
+
+
 @dataclass(frozen=True)
 class CostBreakdown:
     """Cost of one layer under one mapping, built from its latency and energy parts.
@@ -132,6 +151,9 @@ class CostBreakdown:
     Every part's field reads directly off the breakdown too (`cost.input_stall_cycles`,
     `cost.mac_energy_pj`).
     """
+
+    #: Names of the fields that add up to `latency_cycles`, in column order.
+    LATENCY_PARTS: ClassVar[tuple[str, ...]] = LATENCY_PART_NAMES
 
     latency_parts: LatencyParts
     energy_parts: EnergyParts
@@ -144,53 +166,18 @@ class CostBreakdown:
     utilization: float
     """Achieved MACs per cycle over the peak of the hardware."""
 
-    @property
-    def latency_cycles(self) -> float:
-        return self.latency_parts.latency_cycles
-
-    @property
-    def compute_cycles(self) -> float:
-        return self.latency_parts.compute_cycles
-
-    @property
-    def weight_load_stall_cycles(self) -> float:
-        return self.latency_parts.weight_load_stall_cycles
-
-    @property
-    def input_stall_cycles(self) -> float:
-        return self.latency_parts.input_stall_cycles
-
-    @property
-    def output_stall_cycles(self) -> float:
-        return self.latency_parts.output_stall_cycles
-
-    @property
-    def startup_cycles(self) -> float:
-        return self.latency_parts.startup_cycles
-
-    @property
-    def writeback_cycles(self) -> float:
-        return self.latency_parts.writeback_cycles
-
-    @property
-    def energy_pj(self) -> float:
-        return self.energy_parts.energy_pj
-
-    @property
-    def mac_energy_pj(self) -> float:
-        return self.energy_parts.mac_energy_pj
-
-    @property
-    def leakage_energy_pj(self) -> float:
-        return self.energy_parts.leakage_energy_pj
-
-    @property
-    def memory_energy_pj(self) -> dict[AccessKey, float]:
-        return self.energy_parts.memory_energy_pj
-
-    @property
-    def memory_bits(self) -> dict[AccessKey, float]:
-        return self.energy_parts.memory_bits
+    latency_cycles = _Part("latency_parts")
+    compute_cycles = _Part("latency_parts")
+    weight_load_stall_cycles = _Part("latency_parts")
+    input_stall_cycles = _Part("latency_parts")
+    output_stall_cycles = _Part("latency_parts")
+    startup_cycles = _Part("latency_parts")
+    writeback_cycles = _Part("latency_parts")
+    energy_pj = _Part("energy_parts")
+    mac_energy_pj = _Part("energy_parts")
+    leakage_energy_pj = _Part("energy_parts")
+    memory_energy_pj = _Part("energy_parts")
+    memory_bits = _Part("energy_parts")
 
     @property
     def edp_pj_cycles(self) -> float:

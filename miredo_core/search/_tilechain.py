@@ -211,8 +211,10 @@ def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params, scrat
             channel[o] = max_w
             backlog[o] = max_b
         out[L_S + o] = s_o + x
-    out[L_EP], out[L_E], _, _ = slot_step(serial, channel, backlog, drained, f, out[L_EP],
-                                          out[L_E])  # fmt: skip
+    out[L_EP], out[L_E], _, _ = slot_step(
+        serial[0], serial[1], serial[2], channel[0], channel[1], channel[2],
+        backlog[0], backlog[1], backlog[2], drained[0], drained[1], drained[2],
+        f, out[L_EP], out[L_E])  # fmt: skip
     for o in range(3):
         for c in db_col[o]:
             if c >= 0 and out[c] > 0:

@@ -23,6 +23,8 @@ Constraints (one family per private function below)
     st >= sum_k cascade[o,k] y[o,k] for o in {I, W};  wb = sum_k cascade[O,k] y[O,k]
     L >= st + e_0 + wb;  L >= floor[o,k,t] y + e_{t+1} + (st for O, wb for I/W)  for every t
     E = sum energy[o,k] y[o,k] + E_MAC + leakage * L
+The latency rows are generated from the cost model's own step (`latency.crit_terms`,
+`latency.advance`, run on linear expressions), so they list exactly the candidates of its Crit.
 Every max is written as ">=" and every objective pushes it down, so at an optimum the variables
 equal the maxima and L, E equal `cost_model.evaluate` of the decoded mapping (checked by tests).
 F_i are data, not variables, so the model is linear: no big-M, no products of variables.
@@ -138,10 +140,9 @@ class _Model:
         for i in range(len(factors) - 1, -1, -1):
             serial = self._slot_entries("serial", i)
             serial_max = self._max(serial, f"serial_{i}")
-            terms = crit_terms.py_func(
-                serial, self._slot_entries("channel", i), self._slot_entries("backlog", i),
-                self._slot_entries("drained", i), serial_max, path, entry,
-            )  # fmt: skip
+            entries = [*serial, *(e for row in ("channel", "backlog", "drained")
+                                  for e in self._slot_entries(row, i))]  # fmt: skip
+            terms = crit_terms.py_func(*entries, serial_max, path, entry)
             crit = self._max(terms, f"crit_{i}")
             # floor[t] + E(t+1); an unchosen option contributes 0, which leaves a constraint
             # the recursion already implies.
