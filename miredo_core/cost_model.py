@@ -68,7 +68,7 @@ Area is the hardware's (a property of the design, not of the mapping).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from miredo_core.analysis import Analysis, Boundary, analyze
@@ -129,14 +129,10 @@ class EnergyParts:
 
 
 class _Part:
-    """A read-only attribute of `CostBreakdown` that reads the field of the same name of one of
-    its parts (`cost.input_stall_cycles` is `cost.latency_parts.input_stall_cycles`)."""
+    """A read-only attribute that reads the field `name` of the part `part` of its owner."""
 
-    def __init__(self, part: str):
-        self.part = part
-
-    def __set_name__(self, owner, name: str) -> None:
-        self.name = name
+    def __init__(self, part: str, name: str):
+        self.part, self.name = part, name
 
     def __get__(self, cost, owner=None) -> Any:
         if cost is None:
@@ -144,12 +140,24 @@ class _Part:
         return getattr(getattr(cost, self.part), self.name)
 
 
+def _read_parts(cls):
+    """Every field of the latency and energy parts also reads off the breakdown itself, so a
+    field added to a part needs no forwarding of its own."""
+    for part, kind in (("latency_parts", LatencyParts), ("energy_parts", EnergyParts)):
+        for f in fields(kind):
+            setattr(cls, f.name, _Part(part, f.name))
+    return cls
+
+
+@_read_parts
 @dataclass(frozen=True)
 class CostBreakdown:
     """Cost of one layer under one mapping, built from its latency and energy parts.
 
-    Every part's field reads directly off the breakdown too (`cost.input_stall_cycles`,
-    `cost.mac_energy_pj`).
+    Every field of the parts reads directly off the breakdown too: `cost.latency_cycles`,
+    `cost.compute_cycles`, the three `*_stall_cycles`, `cost.startup_cycles`,
+    `cost.writeback_cycles` (`LatencyParts`), `cost.energy_pj`, `cost.mac_energy_pj`,
+    `cost.leakage_energy_pj`, `cost.memory_energy_pj`, `cost.memory_bits` (`EnergyParts`).
     """
 
     #: Names of the fields that add up to `latency_cycles`, in column order.
@@ -165,19 +173,6 @@ class CostBreakdown:
     """Fraction of the cores x rows x columns compute cells the mapping unrolls onto."""
     utilization: float
     """Achieved MACs per cycle over the peak of the hardware."""
-
-    latency_cycles = _Part("latency_parts")
-    compute_cycles = _Part("latency_parts")
-    weight_load_stall_cycles = _Part("latency_parts")
-    input_stall_cycles = _Part("latency_parts")
-    output_stall_cycles = _Part("latency_parts")
-    startup_cycles = _Part("latency_parts")
-    writeback_cycles = _Part("latency_parts")
-    energy_pj = _Part("energy_parts")
-    mac_energy_pj = _Part("energy_parts")
-    leakage_energy_pj = _Part("energy_parts")
-    memory_energy_pj = _Part("energy_parts")
-    memory_bits = _Part("energy_parts")
 
     @property
     def edp_pj_cycles(self) -> float:
