@@ -37,7 +37,7 @@ Encodings that remain, and why:
   into an auxiliary variable bounded below by every candidate (one-sided constraints, tight at an
   optimum because every objective pushes latency down), and keeps the sums linear. This costs
   the MIP no speed: building the model of 10 ResNet-18 orders took 52-53 ms per model against
-  47-57 ms for the former hand-written rows (build and solve 142-147 ms against 129-155 ms).
+  47-57 ms with the rows written out by hand (build and solve 142-147 ms against 129-155 ms).
 - The certifier kernel keeps its label form for the profile entries: it derives them from label
   columns as it adds loops one at a time instead of from a finished `OperandProfile`, and folds
   the floor terms into one running maximum per operand (so `finish` gets one row of floor
