@@ -2,7 +2,9 @@
 
 This is the single source of truth for every number the tool reports. Search engines only
 generate mappings; the simulator (`simulator.py`) replays a mapping iteration by iteration as an
-independent check of the latency written here in closed form.
+independent check of the latency written here in closed form. The latency recursion stated
+below is computed by `latency.py`, whose compiled step and finish the searches share; the energy
+and the assembly of `CostBreakdown` from its typed parts are here.
 
 Modelling assumptions (both this model and the simulator implement them):
 
@@ -66,45 +68,107 @@ Area is the hardware's (a property of the design, not of the mapping).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
+from miredo_core.analysis import Analysis, Boundary, analyze
 from miredo_core.hardware import Hardware, Level
-from miredo_core.mapping import Analysis, Boundary, Mapping, analyze
+from miredo_core.latency import (
+    LATENCY_PART_NAMES,
+    LatencyParts,
+    OperandProfile,
+    firing_cycles,
+    latency_from_profiles,
+    operand_profile,
+)
+from miredo_core.mapping import Mapping
 from miredo_core.workload import OPERANDS, Layer, Operand
+
+__all__ = [
+    "LATENCY_PARTS",
+    "READ",
+    "WRITE",
+    "CostBreakdown",
+    "EnergyParts",
+    "LatencyParts",
+    "OperandProfile",
+    "evaluate",
+    "evaluate_analysis",
+    "firing_cycles",
+    "latency_from_profiles",
+    "operand_profile",
+]
 
 READ = "read"
 WRITE = "write"
 
-_STALL_FIELD = {
-    Operand.W: "weight_load_stall_cycles",
-    Operand.I: "input_stall_cycles",
-    Operand.O: "output_stall_cycles",
-}
+#: Names of the `CostBreakdown` fields that add up to `latency_cycles`, in column order.
+LATENCY_PARTS: tuple[str, ...] = LATENCY_PART_NAMES
+
+#: Traffic and energy tables are keyed by (level, operand, READ or WRITE).
+AccessKey = tuple[Level, Operand, str]
 
 
 @dataclass(frozen=True)
-class CostBreakdown:
-    """Cost of one layer under one mapping.
+class EnergyParts:
+    """The energy of one layer under one mapping and its breakdown, in pJ.
 
-    latency_cycles = compute + weight-load stall + input stall + output stall + start-up +
-    write-back (exactly). energy_pj = sum(memory_energy_pj) + mac_energy_pj + leakage_energy_pj.
+    energy_pj = sum(memory_energy_pj) + mac_energy_pj + leakage_energy_pj.
     """
 
-    latency_cycles: float
-    compute_cycles: float
-    weight_load_stall_cycles: float
-    input_stall_cycles: float
-    output_stall_cycles: float
-    startup_cycles: float
-    writeback_cycles: float
     energy_pj: float
+    """Everything below: memory traffic, MAC activations and leakage."""
     mac_energy_pj: float
+    """Macro activations: one full-array activation per bit-serial pass per active core."""
     leakage_energy_pj: float
-    memory_energy_pj: dict[tuple[Level, Operand, str], float]
-    memory_bits: dict[tuple[Level, Operand, str], float]
+    """The chip's static power over the latency."""
+    memory_energy_pj: dict[AccessKey, float]
+    """pJ of every level's reads and writes of every operand, over all instances."""
+    memory_bits: dict[AccessKey, float]
+    """Bits read or written per (level, operand, access), over all instances."""
+
+
+class _Part:
+    """A read-only attribute that reads the field `name` of the part `part` of its owner."""
+
+    def __init__(self, part: str, name: str):
+        self.part, self.name = part, name
+
+    def __get__(self, cost, owner=None) -> Any:
+        if cost is None:
+            return self
+        return getattr(getattr(cost, self.part), self.name)
+
+
+def _read_parts(cls):
+    """Every field of the latency and energy parts also reads off the breakdown itself, so a
+    field added to a part needs no forwarding of its own."""
+    for part, kind in (("latency_parts", LatencyParts), ("energy_parts", EnergyParts)):
+        for f in fields(kind):
+            setattr(cls, f.name, _Part(part, f.name))
+    return cls
+
+
+@_read_parts
+@dataclass(frozen=True)
+class CostBreakdown:
+    """Cost of one layer under one mapping, built from its latency and energy parts.
+
+    Every field of the parts reads directly off the breakdown too: `cost.latency_cycles`,
+    `cost.compute_cycles`, the three `*_stall_cycles`, `cost.startup_cycles`,
+    `cost.writeback_cycles` (`LatencyParts`), `cost.energy_pj`, `cost.mac_energy_pj`,
+    `cost.leakage_energy_pj`, `cost.memory_energy_pj`, `cost.memory_bits` (`EnergyParts`).
+    """
+
+    #: Names of the fields that add up to `latency_cycles`, in column order.
+    LATENCY_PARTS: ClassVar[tuple[str, ...]] = LATENCY_PART_NAMES
+
+    latency_parts: LatencyParts
+    energy_parts: EnergyParts
     area_mm2: float
+    """Chip area in mm^2 (a property of the design, not of the mapping)."""
     macs: int
+    """Multiply-accumulates of the layer."""
     spatial_utilization: float
     """Fraction of the cores x rows x columns compute cells the mapping unrolls onto."""
     utilization: float
@@ -112,6 +176,7 @@ class CostBreakdown:
 
     @property
     def edp_pj_cycles(self) -> float:
+        """Energy-delay product in pJ x cycles."""
         return self.energy_pj * self.latency_cycles
 
     @property
@@ -125,205 +190,7 @@ class CostBreakdown:
         return totals
 
 
-def firing_cycles(boundary: Boundary) -> int:
-    """Channel time of one steady-state firing: a psum boundary reads and writes back."""
-    return boundary.cycles * boundary.passes
-
-
-@dataclass(frozen=True)
-class OperandProfile:
-    """What one operand's placement (its boundaries) contributes to the latency recursion.
-
-    Everything here depends on that operand's boundaries and the loop factors only, so a search
-    can tabulate it per candidate placement and combine operands later (`latency_from_profiles`).
-    """
-
-    serial: tuple[int, ...]
-    """chain(o, i): the operand's transfers on the critical path of one iteration of slot i."""
-    channel: tuple[int, ...]
-    """Work of the operand's busiest double-buffered channel per iteration of slot i."""
-    cascade: int
-    """One-way cycles of every boundary in turn: the first-tile start-up of I/W, the final
-    write-back of O."""
-    backlog: tuple[int, ...]
-    """Work of the busiest double-buffered channel per iteration of slot i beyond its one tile
-    of look-ahead: what it still has to do once another operand's serial transfer has stalled
-    compute (and with it the consumption that frees the channel's buffer half)."""
-    drained: tuple[int, ...]
-    """A single-buffered transfer at slot i that must wait for the operand's own inner
-    double-buffered channel to finish the iteration's work (its tile is complete, or no longer
-    needed, only then): that work plus the transfer; 0 where it does not apply."""
-    floor: tuple[int, ...]
-    """floor[t]: the whole-layer work of the double-buffered channel that fires at slot t,
-    with the transfers it depends on (I/W: the cascade above it) or that wait for it (O: the
-    cascade above it after its last write-back); 0 if slot t fires none."""
-
-
-def _serial_chain(costs: list[int], dbs: list[bool], operand: Operand) -> list[int]:
-    """chain(o, i) for every slot i: the operand's transfers on the critical path of one
-    iteration of slot i, in which the slot's own transfer fires and every inner loop restarts.
-
-    I/W: a double-buffered transfer whose parent tile is already in place (the leading
-    double-buffered transfers of the chain) was prefetched during the previous iteration; the
-    first single-buffered one and every transfer after it (which needs its new data) wait:
-    chain(i) = sum of the transfers from the first single-buffered one at or after slot i.
-    O: double-buffered write-backs drain in the background, single-buffered ones are waited for;
-    a single-buffered write-back at the slot itself also waits for every inner write-back, because
-    its tile is complete only once they have landed.
-    """
-    n = len(costs)
-    suffix = [0] * (n + 1)  # all transfers from slot i inward
-    single = [0] * (n + 1)  # single-buffered transfers from slot i inward
-    first_single = [n] * (n + 1)  # first slot >= i with a single-buffered transfer
-    for i in range(n - 1, -1, -1):
-        suffix[i] = suffix[i + 1] + costs[i]
-        is_single = bool(costs[i]) and not dbs[i]
-        single[i] = single[i + 1] + (costs[i] if is_single else 0)
-        first_single[i] = i if is_single else first_single[i + 1]
-    if operand is Operand.O:
-        return [suffix[i] if costs[i] and not dbs[i] else single[i + 1] for i in range(n)]
-    return [suffix[first_single[i]] for i in range(n)]
-
-
-def _channels(costs: list[int], dbs: list[bool], factors: list[int]) -> list[int]:
-    """Busiest double-buffered channel per iteration of each slot i: a transfer at slot j >= i
-    fires prod(F_{i+1..j}) times per iteration, back to back at best."""
-    n = len(costs)
-    channel = [0] * (n + 1)
-    for i in range(n - 1, -1, -1):
-        inner = channel[i + 1] * factors[i + 1] if i + 1 < n else 0
-        channel[i] = max(costs[i] if dbs[i] else 0, inner)
-    return channel[:n]
-
-
-def _backlogs(costs: list[int], dbs: list[bool], factors: list[int]) -> list[int]:
-    """Per slot i: max over double-buffered transfers at j >= i of X_j (firings per iteration
-    of slot i - 1)."""
-    n = len(costs)
-    result = []
-    for i in range(n):
-        best, firings = 0, 1
-        for j in range(i, n):
-            if j > i:
-                firings *= factors[j]
-            if costs[j] and dbs[j]:
-                best = max(best, costs[j] * (firings - 1))
-        result.append(best)
-    return result
-
-
-def _drained(costs: list[int], dbs: list[bool], factors: list[int]) -> list[int]:
-    channel = _channels(costs, dbs, factors)
-    n = len(costs)
-    return [
-        costs[i] + factors[i + 1] * channel[i + 1]
-        if i + 1 < n and costs[i] and not dbs[i] and channel[i + 1]
-        else 0
-        for i in range(n)
-    ]
-
-
-def _floors(boundaries: tuple[Boundary, ...], operand: Operand, n: int) -> list[int]:
-    floors = [0] * n
-    for k, b in enumerate(boundaries):
-        if b.trigger < 0 or not b.double_buffered:
-            continue
-        above = sum(a.cycles for a in boundaries[:k])
-        if operand is Operand.O:
-            work = (b.firings - 1) * firing_cycles(b) + b.cycles
-        else:
-            work = b.firings * firing_cycles(b)
-        floors[b.trigger] = above + work
-    return floors
-
-
-def operand_profile(
-    boundaries: tuple[Boundary, ...], operand: Operand, factors: list[int]
-) -> OperandProfile:
-    n = len(factors)
-    costs, dbs = [0] * n, [False] * n
-    for boundary in boundaries:
-        if boundary.trigger >= 0:
-            costs[boundary.trigger] = firing_cycles(boundary)
-            dbs[boundary.trigger] = boundary.double_buffered
-    return OperandProfile(
-        serial=tuple(_serial_chain(costs, dbs, operand)),
-        channel=tuple(_channels(costs, dbs, factors)),
-        cascade=sum(b.cycles for b in boundaries),
-        backlog=tuple(_backlogs(costs, dbs, factors)),
-        drained=tuple(_drained(costs, dbs, factors)),
-        floor=tuple(_floors(boundaries, operand, n)),
-    )
-
-
-def latency_from_profiles(
-    factors: list[int], pass_cycles: int, profiles: dict[Operand, OperandProfile]
-) -> dict[str, float]:
-    """Closed-form latency and its exact breakdown (see the module docstring)."""
-    n = len(factors)
-    stalls = dict.fromkeys(OPERANDS, 0.0)
-    entry = path = float(pass_cycles)  # E(i+1) and Ep(i+1)
-    entries = [entry] * (n + 1)  # entries[i] = E(i)
-    weight_above = math.prod(factors)
-    for i in range(n - 1, -1, -1):
-        weight_above //= factors[i]
-        # Each operand's own transfers are serial; operands move in parallel on own channels.
-        serial_op = max(OPERANDS, key=lambda op: profiles[op].serial[i])
-        serial = profiles[serial_op].serial[i]
-        channel_op = max(OPERANDS, key=lambda op: profiles[op].channel[i])
-        channel = profiles[channel_op].channel[i]
-        # A serial stall of one operand stops compute; the other's double-buffered channel
-        # then runs only one tile ahead and does the rest of its work afterwards.
-        stalled_op, stalled = None, 0.0
-        for c in OPERANDS:
-            for o in OPERANDS:
-                if (
-                    o is not c
-                    and profiles[c].backlog[i]
-                    and (profiles[c].backlog[i] + profiles[o].serial[i] > stalled)
-                ):
-                    stalled_op, stalled = c, profiles[c].backlog[i] + profiles[o].serial[i]
-        drained_op = max(OPERANDS, key=lambda op: profiles[op].drained[i])
-        if profiles[drained_op].drained[i] > stalled:
-            stalled_op, stalled = drained_op, profiles[drained_op].drained[i]
-        crit = max(path + serial, channel, entry, stalled)
-        if crit > entry:
-            if crit == path + serial:
-                culprit = serial_op
-            else:
-                culprit = channel_op if channel >= stalled else stalled_op
-            stalls[culprit] += weight_above * (factors[i] - 1) * (crit - entry)
-        path += (factors[i] - 1) * (path + serial)
-        entry += (factors[i] - 1) * crit
-        entries[i] = entry
-    startup = max(profiles[Operand.I].cascade, profiles[Operand.W].cascade)
-    writeback = profiles[Operand.O].cascade
-    latency = startup + entry + writeback
-    # Whole-layer floors of the double-buffered channels (fill, all firings back to back, drain).
-    for t in range(n):
-        for op in OPERANDS:
-            floor = profiles[op].floor[t]
-            if not floor:
-                continue
-            if op is Operand.O:
-                bound = startup + entries[t + 1] + floor
-            else:
-                bound = floor + entries[t + 1] + writeback
-            if bound > latency:
-                stalls[op] += bound - latency
-                latency = bound
-    result = {
-        "compute_cycles": float(pass_cycles * math.prod(factors)),
-        "startup_cycles": float(startup),
-        "writeback_cycles": float(writeback),
-        "latency_cycles": float(latency),
-    }
-    for op, name in _STALL_FIELD.items():
-        result[name] = float(stalls[op])
-    return result
-
-
-def _latency(analysis: Analysis) -> dict[str, float]:
+def _latency(analysis: Analysis) -> LatencyParts:
     factors = [loop.factor for loop in analysis.mapping.loops]
     profiles = {op: operand_profile(analysis.boundaries[op], op, factors) for op in OPERANDS}
     return latency_from_profiles(factors, analysis.pass_cycles, profiles)
@@ -411,18 +278,20 @@ def evaluate_analysis(hw: Hardware, analysis: Analysis) -> CostBreakdown:
     memory_energy = traffic_energy_pj(hw, traffic)
     layer = analysis.layer
     mac_energy = mac_energy_pj(hw, layer, analysis.passes, analysis.active_cores)
-    leakage = hw.leakage_pj_per_cycle * latency["latency_cycles"]
-    energy = total_energy_pj(sum(memory_energy.values()), mac_energy, hw, latency["latency_cycles"])
-    peak = hw.peak_macs_per_cycle(layer.input_bits)
-    return CostBreakdown(
-        energy_pj=energy,
+    cycles = latency.latency_cycles
+    energy = EnergyParts(
+        energy_pj=total_energy_pj(sum(memory_energy.values()), mac_energy, hw, cycles),
         mac_energy_pj=mac_energy,
-        leakage_energy_pj=leakage,
+        leakage_energy_pj=hw.leakage_pj_per_cycle * cycles,
         memory_energy_pj=memory_energy,
         memory_bits=traffic,
+    )
+    peak = hw.peak_macs_per_cycle(layer.input_bits)
+    return CostBreakdown(
+        latency_parts=latency,
+        energy_parts=energy,
         area_mm2=hw.area_mm2,
         macs=layer.macs,
         spatial_utilization=analysis.spatial_utilization,
-        utilization=layer.macs / (peak * latency["latency_cycles"]),
-        **latency,
+        utilization=layer.macs / (peak * cycles),
     )

@@ -70,7 +70,7 @@ COST_COLUMNS: tuple[str, ...] = (
 )
 
 #: Latency components that add up to `latency_cycles`; summed in network totals.
-LATENCY_PARTS: tuple[str, ...] = COST_COLUMNS[3:9]
+LATENCY_PARTS: tuple[str, ...] = CostBreakdown.LATENCY_PARTS
 
 #: Cost fields appended after the required columns.
 EXTRA_COST_COLUMNS: tuple[str, ...] = (

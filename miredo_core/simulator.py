@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from miredo_core.analysis import Analysis, Boundary, analyze
 from miredo_core.cost_model import (
     add_traffic,
     boundary_traffic,
@@ -36,7 +37,7 @@ from miredo_core.cost_model import (
     traffic_energy_pj,
 )
 from miredo_core.hardware import Hardware, Level
-from miredo_core.mapping import Analysis, Boundary, Mapping, analyze
+from miredo_core.mapping import Mapping
 from miredo_core.workload import OPERANDS, REDUCTION_DIMS, Layer, Operand
 
 _PORT, _ARRIVE, _RELEASE, _RELEASE_PREV, _PRODUCED, _READY, _LAST_END = range(7)

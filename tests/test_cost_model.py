@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from miredo_core.config import load_hardware
-from miredo_core.cost_model import READ, WRITE, CostBreakdown, evaluate
+from miredo_core.cost_model import LATENCY_PARTS, READ, WRITE, CostBreakdown, evaluate
 from miredo_core.hardware import Axis, Hardware, Level, Macro, MemoryLevel
 from miredo_core.mapping import InfeasibleMappingError, Mapping, analyze
 from miredo_core.search.baselines import random_mapping, weight_stationary
@@ -287,6 +287,9 @@ def test_breakdowns_are_exact_and_bounded_below(hw: Hardware, layer: Layer, seed
         + cost.writeback_cycles
     )
     assert cost.latency_cycles == pytest.approx(parts, rel=1e-12)
+    # The named parts are those fields, read off the typed parts.
+    assert sum(getattr(cost, name) for name in LATENCY_PARTS) == parts
+    assert all(getattr(cost, n) == getattr(cost.latency_parts, n) for n in LATENCY_PARTS)
     assert cost.energy_pj == pytest.approx(
         total_memory_pj(cost) + cost.mac_energy_pj + cost.leakage_energy_pj, rel=1e-12
     )

@@ -9,15 +9,11 @@ from dataclasses import replace
 
 import pytest
 
+import miredo_core.mapping as mapping_module
+from miredo_core import analysis
+from miredo_core.analysis import Boundary, analyze, validate
 from miredo_core.hardware import Axis, Hardware, Level, Macro, MemoryLevel
-from miredo_core.mapping import (
-    Boundary,
-    InfeasibleMappingError,
-    Loop,
-    Mapping,
-    analyze,
-    validate,
-)
+from miredo_core.mapping import InfeasibleMappingError, Loop, Mapping
 from miredo_core.workload import Dim, Layer, Operand
 
 # ------------------------------------------------------------------------------ fixtures
@@ -473,3 +469,10 @@ def test_unknown_keys_in_a_mapping_description_are_rejected() -> None:
     }
     with pytest.raises(InfeasibleMappingError, match="unknown keys \\['double_bufered'\\]"):
         Mapping.from_dict(data)
+
+
+def test_names_moved_to_analysis_stay_importable_from_mapping() -> None:
+    for name in mapping_module._MOVED:
+        assert getattr(mapping_module, name) is getattr(analysis, name)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        mapping_module.no_such_name  # noqa: B018

@@ -2,8 +2,8 @@
 
 Everything here works on plain arrays the Python side tabulates once per spatial candidate with
 the cost model's own functions (`mapping.tile_boundary`, `cost_model.boundary_traffic`); the
-kernel only composes those constants with the latency recursion of
-`cost_model.latency_from_profiles`, written out in label form.
+kernel only composes those constants, in label form, with the latency recursion's own compiled
+step and finish (`latency.slot_step`, `latency.finish`).
 
 Array conventions
 - tiles are numbered in mixed radix over each dim's divisor index; `tile_prod[t]` is the tile's
@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 from numba import njit, objmode
+
+from miredo_core.latency import finish, slot_step
 
 L_E, L_EP, L_S, L_C, L_CASC, L_FL, L_ENERGY, L_GB, L_DB = 0, 1, 2, 5, 8, 11, 14, 15, 16
 OUT = 2  # the output operand's index
@@ -209,17 +211,10 @@ def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params, scrat
             channel[o] = max_w
             backlog[o] = max_b
         out[L_S + o] = s_o + x
-    ser = serial.max()
-    stalled = drained.max()
-    for c in range(3):
-        for o in range(3):
-            if o != c and backlog[c] + serial[o] > stalled:
-                stalled = backlog[c] + serial[o]
-    path = out[L_EP]
-    entry = out[L_E]
-    crit = max(path + ser, channel.max(), entry, stalled)
-    out[L_EP] = path + (f - 1) * (path + ser)
-    out[L_E] = entry + (f - 1) * crit
+    out[L_EP], out[L_E], _, _ = slot_step(
+        serial[0], serial[1], serial[2], channel[0], channel[1], channel[2],
+        backlog[0], backlog[1], backlog[2], drained[0], drained[1], drained[2],
+        f, out[L_EP], out[L_E])  # fmt: skip
     for o in range(3):
         for c in db_col[o]:
             if c >= 0 and out[c] > 0:
@@ -247,10 +242,7 @@ def _leaf(tile, ops, lab, out, depth, tables, params, state, path_k, path_f, pat
             if _resolve(o, 0, pending, db, below, tile, 1.0, 1.0, False, -1.0, out, geo,
                         resident, sizes, gb_depth, params) < 0:  # fmt: skip
                 return
-    startup = max(out[L_CASC], out[L_CASC + 1])
-    wb = out[L_CASC + 2]
-    latency = max(startup + out[L_E] + wb, out[L_FL] + wb, out[L_FL + 1] + wb,
-                  startup + out[L_FL + 2])  # fmt: skip
+    latency = finish(out[L_CASC : L_CASC + 3], out[L_E], out[L_FL : L_FL + 3])[0]
     value = _value(params, latency, out[L_ENERGY])
     if value < state[S_UPPER]:
         state[S_UPPER] = value

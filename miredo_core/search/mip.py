@@ -23,6 +23,8 @@ Constraints (one family per private function below)
     st >= sum_k cascade[o,k] y[o,k] for o in {I, W};  wb = sum_k cascade[O,k] y[O,k]
     L >= st + e_0 + wb;  L >= floor[o,k,t] y + e_{t+1} + (st for O, wb for I/W)  for every t
     E = sum energy[o,k] y[o,k] + E_MAC + leakage * L
+The latency rows are generated from the cost model's own step (`latency.crit_terms`,
+`latency.advance`, run on linear expressions), so they list exactly the candidates of its Crit.
 Every max is written as ">=" and every objective pushes it down, so at an optimum the variables
 equal the maxima and L, E equal `cost_model.evaluate` of the decoded mapping (checked by tests).
 F_i are data, not variables, so the model is linear: no big-M, no products of variables.
@@ -43,6 +45,7 @@ import mip
 
 from miredo_core.cost_model import latency_from_profiles, mac_energy_pj, total_energy_pj
 from miredo_core.hardware import Axis, Hardware
+from miredo_core.latency import advance, crit_terms
 from miredo_core.mapping import Mapping
 from miredo_core.search.placement import (
     FixedOrder,
@@ -115,43 +118,48 @@ class _Model:
         usage = mip.xsum(self._pick(op, lambda o: o.gb_bits) for op in OPERANDS)
         self.model += usage <= hw.global_buffer.size_bits, "global_buffer_capacity"
 
+    def _max(self, terms, name: str) -> mip.Var:
+        # max as an auxiliary variable bounded below by every term: tight at an optimum, as
+        # every objective pushes the latency (and with it each max) down.
+        var = self.model.add_var(name=name)
+        for term in terms:
+            self.model += var >= term
+        return var
+
+    def _slot_entries(self, row: str, i: int) -> list[mip.LinExpr]:
+        """The chosen option's profile entry `row` at slot i, per operand (I, W, O)."""
+        return [self._pick(op, lambda o: getattr(o.profile, row)[i]) for op in OPERANDS]
+
     def _latency(self, pass_cycles: int) -> mip.Var:
-        # Inner to outer recursion over the slots (see the module docstring).
-        m, factors = self.model, self.order.factors
+        # Inner to outer recursion over the slots, through the cost model's own step
+        # (`latency.crit_terms`, `latency.advance`) run on linear expressions.
+        factors = self.order.factors
         path: mip.LinExpr | float = float(pass_cycles)
         entry: mip.LinExpr | float = float(pass_cycles)
-        entries: list = [entry] * (len(factors) + 1)
+        floors = []
         for i in range(len(factors) - 1, -1, -1):
-            serial = m.add_var(name=f"serial_{i}")
-            crit = m.add_var(name=f"crit_{i}")
-            for op in OPERANDS:
-                m += serial >= self._pick(op, lambda o, i=i: o.profile.serial[i])
-                m += crit >= self._pick(op, lambda o, i=i: o.profile.channel[i])
-                m += crit >= self._pick(op, lambda o, i=i: o.profile.drained[i])
-                for other in OPERANDS:
-                    if other is not op:  # a stall of `other` holds op's channel to one tile
-                        m += crit >= self._pick(
-                            op, lambda o, i=i: o.profile.backlog[i]
-                        ) + self._pick(other, lambda o, i=i: o.profile.serial[i])
-            m += crit >= path + serial
-            m += crit >= entry
-            path = factors[i] * path + (factors[i] - 1) * serial
-            entry = entry + (factors[i] - 1) * crit
-            entries[i] = entry
-        startup = m.add_var(name="startup")
-        for op in (Operand.I, Operand.W):
-            m += startup >= self._pick(op, lambda o: o.profile.cascade)
+            serial = self._slot_entries("serial", i)
+            serial_max = self._max(serial, f"serial_{i}")
+            entries = [*serial, *(e for row in ("channel", "backlog", "drained")
+                                  for e in self._slot_entries(row, i))]  # fmt: skip
+            terms = crit_terms.py_func(*entries, serial_max, path, entry)
+            crit = self._max(terms, f"crit_{i}")
+            # floor[t] + E(t+1); an unchosen option contributes 0, which leaves a constraint
+            # the recursion already implies.
+            floors[:0] = [floor + entry for floor in self._slot_entries("floor", i)]
+            path, entry = advance.py_func(factors[i], path, entry, serial_max, crit)
+        startup = self._max(
+            [self._pick(op, lambda o: o.profile.cascade) for op in (Operand.I, Operand.W)],
+            "startup",
+        )
         writeback = self._pick(Operand.O, lambda o: o.profile.cascade)
-        latency = m.add_var(name="latency")
-        m += latency >= startup + entry + writeback
-        # Whole-layer floors of double-buffered channels; an unchosen option contributes 0,
-        # which leaves a constraint the recursion already implies.
-        for t in range(len(factors)):
-            for op in OPERANDS:
-                floor = self._pick(op, lambda o, t=t: o.profile.floor[t])
-                after = startup if op is Operand.O else writeback
-                m += latency >= floor + entries[t + 1] + after
-        return latency
+        # latency.finish: start-up + E(0) + write-back, then the whole-layer channel floors.
+        after = [writeback, writeback, startup]  # I/W floors end in the write-back
+        return self._max(
+            [startup + entry + writeback]
+            + [floor + after[k % 3] for k, floor in enumerate(floors)],
+            "latency",
+        )
 
     def _energy(self, hw: Hardware, layer: Layer) -> mip.Var:
         # E = memory energy of the chosen placements + MAC energy + leakage x latency
@@ -284,7 +292,7 @@ def _predict(hw, layer, order, chosen) -> tuple[float, float]:
     factors = order.factors
     latency = latency_from_profiles(
         factors, hw.macro.pass_cycles(layer.input_bits), {op: chosen[op].profile for op in OPERANDS}
-    )["latency_cycles"]
+    ).latency_cycles
     cores = math.prod(f for a, _, f in order.spatial if a is Axis.CORES)
     energy = total_energy_pj(
         sum(chosen[op].energy_pj for op in OPERANDS),

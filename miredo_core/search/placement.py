@@ -9,19 +9,20 @@ interact only through the max-plus latency recursion and the shared global-buffe
 So the search tabulates, per operand, every legal path (`operand_options`), drops the ones another
 path dominates in every respect (`pareto_options`: valid because latency and energy are
 non-decreasing in every profile entry, energy and footprint), and then picks one path per operand:
-exhaustively with numpy (`best_placement`, the fast evaluator: every combination is evaluated with
-the same recursion as `cost_model.latency_from_profiles`, vectorized) or with the MIP of `mip.py`.
+exhaustively (`best_placement`, the fast evaluator: every combination is evaluated by
+`latency.batch_latency`, the compiled recursion `cost_model.evaluate` runs) or with the MIP of
+`mip.py`.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from miredo_core.analysis import Boundary, make_boundary, resident_bits
 from miredo_core.cost_model import (
     OperandProfile,
     mac_energy_pj,
@@ -32,7 +33,8 @@ from miredo_core.cost_model import (
 )
 from miredo_core.hardware import OPERAND_LEVELS, Axis, Hardware, Level
 from miredo_core.kinds import OBJECTIVES
-from miredo_core.mapping import Boundary, Loop, Mapping, make_boundary, resident_bits
+from miredo_core.latency import PROFILE_ROWS, batch_latency
+from miredo_core.mapping import Loop, Mapping
 from miredo_core.workload import OPERANDS, Dim, Layer, Operand, is_relevant
 
 
@@ -202,42 +204,8 @@ def pareto_options(options: list[PlacementOption]) -> list[PlacementOption]:
     return [options[i] for i in sorted(kept)]
 
 
-PROFILE_FIELDS = ("serial", "channel", "backlog", "drained", "floor")
-
-
-def batch_latency(
-    factors: list[int], pass_cycles: int, profiles: dict[Operand, dict[str, np.ndarray]]
-) -> np.ndarray:
-    """`cost_model.latency_from_profiles` for many operand combinations at once.
-
-    profiles[o][field] holds operand o's per-slot profile entries (last axis: the slot) for
-    PROFILE_FIELDS and its cascade under "cascade", shaped to broadcast against the other
-    operands' arrays (one axis per operand)."""
-    n = len(factors)
-    entry = path = np.float64(pass_cycles)
-    entries: list = [entry] * (n + 1)
-    for i in range(n - 1, -1, -1):
-        slot = {op: {f: profiles[op][f][..., i] for f in PROFILE_FIELDS} for op in OPERANDS}
-        serial = functools.reduce(np.maximum, [slot[op]["serial"] for op in OPERANDS])
-        channel = functools.reduce(np.maximum, [slot[op]["channel"] for op in OPERANDS])
-        stalled = functools.reduce(
-            np.maximum,
-            [slot[c]["backlog"] + slot[o]["serial"] for c in OPERANDS for o in OPERANDS if o != c]
-            + [slot[op]["drained"] for op in OPERANDS],
-        )
-        crit = functools.reduce(np.maximum, [path + serial, channel, entry, stalled])
-        path = path + (factors[i] - 1) * (path + serial)
-        entry = entry + (factors[i] - 1) * crit
-        entries[i] = entry
-    startup = np.maximum(profiles[Operand.I]["cascade"], profiles[Operand.W]["cascade"])
-    writeback = profiles[Operand.O]["cascade"]
-    latency = startup + entry + writeback
-    for t in range(n):
-        for op in OPERANDS:
-            floor = profiles[op]["floor"][..., t]
-            bound = floor + entries[t + 1] + (startup if op is Operand.O else writeback)
-            latency = np.maximum(latency, np.where(floor > 0, bound, 0.0))
-    return latency
+#: Per-slot profile entries, in table row order (`latency.PROFILE_ROWS`).
+PROFILE_FIELDS = PROFILE_ROWS
 
 
 @dataclass(frozen=True)
@@ -264,22 +232,11 @@ def _combine(hw: Hardware, layer: Layer, order: FixedOrder, options, objective: 
         values = np.array([getter(o) for o in options[op]], dtype=float)
         return values[axes[op]]
 
-    profiles = {
-        op: {
-            **{
-                f: np.array([getattr(o.profile, f) for o in options[op]], dtype=float).reshape(
-                    [len(options[op]) if ax == OPERANDS.index(op) else 1 for ax in range(3)]
-                    + [len(order.loops)]
-                )
-                for f in PROFILE_FIELDS
-            },
-            "cascade": column(op, lambda o: o.profile.cascade),
-        }
-        for op in OPERANDS
-    }
     passes = math.prod(order.factors)
-    latency = batch_latency(order.factors, hw.macro.pass_cycles(layer.input_bits), profiles)
-    latency = np.broadcast_to(latency, shape)
+    pass_cycles = hw.macro.pass_cycles(layer.input_bits)
+    latency = batch_latency(
+        order.factors, pass_cycles, {op: [o.profile for o in options[op]] for op in OPERANDS}
+    )
     active_cores = math.prod(f for a, _, f in order.spatial if a is Axis.CORES)
     energy = total_energy_pj(
         sum(column(op, lambda o: o.energy_pj) for op in OPERANDS),
