@@ -35,14 +35,22 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 from miredo_core import (  # noqa: E402
+    PAPER_CNN_EXACT_EDP,
+    PAPER_CNN_LAYERS,
+    PAPER_NOTE,
     PRESETS,
     Network,
+    NetworkSummary,
     ResultStore,
     SolveOptions,
-    campaign,
+    campaign_network,
     load_hardware,
     map_network,
+    network_summary,
+    paper_comparison_frame,
     process_pool,
+    summary_frame,
+    template_path,
 )
 
 CNN_SUITE = ("resnet18", "vgg19_bn", "alexnet", "mobilenet_v2", "efficientnet_b0")
@@ -84,15 +92,15 @@ def _parse_list(text: str, choices: tuple[str, ...], what: str) -> tuple[str, ..
     return items
 
 
-def run_campaign(args: argparse.Namespace) -> list[campaign.NetworkSummary]:
+def run_campaign(args: argparse.Namespace) -> list[NetworkSummary]:
     """Solve what the store lacks, network by network; returns the campaign rows."""
     options = SolveOptions(preset=args.preset, time_limit_s=args.time_limit,
                            gap_tolerance=args.gap_tolerance)  # fmt: skip
     summaries = []
     with ResultStore(args.store) as store, process_pool(args.jobs) as pool:
         for name in args.networks:
-            network = _first_shapes(campaign.campaign_network(name), args.limit)
-            hw = load_hardware(campaign.template_path(name))
+            network = _first_shapes(campaign_network(name), args.limit)
+            hw = load_hardware(template_path(name))
             for objective in args.objectives:
                 start = time.monotonic()
                 progress = _progress(f"{name} {objective}")
@@ -101,7 +109,7 @@ def run_campaign(args: argparse.Namespace) -> list[campaign.NetworkSummary]:
                 map_network(hw, network, objective, "mip", options, store=store,
                             executor=pool, progress=progress)  # fmt: skip
                 wall_s = time.monotonic() - start
-                summary, result = campaign.network_summary(store, hw, network, objective, "mip",
+                summary, result = network_summary(store, hw, network, objective, "mip",
                                                            options)  # fmt: skip
                 failed = [r.layer.name for r in result.layer_results if not r.feasible]
                 print(f"{name} {objective}: {summary.stored_layers}/{summary.layers} layers in "
@@ -111,7 +119,7 @@ def run_campaign(args: argparse.Namespace) -> list[campaign.NetworkSummary]:
     return summaries
 
 
-def _suite_totals(summaries: list[campaign.NetworkSummary]) -> str:
+def _suite_totals(summaries: list[NetworkSummary]) -> str:
     """The CNN suite's EDP certification against the targets, and the transformers' shapes."""
     lines = []
     for objective in dict.fromkeys(s.objective for s in summaries):
@@ -123,7 +131,7 @@ def _suite_totals(summaries: list[campaign.NetworkSummary]) -> str:
                 f"layers certified within tolerance, {sum(s.exact_layers for s in cnn)} exactly; "
                 f"solve time of the stored shapes {sum(s.solve_time_total_s for s in cnn):.0f} s "
                 "(target for edp: >= 170 of 174 within 1 %; the paper: "
-                f"{campaign.PAPER_CNN_EXACT_EDP} of {campaign.PAPER_CNN_LAYERS} exactly)"
+                f"{PAPER_CNN_EXACT_EDP} of {PAPER_CNN_LAYERS} exactly)"
             )
         for s in summaries:
             if s.objective == objective and s.network in TRANSFORMER_SUITE:
@@ -153,15 +161,15 @@ def main() -> None:
         print("paper_suite: interrupted; the answers so far are in the store, run the same "
               "command again to resume", file=sys.stderr)  # fmt: skip
         sys.exit(130)
-    frame = campaign.summary_frame(summaries)
+    frame = summary_frame(summaries)
     with pd.option_context("display.width", 250, "display.max_columns", None):
         print("\n== campaign (ours) ==")
         print(frame[list(ROW_COLUMNS)].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         print("\n" + _suite_totals(summaries))
         print("\n== beside the paper ==")
-        comparison = campaign.paper_comparison_frame(summaries)
+        comparison = paper_comparison_frame(summaries)
         print(comparison.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.3g}"))
-        print(campaign.PAPER_NOTE)
+        print(PAPER_NOTE)
 
 
 if __name__ == "__main__":

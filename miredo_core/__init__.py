@@ -11,7 +11,10 @@ CLI's `--help` does not pay for numba, python-mip or pandas until it needs them.
     one layer                evaluate, simulate, solve_layer, SolveOptions, PRESETS, SOLVERS
     networks and sweeps      map_network, MAPPERS, register_mapper, run_sweep, SweepSpec,
                              parse_axis, ResultStore, process_pool
-    results                  NetworkResult, LayerResult, SearchStats, pareto_mask
+    results                  NetworkResult, LayerResult, SearchStats, pareto_mask,
+                             layer_floors, channel_cycles (what bounds a layer)
+    paper campaign           campaign_network, network_summary, summary_frame,
+                             paper_comparison_frame
     vocabulary and errors    Objective, Status, objective_value, ConfigError,
                              InfeasibleMappingError, WorkloadError
 """
@@ -46,6 +49,21 @@ _EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(("Mapping", "InfeasibleMappingError"), "mapping"),
     **dict.fromkeys(("evaluate", "CostBreakdown"), "cost_model"),
+    **dict.fromkeys(("layer_floors", "channel_cycles"), "explain"),
+    **dict.fromkeys(
+        (
+            "NetworkSummary",
+            "PAPER_CNN_EXACT_EDP",
+            "PAPER_CNN_LAYERS",
+            "PAPER_NOTE",
+            "campaign_network",
+            "network_summary",
+            "paper_comparison_frame",
+            "summary_frame",
+            "template_path",
+        ),
+        "campaign",
+    ),
     "simulate": "simulator",
     **dict.fromkeys(("solve_layer", "SolveOptions", "PRESETS", "MappingResult"), "search.engine"),
     "SOLVERS": "search.mip",

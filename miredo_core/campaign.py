@@ -170,7 +170,7 @@ class NetworkSummary:
 
 
 def _gap(result: LayerResult) -> float:
-    return float(result.search.get("gap", math.nan))
+    return float(result.search.gap)
 
 
 def summarize(

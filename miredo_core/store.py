@@ -3,7 +3,7 @@
 A *problem* is (hardware, layer shape, objective, mapper, solver options); its *answer* is what
 the mapper returned: the mapping (as `Mapping.to_json`), the status, the reason of an infeasible
 layer, the search figures (predicted latency / energy, lower bound, gap, candidates) and the
-solve time. Sweeps, `map_network_stored` and the dashboard look problems up here before solving,
+solve time. Sweeps, `network.map_network` and the dashboard look problems up here before solving,
 so a repeated or interrupted sweep resumes instead of recomputing, and a layer shape that recurs
 across networks and design points is solved once.
 

@@ -22,7 +22,7 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from miredo_core.store import STORE_ENV  # noqa: E402
+from miredo_core import STORE_ENV  # noqa: E402
 from ui.server import CHROMIUM, CHROMIUM_ARGS, serve_dashboard  # noqa: E402
 
 CHART = "[data-testid='stPlotlyChart'] .main-svg"

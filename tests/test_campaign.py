@@ -15,7 +15,6 @@ from miredo_core.config import dump_workload, load_hardware
 from miredo_core.network import map_network
 from miredo_core.search.engine import SolveOptions
 from miredo_core.store import ResultStore
-from miredo_core.sweep import map_network_stored
 from miredo_core.workload import Network
 from miredo_core.zoo import NETWORK_NAMES, load_workload
 
@@ -40,8 +39,8 @@ def filled(tmp_path_factory: pytest.TempPathFactory):
     path = tmp_path_factory.mktemp("campaign") / "store.sqlite3"
     network = _network()
     with ResultStore(path) as store, concurrent.futures.ThreadPoolExecutor(1) as executor:
-        result = map_network_stored(TINY, network, "mip", "latency", OPTIONS, store=store,
-                                    executor=executor)  # fmt: skip
+        result = map_network(TINY, network, "latency", "mip", OPTIONS, store=store,
+                             executor=executor)  # fmt: skip
     return path, network, result
 
 
@@ -51,8 +50,8 @@ def test_stored_result_is_the_run_result_re_evaluated(filled) -> None:
         stored = campaign.stored_network_result(store, TINY, network, "latency", "mip", OPTIONS)
     assert [r.layer.name for r in stored.layer_results] == [layer.name for layer in network.layers]
     for got, expected in zip(stored.layer_results, run.layer_results, strict=True):
-        assert (got.status, got.cost, got.search["gap"]) == (
-            expected.status, expected.cost, expected.search["gap"],
+        assert (got.status, got.cost, got.search.gap) == (
+            expected.status, expected.cost, expected.search.gap,
         )  # fmt: skip
     assert stored.layer_results[2].reused_from == "conv1x1"
     assert stored.layer_results[2].solve_time_s == 0.0
@@ -64,7 +63,7 @@ def test_summary_counts_follow_the_layer_results(filled) -> None:
     with ResultStore(path) as store:
         summary, _ = campaign.network_summary(store, TINY, network, "latency", "mip", OPTIONS)
     statuses = [r.status for r in run.layer_results]
-    gaps = [r.search["gap"] for r in run.layer_results]
+    gaps = [r.search.gap for r in run.layer_results]
     assert (summary.layers, summary.distinct_shapes, summary.stored_layers) == (4, 3, 4)
     assert summary.certified_layers == statuses.count("optimal")
     assert summary.exact_layers == sum(gap <= 1e-9 for gap in gaps)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from miredo_core import layer_floors
 from miredo_core.config import load_hardware
 from miredo_core.mapping import Mapping
 from miredo_core.network import map_network
@@ -166,7 +167,7 @@ def test_candidate_floor_equals_the_minimum_over_every_candidate(objective: str)
     spatial candidate of `miredo_core.search.spatial`."""
     hardware = load_hardware(TINY_HARDWARE)
     for layer in load_workload(TINY_WORKLOAD).layers:
-        compute, _, floor = explain._floors(hardware, layer, objective)
+        compute, _, floor = layer_floors(hardware, layer, objective)
         candidates = spatial_candidates(hardware, layer)
         t_mac = hardware.macro.pass_cycles(layer.input_bits)
         assert floor == pytest.approx(min(c.bound(objective) for c in candidates), rel=1e-12)

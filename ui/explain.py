@@ -2,7 +2,7 @@
 
 Every number here is read from a result's evaluated cost (`cost_model.evaluate`), its search
 figures (`lower_bound`, `gap`) or the hardware; the only things derived are ratios and the
-candidate floors of `miredo_core.search.spatial`, which are the same proven floors the search
+candidate floors of `miredo_core.explain.layer_floors`, the same proven floors the search
 starts from:
 
 - compute floor: the best spatial unrolling's bit-serial passes, t_MAC cycles each;
@@ -21,13 +21,16 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from miredo_core.cost_model import READ, WRITE, mac_energy_pj
-from miredo_core.hardware import AXES, Hardware, Level
-from miredo_core.kinds import objective_value
-from miredo_core.results import LATENCY_PARTS, LayerResult, NetworkResult
-from miredo_core.search.factors import divisors
-from miredo_core.search.spatial import dram_floor_cycles, dram_floor_energy_pj
-from miredo_core.workload import DIMS, Layer
+from miredo_core import (
+    LATENCY_PARTS,
+    Hardware,
+    LayerResult,
+    Level,
+    NetworkResult,
+    channel_cycles,
+    layer_floors,
+    objective_value,
+)
 
 #: Model vs simulator difference above which a layer is flagged (DESIGN.md, fidelity).
 FIDELITY_TOLERANCE = 0.02
@@ -57,66 +60,13 @@ class BoundCard:
     largest_latency_share: float
 
 
-def _product_states(hardware: Hardware, layer: Layer) -> set[tuple[int, int, int]]:
-    """Every (cores, rows, columns) product of a legal spatial unrolling: each dim's factors
-    over the axes that may unroll it divide the dim, each axis's product fits the axis. The
-    candidate floors depend on an unrolling only through these three products, so merging equal
-    triples gives the same minimum as enumerating every candidate, far faster."""
-    sizes = [hardware.axis_size(axis) for axis in AXES]
-    states = {(1, 1, 1)}
-    for dim in DIMS:
-        size = layer.size(dim)
-        allowed = [index for index, axis in enumerate(AXES) if dim in hardware.axis_dims(axis)]
-        splits = {(1, 1, 1)}
-        for index in allowed:
-            grown = set()
-            for split in splits:
-                used = math.prod(split)
-                for factor in divisors(size // used):
-                    if factor > sizes[index]:
-                        break
-                    new = list(split)
-                    new[index] *= factor
-                    grown.add(tuple(new))
-            splits = grown
-        merged = set()
-        for state in states:
-            for split in splits:
-                product = tuple(a * b for a, b in zip(state, split, strict=True))
-                if all(value <= limit for value, limit in zip(product, sizes, strict=True)):
-                    merged.add(product)
-        states = merged
-    return states
-
-
-def _floors(hardware: Hardware, layer: Layer, objective: str) -> tuple[float, float, float]:
-    """(compute floor cycles, DRAM floor cycles, candidate floor of the objective): the
-    bounds of `miredo_core.search.spatial.candidate`, minimized over every legal unrolling."""
-    t_mac = hardware.macro.pass_cycles(layer.input_bits)
-    dram = float(max(dram_floor_cycles(hardware, layer).values()))
-    dram_energy = dram_floor_energy_pj(hardware, layer)
-    total = math.prod(layer.dims.values())
-    compute, floor = math.inf, math.inf
-    for cores, rows, columns in _product_states(hardware, layer):
-        passes = total // (cores * rows * columns)
-        latency = max(t_mac * passes, dram)
-        energy = (
-            mac_energy_pj(hardware, layer, passes, cores)
-            + dram_energy
-            + hardware.leakage_pj_per_cycle * latency
-        )
-        value = {"latency": latency, "energy": energy, "edp": latency * energy}[objective]
-        compute, floor = min(compute, t_mac * passes), min(floor, value)
-    return float(compute), dram, float(floor)
-
-
 def bound_card(hardware: Hardware, result: LayerResult) -> BoundCard:
     """The card of a mapped layer (an unmapped one has no value to explain: value NaN)."""
     objective = result.objective
     value = math.nan if result.cost is None else objective_value(result.cost, objective)
-    bound = float(result.search.get("lower_bound", math.nan))
-    gap = float(result.search.get("gap", math.nan))
-    compute, dram, floor = _floors(hardware, result.layer, objective)
+    bound = float(result.search.lower_bound)
+    gap = float(result.search.gap)
+    compute, dram, floor = layer_floors(hardware, result.layer, objective)
     which = "compute" if compute >= dram else "DRAM traffic"
     if math.isnan(bound):
         kind = "none"
@@ -194,17 +144,6 @@ def efficiency(result: NetworkResult, area_mm2: float, clock_mhz: float) -> Effi
     )
 
 
-def _channel_cycles(cost, hardware: Hardware, level: Level) -> float:
-    """Cycles the level's channels need for the mapping's traffic, reads and writes apart."""
-    memory = hardware.memory(level)
-    bits = {READ: 0.0, WRITE: 0.0}
-    for (place, _, access), count in cost.memory_bits.items():
-        if place is level:
-            bits[access] += count
-    read, write = bits[READ], bits[WRITE]
-    return max(read / memory.read_bw_bits_per_cycle, write / memory.write_bw_bits_per_cycle)
-
-
 def roofline_frame(hardware: Hardware, result: NetworkResult) -> pd.DataFrame:
     """Per mapped layer: achieved MACs/cycle, the array's peak, and the ceilings the mapping's
     own DRAM and global-buffer traffic set (MACs over the cycles its channels need)."""
@@ -214,8 +153,8 @@ def roofline_frame(hardware: Hardware, result: NetworkResult) -> pd.DataFrame:
             continue
         macs = r.layer.macs
         dram_bits = sum(b for (lv, _, _), b in r.cost.memory_bits.items() if lv is Level.DRAM)
-        dram = _channel_cycles(r.cost, hardware, Level.DRAM)
-        buffer = _channel_cycles(r.cost, hardware, Level.GLOBAL_BUFFER)
+        dram = channel_cycles(r.cost, hardware, Level.DRAM)
+        buffer = channel_cycles(r.cost, hardware, Level.GLOBAL_BUFFER)
         rows.append({
             "layer": r.layer.name,
             "achieved_macs_per_cycle": macs / r.cost.latency_cycles,
