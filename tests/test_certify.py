@@ -138,12 +138,16 @@ def test_a_proven_threshold_is_a_lower_bound_and_improvements_are_returned():
     assert 0.99 * exact <= proven.lower_bound <= exact
 
 
-def test_a_search_stopped_by_its_deadline_proves_nothing():
+def test_a_search_stopped_by_its_deadline_keeps_a_proven_bound():
     hw, layer = hardware("default_8core"), get_network("resnet18").layer("Conv_1")
     cand = spatial_candidates(hw, layer)[0]
     result = certify_candidate(hw, layer, cand, "latency", deadline=time.monotonic())
-    assert not result.complete
-    assert result.lower_bound == -math.inf
+    assert not result.complete and result.interrupted
+    # At least the candidate's floor, and no more than any mapping of it (its certified optimum
+    # on this hardware is in the regression figures).
+    entry = next(o for o in certified_optima() if o["layer"] == "Conv_1"
+                 and o["objective"] == "latency")  # fmt: skip
+    assert cand.latency_bound_cycles <= result.lower_bound <= entry["value"]
 
 
 def assert_certifies_the_oracle_optimum(layer_name: str, objective: str, workers: int = 1):
@@ -257,6 +261,9 @@ def test_a_broken_worker_pool_falls_back_to_this_process(monkeypatch, caplog):
 
         def submit(self, *args, **kwargs):
             raise BrokenProcessPool("workers could not start")
+
+        def shutdown(self, *args, **kwargs):
+            pass
 
     monkeypatch.setattr(certify, "ProcessPoolExecutor", BrokenPool)
     assert_certifies_the_oracle_optimum("matmul", "energy", workers=2)
