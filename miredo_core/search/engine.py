@@ -244,8 +244,10 @@ def _run(problem, preset: Preset, seed: _Outcome) -> _Outcome:
     before = outcome.mapping
     mapping, value, open_bounds, tally = _order_search(problem, preset, outcome.mapping,
                                                        outcome.value)  # fmt: skip
-    for key, count in tally.items():
-        outcome.tally[key] += count
+    # Orders are work done in every stage; candidate counts are per stage (the largest).
+    outcome.tally["orders"] += tally["orders"]
+    for key in ("pruned", "searched"):
+        outcome.tally[key] = max(outcome.tally[key], tally[key])
     bound = min([value, *open_bounds])
     if preset.certify_nodes > 0 and mapping is not None:
         certificate = certify_layer(hw, layer, objective, mapping, value, options.gap_tolerance,
