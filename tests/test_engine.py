@@ -280,3 +280,29 @@ def test_cancel_after_the_first_layer_keeps_its_result() -> None:
         hardware("tiny"), network, "mip", "latency", options=BALANCED, cancel=cancel
     )
     assert [r.status for r in result.layer_results] == ["optimal", "cancelled"]
+
+
+@pytest.mark.parametrize(
+    ("hw_name", "layer_name", "objective"),
+    [("tiny", "conv3x3", "edp"), ("default_8core", "Conv_17", "latency")],
+)
+def test_presets_are_monotone(hw_name, layer_name, objective) -> None:
+    """Each preset starts from the cheaper one's answer: thorough is never worse than balanced,
+    balanced never worse than interactive, and the proven bounds only rise."""
+    hw, layer = hardware(hw_name), layer_named(layer_name)
+    results = [solve_layer(hw, layer, objective, SolveOptions(preset=preset, workers=1))
+               for preset in ("interactive", "balanced", "thorough")]  # fmt: skip
+    for cheaper, dearer in zip(results, results[1:], strict=False):
+        assert dearer.value <= cheaper.value
+        assert dearer.lower_bound >= cheaper.lower_bound * (1 - 1e-12)
+
+
+def test_the_same_inputs_give_the_same_answer() -> None:
+    """Budgets are work, not time: two solves agree exactly (the dashboard and CLI rely on it)."""
+    hw, layer = hardware("default_8core"), layer_named("Conv_12")
+    first, second = (solve_layer(hw, layer, "latency", INTERACTIVE) for _ in range(2))
+    assert (first.mapping, first.lower_bound, first.status) == (
+        second.mapping,
+        second.lower_bound,
+        second.status,
+    )

@@ -12,10 +12,33 @@ tiling, order, placement or double buffering, under the model of `cost_model`:
 - DRAM floor of operand o: every element of o the layer touches crosses the DRAM boundary at
   least once, on o's own DRAM channel, whose transfers are serial with one another, so latency
   >= ceil(bits(o) / DRAM bandwidth) (read bandwidth for I and W, write bandwidth for O);
+- weight-write floor (macro without ping-pong): latency >= t_MAC * prod(tu) + Wc * b / bw, with
+  Wc = the product of tu[d] over the dims relevant to the weights (the weights one macro cell
+  holds over the whole layer), b the weight bits and bw the cell's write bandwidth;
 - energy floor: the MAC energy (a constant of the candidate: passes x active cores x activation
   energy) plus reading every touched I and W bit from DRAM once and writing every O bit to DRAM
-  once, plus leakage over the latency floor; all other terms are non-negative;
+  once, plus writing every cell's Wc weights into it once, plus leakage over the latency floor;
+  all other terms are non-negative;
 - EDP floor: the product of the two floors (both factors are non-negative).
+
+Proof of the weight-write floor. The macro is the weights' innermost level and, without
+ping-pong, its boundary is single-buffered. Let its tile hold w weights per cell and its trigger
+be slot t (outermost = 0). Every weight relevant loop outside the macro's block is at or above t,
+so the boundary fires n_t = prod_{j<=t} F_j >= Wc / w times (the distinct tiles), and one
+firing takes X >= w b / bw cycles (`mapping.tile_boundary`: at least the child side). In the
+latency recursion of `cost_model`, E >= Ep and
+    Ep(0) = t_MAC prod(F) + sum_i m_i (F_i - 1) serial(i),   m_i = prod_{j<i} F_j.
+For every slot i <= t, serial(i) >= X: at t the single-buffered transfer is on the weights'
+chain, and outside t the chain of the weights only grows (it keeps that transfer). The sum of
+m_i (F_i - 1) over i <= t telescopes to n_t - 1. Start-up contains the cascade of the first
+weight tiles, hence X. So latency >= start-up + E(0) >= X + t_MAC prod(F) + (n_t - 1) X
+= t_MAC prod(F) + n_t X >= t_MAC prod(F) + Wc b / bw. (A layer with no weight loop outside the
+macro block has n_t = 1 and the same bound from start-up alone.)
+
+Proof of the weight-write energy. Each firing writes the tile into every cell instance
+(`cost_model.boundary_traffic`), n_t >= Wc / w firings of w weights: at least Wc b bits per
+cell instance, at the macro's write energy; the DRAM read of the same weights is a different
+term, so both are counted.
 """
 
 from __future__ import annotations
@@ -27,7 +50,7 @@ from dataclasses import dataclass
 from miredo_core.cost_model import mac_energy_pj
 from miredo_core.hardware import AXES, Axis, Hardware
 from miredo_core.search.factors import divisors
-from miredo_core.workload import DIMS, OPERANDS, Dim, Layer, Operand
+from miredo_core.workload import DIMS, OPERANDS, Dim, Layer, Operand, is_relevant
 
 
 @dataclass(frozen=True)
@@ -92,11 +115,17 @@ def candidate(hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], 
         remaining[dim] //= factor
     passes = math.prod(remaining.values())
     t_mac = hw.macro.pass_cycles(layer.input_bits)
-    latency = max(t_mac * passes, *dram_floor_cycles(hw, layer).values())
+    cell_bits = layer.precision_bits(Operand.W) * math.prod(
+        size for dim, size in remaining.items() if is_relevant(Operand.W, dim)
+    )
+    writes = 0.0 if hw.macro.ping_pong else cell_bits / hw.macro.write_bw_bits_per_cycle
+    latency = max(t_mac * passes + writes, *dram_floor_cycles(hw, layer).values())
     cores = math.prod(f for a, _, f in spatial if a is Axis.CORES)
+    cells = math.prod(f for _, _, f in spatial)  # every macro cell instance in use
     energy = (
         mac_energy_pj(hw, layer, passes, cores)
         + dram_floor_energy_pj(hw, layer)
+        + cell_bits * cells * hw.macro.write_energy_pj_per_bit
         + hw.leakage_pj_per_cycle * latency
     )
     used = math.prod(f for _, _, f in spatial)
