@@ -105,31 +105,35 @@ def test_top_conv1_candidate_fills_the_array(resnet18_candidates) -> None:
 
 def test_candidate_bounds_in_closed_form(tiny_hardware: Hardware) -> None:
     """1x1 conv P=Q=4, C=8, K=4 on tiny.yaml, rows C4, columns K4, cores P2: the temporal
-    remainder is P2 Q4 C2, i.e. 16 passes of t_MAC = 8 cycles = 128 cycles, plus the writes of
-    the 2 weights of 8 bits every cell holds (C2) at the cell's write bandwidth (no ping-pong);
-    that beats every DRAM floor (I 1024 bits, W 256, O 512 over 16 bits/cycle: 64, 16 and 32
-    cycles)."""
+    remainder is P2 Q4 C2, i.e. 16 passes of t_MAC = 8 cycles = 128 cycles. Each input register
+    (one per core and row) holds P2 Q4 C2 = 16 inputs of 8 bits over the layer: 128 bits at
+    8 bits/cycle, 16 cycles serial with compute (a register has no double buffer); that beats
+    the cells' weights (C2 x 8 bits at 8 bits/cycle, 2 cycles), the output registers' (P2 Q4 x
+    8 bits at 16 bits/cycle, 4 cycles) and every DRAM floor (I 1024 bits, W 256, O 512 over
+    16 bits/cycle: 64, 16 and 32 cycles)."""
     hw = tiny_hardware
     assert not hw.macro.ping_pong
+    assert hw.input_register.write_bw_bits_per_cycle == 8.0
     layer = Layer("pointwise", P=4, Q=4, C=8, K=4)
     spatial = ((Axis.CORES, Dim.P, 2), (Axis.ROWS, Dim.C, 4), (Axis.COLUMNS, Dim.K, 4))
     cand = candidate(hw, layer, spatial)
     assert dict(cand.temporal) == {Dim.P: 2, Dim.Q: 4, Dim.C: 2}
     assert cand.utilization == 32 / 32
-    latency = 128.0 + 16 / hw.macro.write_bw_bits_per_cycle
-    assert cand.latency_bound_cycles == latency
+    assert cand.latency_bound_cycles == 128.0 + 16.0
     expected_energy = (
         hw.macro.activation_energy_pj(8) * 16 * 2
         + (1024 + 256) * hw.dram.read_energy_pj_per_bit
         + 512 * hw.dram.write_energy_pj_per_bit
+        + 128 * 8 * hw.input_register.write_energy_pj_per_bit  # 8 registers (cores x rows)
         + 16 * 32 * hw.macro.write_energy_pj_per_bit  # 16 bits into each of the 32 cells
-        + hw.leakage_pj_per_cycle * latency
+        + 64 * 8 * hw.output_register.read_energy_pj_per_bit  # 8 registers (cores x columns)
+        + hw.leakage_pj_per_cycle * 144.0
     )
     assert cand.energy_bound_pj == pytest.approx(expected_energy, rel=1e-12)
     assert cand.bound("edp") == cand.latency_bound_cycles * cand.energy_bound_pj
-    # With ping-pong the weight writes overlap compute; their energy is still paid.
+    # With a ping-pong macro the weight writes overlap compute; the registers still do not.
     pp = candidate(with_ping_pong(hw, True), layer, spatial)
-    assert pp.latency_bound_cycles == 128.0
+    assert pp.latency_bound_cycles == 144.0
 
 
 BOUND_CASES = [
