@@ -126,7 +126,8 @@ def certify_layer(
         spatial_candidates(hw, layer),
         key=lambda c: (c.spatial != mapping.spatial, c.bound(objective)),
     )
-    signal = StopSignal(stop.cancel, min(stop.deadline, deadline))
+    # The caller's own signal when it is the tighter one, so the cause of a stop reaches it.
+    signal = stop if stop.deadline <= deadline else StopSignal(stop.cancel, deadline)
     tally = _Tally(mapping, value, tolerance)
     problem = (hw, layer, objective, tolerance)
     position = 0
@@ -219,5 +220,9 @@ class _Runner:
         while pending:
             _, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
             if self.signal():
+                # Running searches stop at their next poll; searches not started never start
+                # (their candidates keep their floor bounds).
                 self.event.set()
-        return [future.result() for future in futures]
+                for future in pending:
+                    future.cancel()
+        return [None if future.cancelled() else future.result() for future in futures]

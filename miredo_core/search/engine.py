@@ -254,6 +254,7 @@ def _run(problem, preset: Preset, seed: _Outcome) -> _Outcome:
                                     workers=options.workers, node_budget=preset.certify_nodes,
                                     stop=stop)  # fmt: skip
         mapping, value, bound = certificate.mapping, certificate.value, certificate.lower_bound
+        stop()  # records a cancel or time cap the certifier saw (its signal is this one)
         outcome.tally["certified"] += certificate.candidates_certified
         outcome.tally["nodes"] += certificate.nodes
     if mapping is not None and (mapping != before or not outcome.mip_status):
