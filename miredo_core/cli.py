@@ -146,7 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     map_parser.add_argument("--solver", choices=tuple(SOLVERS), default="highs")
     map_parser.add_argument(
-        "--jobs", type=_positive_int, default=1, help="solve distinct layers in N processes"
+        "--jobs",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="solve distinct layers in N processes (default: all CPUs)",
     )
     map_parser.add_argument(
         "--gap-tolerance",
@@ -159,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     map_parser.add_argument(
         "--workers",
         type=_positive_int,
-        default=1,
-        help="processes the thorough preset's certifier uses per layer shape",
+        default=os.cpu_count() or 1,
+        help="processes the thorough preset's certifier uses per layer shape (default: all "
+        "CPUs; the answer is the same for any number, only the speed changes)",
     )
     map_parser.add_argument("--csv", metavar="OUT.csv", help="write the per-layer table as CSV")
     map_parser.add_argument(

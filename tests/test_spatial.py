@@ -13,7 +13,9 @@ from miredo_core.cost_model import evaluate
 from miredo_core.hardware import AXES, Axis, Hardware, Level
 from miredo_core.mapping import Loop, Mapping, analyze
 from miredo_core.search.baselines import random_mapping
+from miredo_core.search.heuristic import count_orders, enumerate_candidate
 from miredo_core.search.spatial import candidate, spatial_candidates
+from miredo_core.variants import with_compartment_depth, with_ping_pong
 from miredo_core.workload import DIMS, OPERANDS, Dim, Layer
 from miredo_core.zoo import get_network
 
@@ -103,23 +105,35 @@ def test_top_conv1_candidate_fills_the_array(resnet18_candidates) -> None:
 
 def test_candidate_bounds_in_closed_form(tiny_hardware: Hardware) -> None:
     """1x1 conv P=Q=4, C=8, K=4 on tiny.yaml, rows C4, columns K4, cores P2: the temporal
-    remainder is P2 Q4 C2, i.e. 16 passes of t_MAC = 8 cycles = 128 cycles, which beats every
-    DRAM floor (I 1024 bits, W 256, O 512 over 16 bits/cycle: 64, 16 and 32 cycles)."""
+    remainder is P2 Q4 C2, i.e. 16 passes of t_MAC = 8 cycles = 128 cycles. Each input register
+    (one per core and row) holds P2 Q4 C2 = 16 inputs of 8 bits over the layer: 128 bits at
+    8 bits/cycle, 16 cycles serial with compute (a register has no double buffer); that beats
+    the cells' weights (C2 x 8 bits at 8 bits/cycle, 2 cycles), the output registers' (P2 Q4 x
+    8 bits at 16 bits/cycle, 4 cycles) and every DRAM floor (I 1024 bits, W 256, O 512 over
+    16 bits/cycle: 64, 16 and 32 cycles)."""
     hw = tiny_hardware
+    assert not hw.macro.ping_pong
+    assert hw.input_register.write_bw_bits_per_cycle == 8.0
     layer = Layer("pointwise", P=4, Q=4, C=8, K=4)
     spatial = ((Axis.CORES, Dim.P, 2), (Axis.ROWS, Dim.C, 4), (Axis.COLUMNS, Dim.K, 4))
     cand = candidate(hw, layer, spatial)
     assert dict(cand.temporal) == {Dim.P: 2, Dim.Q: 4, Dim.C: 2}
     assert cand.utilization == 32 / 32
-    assert cand.latency_bound_cycles == 128.0
+    assert cand.latency_bound_cycles == 128.0 + 16.0
     expected_energy = (
         hw.macro.activation_energy_pj(8) * 16 * 2
         + (1024 + 256) * hw.dram.read_energy_pj_per_bit
         + 512 * hw.dram.write_energy_pj_per_bit
-        + hw.leakage_pj_per_cycle * 128
+        + 128 * 8 * hw.input_register.write_energy_pj_per_bit  # 8 registers (cores x rows)
+        + 16 * 32 * hw.macro.write_energy_pj_per_bit  # 16 bits into each of the 32 cells
+        + 64 * 8 * hw.output_register.read_energy_pj_per_bit  # 8 registers (cores x columns)
+        + hw.leakage_pj_per_cycle * 144.0
     )
     assert cand.energy_bound_pj == pytest.approx(expected_energy, rel=1e-12)
     assert cand.bound("edp") == cand.latency_bound_cycles * cand.energy_bound_pj
+    # With a ping-pong macro the weight writes overlap compute; the registers still do not.
+    pp = candidate(with_ping_pong(hw, True), layer, spatial)
+    assert pp.latency_bound_cycles == 144.0
 
 
 BOUND_CASES = [
@@ -165,3 +179,40 @@ def test_searched_mapping_survives_a_round_trip(default_hardware: Hardware) -> N
     loops = tuple(Loop(dim, f) for dim, f in cand.temporal)
     mapping = Mapping(cand.spatial, loops, tuple((Level.DRAM,) * len(loops) for _ in OPERANDS))
     assert Mapping.from_dict(mapping.to_dict()) == mapping
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+@pytest.mark.parametrize("layer_name", ["conv1x1", "matmul", "depthwise3x3"])
+def test_no_mapping_of_a_candidate_beats_its_bounds_exhaustively(
+    tiny_hardware, tiny_layers, layer_name, depth
+) -> None:
+    """The exact optimum of a candidate (every tiling, order and placement) is at least each of
+    its bounds, on the tiny template and with one weight per cell (the weight-write floor then
+    counts the most)."""
+    hw = with_compartment_depth(tiny_hardware, depth)
+    layer = tiny_layers[layer_name]
+    small = [c for c in spatial_candidates(hw, layer) if count_orders(c.temporal) <= 200]
+    checked = 0
+    for cand in random.Random(layer_name).sample(small, min(6, len(small))):
+        for objective in ("latency", "energy", "edp"):
+            state, complete = enumerate_candidate(hw, layer, cand, objective)
+            assert complete
+            if state.best is not None:
+                assert state.best_value >= cand.bound(objective) * (1 - 1e-12)
+                checked += 1
+    assert checked >= 3
+
+
+@pytest.mark.parametrize("layer_name", ["Conv_17", "fc"])
+def test_bounds_hold_for_random_mappings_with_one_weight_per_cell(
+    default_hardware, resnet18_layers, layer_name
+) -> None:
+    hw = with_compartment_depth(default_hardware, 1)
+    layer = resnet18_layers[layer_name]
+    rng = random.Random(layer_name)
+    for _ in range(SAMPLES_PER_LAYER):
+        mapping = random_mapping(hw, layer, rng)
+        cost = evaluate(hw, layer, mapping)
+        cand = candidate(hw, layer, mapping.spatial)
+        assert cost.latency_cycles >= cand.latency_bound_cycles
+        assert cost.energy_pj >= cand.energy_bound_pj * (1 - 1e-12)

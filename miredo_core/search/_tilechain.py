@@ -46,9 +46,34 @@ P_TOTAL, P_FLOOR, P_MAC, P_LEAK, P_GB_SIZE, P_OBJECTIVE, P_DRAM_PJ = 0, 1, 2, 3,
     S_STORED,
     S_BEST_DEPTH,
     S_PRUNED_MIN,
-) = range(9)
+    S_NODE_LIMIT,
+    S_OPEN_MIN,
+    S_POLL,
+    S_NEXT_POLL,
+) = range(13)
 # S_PRUNED_MIN: the smallest completion bound of a node pruned by the threshold; every pruned
 # completion costs at least this much.
+# S_STOPPED: 0 while running; STOP_BUDGET when the node limit (or a child buffer) ran out, which
+# depends only on the inputs; STOP_INTERRUPT when `poll` asked to stop (deadline or cancel).
+# S_OPEN_MIN: once stopped, the smallest bound of the nodes left open (the node being entered and,
+# at every depth of the stack, the child being visited, whose bound is the smallest of the
+# children not visited yet: they are visited in increasing bound order).
+# S_POLL: 1 if `poll` is consulted (every POLL_NODES nodes, from node S_NEXT_POLL on), 0 if
+# nothing can interrupt the search.
+STOP_BUDGET, STOP_INTERRUPT = 1.0, 2.0
+#: Nodes between two checks of the deadline and the stop hook (about 0.1 s of search).
+POLL_NODES = 16384
+#: The stop hook: a callable returning True when the search must stop (a cancel event of this
+#: process, or of the parent process in a certifier worker), or None.
+STOP_HOOK: list = [None]
+
+
+def poll(deadline: float) -> float:
+    """1.0 if the search must stop now: past `deadline` (time.monotonic()) or the hook says so."""
+    hook = STOP_HOOK[0]
+    if time.monotonic() > deadline or (hook is not None and hook()):
+        return 1.0
+    return 0.0
 
 
 @njit(cache=True)
@@ -255,27 +280,41 @@ def _leaf(tile, ops, lab, out, depth, tables, params, state, path_k, path_f, pat
 
 
 @njit(cache=True)
-def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choices_buf,
+def _stop_check(state, bound):
+    """Whether the search stops at a node of completion bound `bound` (recorded as open)."""
+    if state[S_STOPPED] == 0 and state[S_NODES] >= state[S_NODE_LIMIT]:
+        state[S_STOPPED] = STOP_BUDGET
+    if state[S_STOPPED] == 0 and state[S_POLL] > 0 and state[S_NODES] >= state[S_NEXT_POLL]:
+        state[S_NEXT_POLL] = state[S_NODES] + POLL_NODES
+        deadline = state[S_DEADLINE]
+        with objmode(stop="float64"):
+            stop = poll(deadline)
+        if stop > 0:
+            state[S_STOPPED] = STOP_INTERRUPT
+    if state[S_STOPPED] > 0:
+        state[S_OPEN_MIN] = min(state[S_OPEN_MIN], bound)
+        return True
+    return False
+
+
+@njit(cache=True)
+def _expand(depth, tile, floor, labs, opss, cut_ops, tables, trans, params, cols, choices_buf,
             index, store, nxt, state, path_k, path_f, path_ops,
             best_k, best_f, best_ops, best_final, eligible, counts, scratch, kids):  # fmt: skip
+    """Expand one node; `floor` is a lower bound of its completions known from its ancestors
+    (the bound used is the larger of it and the node's own, so bounds never fall with depth)."""
     state[S_NODES] += 1
-    if state[S_STOPPED] > 0:
-        return 0
-    if int(state[S_NODES]) % 16384 == 0:
-        with objmode(now="float64"):
-            now = time.monotonic()
-        if now > state[S_DEADLINE]:
-            state[S_STOPPED] = 1.0
-            return 0
     (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
      gb_depth) = tables  # fmt: skip
     trans_start, trans_k, trans_f, trans_to = trans
     lab = labs[depth]
     ops = opss[depth]
     remaining = params[P_TOTAL] / tile_prod[tile]
-    bound = _bound(params, remaining, lab, ops, tile, geo, distinct)
+    bound = max(floor, _bound(params, remaining, lab, ops, tile, geo, distinct))
     if bound >= state[S_THRESHOLD]:
         state[S_PRUNED_MIN] = min(state[S_PRUNED_MIN], bound)
+        return 0
+    if _stop_check(state, bound):
         return 0
     key = tile
     for o in range(3):
@@ -323,8 +362,9 @@ def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choic
                 cut[2, :] = choices[2, c]
                 for j in range(trans_start[tile], trans_start[tile + 1]):
                     if n_kids >= kids_lab.shape[0]:
-                        # Never drop a child silently: a search missing one proves nothing.
-                        state[S_STOPPED] = 1.0
+                        # Never drop a child silently: the node stays open instead.
+                        state[S_STOPPED] = STOP_BUDGET
+                        state[S_OPEN_MIN] = min(state[S_OPEN_MIN], bound)
                         return 0
                     k = trans_k[j]
                     f = trans_f[j]
@@ -335,9 +375,9 @@ def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choic
                         kids_int[n_kids, 0] = k
                         kids_int[n_kids, 1] = j
                         kids_int[n_kids, 2] = new_tile
-                        kids_bound[n_kids] = _bound(params, params[P_TOTAL] / tile_prod[new_tile],
-                                                    kids_lab[n_kids], kids_ops[n_kids], new_tile,
-                                                    geo, distinct)  # fmt: skip
+                        kids_bound[n_kids] = max(bound, _bound(
+                            params, params[P_TOTAL] / tile_prod[new_tile], kids_lab[n_kids],
+                            kids_ops[n_kids], new_tile, geo, distinct))  # fmt: skip
                         n_kids += 1
     order = np.argsort(kids_bound[:n_kids])
     for m in order:
@@ -350,11 +390,13 @@ def _expand(depth, tile, labs, opss, cut_ops, tables, trans, params, cols, choic
         path_k[depth] = kids_int[m, 0]
         path_f[depth] = trans_f[kids_int[m, 1]]
         path_ops[depth, :, :] = kids_cut[m]
-        _expand(depth + 1, kids_int[m, 2], labs, opss, cut_ops, tables, trans, params,
-                cols, choices_buf, index, store, nxt, state, path_k,
+        _expand(depth + 1, kids_int[m, 2], kids_bound[m], labs, opss, cut_ops, tables, trans,
+                params, cols, choices_buf, index, store, nxt, state, path_k,
                 path_f, path_ops, best_k, best_f, best_ops, best_final,
                 eligible, counts, scratch, kids)  # fmt: skip
         if state[S_STOPPED] > 0:
+            # This child and its siblings not visited yet (bounds at least this child's) stay
+            # open; the nodes below it already recorded theirs.
+            state[S_OPEN_MIN] = min(state[S_OPEN_MIN], kids_bound[m])
             return 0
-    return 0
     return 0

@@ -1,349 +1,53 @@
-"""Certified optima: an exact branch and bound over the tile chain of one spatial candidate.
+"""Layer certificates: the tile-chain branch and bound (`tilechain_search`) over every spatial
+candidate of a layer, under a budget of work.
 
-The search builds a mapping from the innermost loop outward. A node is a *partial mapping*: the
-temporal tile below the current position (the per-dim product of the loops placed so far), and
-for every operand the level its current block belongs to and the boundary still waiting for its
-trigger. Adding a loop may first *cut* an operand's block (its level is closed and the next loops
-belong to an outer level, any intermediate levels bypassed, the closed level double-buffered or
-not); a loop relevant to an operand with a waiting boundary is that boundary's trigger slot.
+Candidates are visited best bound first, the incumbent's own first (an improvement found there
+tightens the threshold for all the others). A candidate whose floor bound is at least the
+threshold (1 - tol) x incumbent cannot hold a mapping below it and is settled by that bound.
 
-Inner to outer is the direction in which every fact of the cost model becomes known:
-- a boundary's tile is fixed when its child level is closed; between the cut and the trigger only
-  loops irrelevant to the operand follow, so the tile (hence the transfer geometry) is still the
-  same at the trigger, where the loops above it are exactly the ones not placed yet: firings,
-  distinct tiles and whether partial sums are revisited follow from the remaining factors;
-- the latency recursion of `cost_model.latency_from_profiles` runs from the innermost slot out.
-  Its per-slot profile entries (`cost_model.OperandProfile`) depend only on the transfers at and
-  inside the slot, through a few running sums carried as *labels*:
-    E, Ep                 full and path duration of one entry into the current slot;
-    S_o                   all of o's transfer times inside (the suffix sum);
-    C_o                   I/W: the chain (sum of transfers from the innermost-outward first
-                          single-buffered one inward); O: the sum of single-buffered write-backs;
-    (W, B) per double-buffered boundary of o: its work per iteration of the next slot out
-                          (X times the loops in between) and that work minus one transfer X;
-    cascade_o             sum of the cycles of o's boundaries resolved so far;
-    FL_o                  the largest whole-layer channel floor term of o so far (work plus
-                          E at the trigger plus the cycles of the boundaries above it so far);
-    energy, gb            memory energy and global-buffer bits of the resolved boundaries.
-  The final latency is max(max(cascade_I, cascade_W) + E + cascade_O, FL_I + cascade_O,
-  FL_W + cascade_O, max(cascade_I, cascade_W) + FL_O): `latency_from_profiles` exactly.
+Waves. The others are searched in waves of `WAVE` candidates. Every search of a wave starts from
+the incumbent as it was when the wave began and gets an equal share of the node budget left
+then; results are folded in candidate order. Each search is thus a function of the inputs alone,
+so the answer (mapping, bound, status) does not depend on how many worker processes run a wave
+or on how fast they are; workers change only the speed.
 
-Every step of the recursion is a composition of max, + and multiplication by positive loop
-factors of the labels (B enters through B + (F-1) W, never subtracted), so the final latency and
-energy are non-decreasing in every label. Two consequences make the search exact and fast:
-
-Dominance. Two partial mappings with the same tile and the same per-operand state (level, waiting
-boundary, double buffering of the waiting boundary, partial-sum state of the last output
-boundary) have the same set of completions, and each completion costs no less on the one whose
-labels are all at least the other's. Only undominated label vectors are expanded.
-
-Completion bound (proof). Let M be the product of the factors not placed yet. Every later slot j
-has serial(j) >= c* = max(C_I, C_W, C_O): I/W chains and the O single-buffered sum never shrink
-outward (a single-buffered transfer's chain is X + S >= C), and serial(j) is at least each
-operand's chain. So each later slot multiplies the durations as
-    Ep' >= F Ep + (F - 1) c*,   E' >= F E,   E' >= Ep'   (E >= Ep by induction).
-Unrolled, Ep(0) = M Ep + sum over later slots j of m_j (F_j - 1) serial(j), m_j being the entries
-into slot j. A single-buffered boundary of o still waiting for its trigger adds to this: its
-trigger t comes after loops irrelevant to o only, so the loops at and outside t multiply to at
-least D = distinct[o, tile] (the remaining factors relevant to o), the slots at and outside t
-carry sum m_j (F_j - 1) = (product of those loops) - 1 >= D - 1, and each of them has
-serial >= X + S_o (I/W; X + C_O for outputs), X being the boundary's transfer time without
-partial sums (the smallest it can be). Hence
-    E(0) >= max(M E, M Ep + (M - 1) c* + max over such o of (D - 1)(X + S_o - c*)+).
-Cascades and FL only grow, so
-    latency >= max(max(cascade_I, cascade_W) + E0 + cascade_O, FL terms, floor of the candidate).
-Energy adds its non-negative memory energy so far; for every operand whose DRAM boundary is not
-resolved yet, the energy of moving all its data across DRAM once (that boundary will carry at
-least that); the MAC energy of the candidate (a constant); and leakage times the latency bound.
-A node whose bound is not below the pruning threshold has no completion below it.
-
-Search order. Depth first; the children of a node are generated together and visited best bound
-first, so good partial mappings are stored early (and dominate later ones) and improving leaves
-come sooner.
-
-Certificate. With an incumbent of value U and tolerance tol, nodes whose bound is at least the
-threshold (1 - tol) U are pruned. When the search ends (not stopped by its deadline), every
-mapping of the candidate was either evaluated (the incumbent is the best of them), pruned by
-dominance (a kept partial mapping has a completion that is no worse), or lies below a node pruned
-with a bound >= the threshold; so the candidate's optimum is at least min(incumbent, smallest
-bound of a pruned node) >= min(incumbent, threshold). With tol = 0 the search is exact.
+Anytime bound (proof). At any moment, the layer's optimum is at least the smallest of
+- the incumbent's value (it is a mapping of the layer);
+- for every candidate searched, its proven (anytime) bound (`tilechain_search`);
+- for every candidate not searched, its floor bound (`spatial`).
+Every mapping belongs to exactly one candidate and costs at least that candidate's bound, or
+at least the incumbent when the candidate was settled against a threshold the incumbent set.
+A stopped certificate (budget spent, cancel, deadline) therefore still proves this bound.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import multiprocessing
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
-from numba import typed, types
-
-from miredo_core.cost_model import (
-    boundary_traffic,
-    firing_cycles,
-    mac_energy_pj,
-    traffic_energy_pj,
+from miredo_core.hardware import Hardware
+from miredo_core.mapping import Mapping
+from miredo_core.search.spatial import SpatialCandidate, spatial_candidates
+from miredo_core.search.stopping import NEVER, StopSignal
+from miredo_core.search.tilechain_search import (  # noqa: F401 (re-exported)
+    STORE_ROWS,
+    CertifyResult,
+    TileChainSearch,
+    certify_candidate,
 )
-from miredo_core.hardware import OPERAND_LEVELS, Axis, Hardware, Level
-from miredo_core.kinds import OBJECTIVES
-from miredo_core.mapping import Loop, Mapping, resident_bits, tile_boundary
-from miredo_core.search import _tilechain as kernel
-from miredo_core.search.factors import divisors, prime_factors
-from miredo_core.search.placement import can_double_buffer
-from miredo_core.search.spatial import (
-    SpatialCandidate,
-    dram_floor_energy_pj,
-    spatial_candidates,
-)
-from miredo_core.workload import OPERANDS, REDUCTION_DIMS, Layer, Operand, is_relevant
+from miredo_core.workload import Layer
 
 logger = logging.getLogger(__name__)
 
-_O = 2  # index of the output operand in OPERANDS
-#: Label vectors the dominance store keeps per search (beyond it, labels are still checked
-#: against the stored ones but no longer stored: the search stays exact, only prunes less).
-STORE_ROWS = 1_500_000
-
-
-@dataclass
-class CertifyResult:
-    """Outcome of certifying one spatial candidate."""
-
-    complete: bool
-    """The search ran to the end: `lower_bound` is proven."""
-    lower_bound: float
-    """Proven lower bound of the candidate's objective (-inf unless complete)."""
-    best_value: float
-    """Best objective found (the incumbent passed in, unless the search beat it)."""
-    mapping: Mapping | None = None
-    """The mapping that beat the incumbent, if any."""
-    nodes: int = 0
-    seconds: float = 0.0
-    stats: dict = field(default_factory=dict)
-
-
-class TileChainSearch:
-    """Tabulates one spatial candidate for the compiled branch and bound and runs it."""
-
-    def __init__(self, hw: Hardware, layer: Layer, cand: SpatialCandidate, objective: str):
-        if objective not in OBJECTIVES:
-            raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
-        self.hw, self.layer, self.cand, self.objective = hw, layer, cand, objective
-        self.dims = [d for d, _ in cand.temporal]
-        self.tu = tuple(size for _, size in cand.temporal)
-        self.total = math.prod(self.tu)
-        self.max_depth = sum(len(prime_factors(size)) for size in self.tu)
-        self._tabulate()
-
-    # ------------------------------------------------------------ tabulation
-    def _tabulate(self) -> None:
-        hw, layer, cand = self.hw, self.layer, self.cand
-        divs = [divisors(size) for size in self.tu]
-        radix = [len(d) for d in divs]
-        n_tiles = math.prod(radix)
-        tiles = list(itertools.product(*(range(r) for r in radix)))  # mixed radix, last fastest
-        strides = [math.prod(radix[k + 1 :]) for k in range(len(radix))]
-        self.tiles = [tuple(divs[k][i] for k, i in enumerate(t)) for t in tiles]
-        relevant = np.array([[is_relevant(op, d) for d in self.dims] for op in OPERANDS],
-                            dtype=np.bool_).reshape(3, len(self.dims))  # fmt: skip
-        reduction = [d in REDUCTION_DIMS for d in self.dims]
-        tile_prod = np.array([math.prod(t) for t in self.tiles], dtype=np.float64)
-        psum_above = np.array(
-            [any(r and size // e > 1 for r, size, e in zip(reduction, self.tu, t, strict=True))
-             for t in self.tiles], dtype=np.bool_)  # fmt: skip
-        distinct = np.ones((3, n_tiles))
-        for o in range(3):
-            for t, tile in enumerate(self.tiles):
-                distinct[o, t] = math.prod(
-                    size // e for size, e, r in zip(self.tu, tile, relevant[o], strict=True) if r
-                )
-        # Loops that can be added outside each tile.
-        start, ks, fs, to = [0], [], [], []
-        for t, index in enumerate(tiles):
-            for k in range(len(self.dims)):
-                here = divs[k][index[k]]
-                for j in range(index[k] + 1, radix[k]):
-                    if divs[k][j] % here == 0:
-                        ks.append(k)
-                        fs.append(divs[k][j] // here)
-                        to.append(t + (j - index[k]) * strides[k])
-            start.append(len(ks))
-        self.trans = (np.array(start, dtype=np.int64), np.array(ks, dtype=np.int64),
-                      np.array(fs, dtype=np.float64), np.array(to, dtype=np.int64))  # fmt: skip
-        depths = [len(OPERAND_LEVELS[op]) - 1 for op in OPERANDS]
-        geo = np.zeros((3, 4, 4, 2, n_tiles, 4))
-        resident = np.zeros((3, 4, 2, n_tiles))
-        cache: dict = {}
-        for o, op in enumerate(OPERANDS):
-            for t, tile in enumerate(self.tiles):
-                rel = tuple(e if r else 1 for e, r in zip(tile, relevant[o], strict=True))
-                for child in range(1, depths[o] + 1):
-                    for parent in range(child):
-                        for psum in (False, True) if o == _O else (False,):
-                            key = (o, parent, child, rel, psum)
-                            if key not in cache:
-                                cache[key] = self._geometry(op, parent, child, rel, psum)
-                            cycles, fire, e_fire, e_revisit, bits = cache[key]
-                            geo[o, parent, child, int(psum), t] = (cycles, fire, e_fire, e_revisit)
-                            # Outputs hold psum-width data when partial sums enter or leave the
-                            # level; a boundary built with partial sums gives that width.
-                            if o == _O:
-                                resident[o, child, int(psum), t] = bits
-                            else:
-                                resident[o, child, :, t] = bits
-        sizes = np.zeros((3, 4))
-        eligible = np.zeros((3, 4), dtype=np.bool_)
-        db_col = -np.ones((3, 4), dtype=np.int64)
-        col = kernel.L_DB
-        for o, op in enumerate(OPERANDS):
-            for depth, level in enumerate(OPERAND_LEVELS[op]):
-                sizes[o, depth] = hw.memory(level).size_bits
-                eligible[o, depth] = depth > 0 and can_double_buffer(hw, level)
-                if eligible[o, depth]:
-                    db_col[o, depth] = col
-                    col += 2
-        self.width = col
-        gb_depth = OPERAND_LEVELS[Operand.I].index(Level.GLOBAL_BUFFER)
-        assert all(OPERAND_LEVELS[op][gb_depth] is Level.GLOBAL_BUFFER for op in OPERANDS)
-        self.tables = (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
-                       gb_depth)  # fmt: skip
-        self.eligible = eligible
-        cores = math.prod(f for a, _, f in cand.spatial if a is Axis.CORES)
-        self.params = np.array([
-            float(self.total),
-            cand.latency_bound_cycles,
-            mac_energy_pj(hw, layer, self.total, cores),
-            hw.leakage_pj_per_cycle,
-            float(hw.global_buffer.size_bits),
-            float(OBJECTIVES.index(self.objective)),
-            *(dram_floor_energy_pj(hw, layer, op) for op in OPERANDS),
-        ])  # fmt: skip
-        skip = {kernel.L_ENERGY} if self.objective == "latency" else set()
-        self.cols = np.array([c for c in range(self.width) if c not in skip], dtype=np.int64)
-
-    def _geometry(self, op: Operand, parent: int, child: int, rel: tuple, psum: bool):
-        """(cycles, firing cycles, pJ per firing, pJ per revisit, resident bits of one child
-        instance) of one boundary, from the cost model's and the mapping's own functions."""
-        b = tile_boundary(
-            self.hw, self.layer, self.cand.spatial, op, parent, child,
-            dict(zip(self.dims, rel, strict=True)),
-            trigger=0, firings=1, distinct_tiles=1, psum=psum, double_buffered=False,
-        )  # fmt: skip
-        per_firing = sum(traffic_energy_pj(self.hw, boundary_traffic(b, 1, 0)).values())
-        per_revisit = sum(traffic_energy_pj(self.hw, boundary_traffic(b, 0, 1)).values())
-        bits = resident_bits(self.hw, {op: (b,)})[(b.child, op)]
-        return b.cycles, firing_cycles(b), per_firing, per_revisit, bits
-
-    # ----------------------------------------------------------------- search
-    def run(self, upper: float, tolerance: float, deadline: float) -> CertifyResult:
-        start = time.monotonic()
-        depth = self.max_depth + 2
-        labs = np.zeros((depth, self.width))
-        labs[0, kernel.L_E] = labs[0, kernel.L_EP] = self.hw.macro.pass_cycles(
-            self.layer.input_bits
-        )
-        opss = np.zeros((depth, 3, 4), dtype=np.int64)
-        for o, op in enumerate(OPERANDS):
-            opss[0, o] = (len(OPERAND_LEVELS[op]) - 1, -1, 0, 0)
-        cut_ops = np.zeros((depth, 3, 4), dtype=np.int64)
-        choices = np.zeros((depth, 3, kernel.MAX_CHOICES, 4), dtype=np.int64)
-        rows = STORE_ROWS
-        store = np.empty((rows, self.width))
-        nxt = np.empty(rows, dtype=np.int64)
-        index = typed.Dict.empty(types.int64, types.int64)
-        state = np.zeros(9)
-        state[kernel.S_PRUNED_MIN] = math.inf
-        state[kernel.S_UPPER] = upper
-        state[kernel.S_THRESHOLD] = (1.0 - tolerance) * upper
-        state[kernel.S_TOLERANCE] = tolerance
-        state[kernel.S_DEADLINE] = deadline
-        state[kernel.S_BEST_DEPTH] = -1
-        path_k = np.zeros(depth, dtype=np.int64)
-        path_f = np.zeros(depth)
-        path_ops = np.zeros((depth, 3, 4), dtype=np.int64)
-        best_k, best_f, best_ops = path_k.copy(), path_f.copy(), path_ops.copy()
-        best_final = np.zeros((3, 4), dtype=np.int64)
-        kernel._expand(0, 0, labs, opss, cut_ops, self.tables, self.trans, self.params,
-                       self.cols, choices, index, store, nxt, state, path_k, path_f,
-                       path_ops, best_k, best_f, best_ops, best_final, self.eligible,
-                       np.zeros((depth, 3), dtype=np.int64), np.zeros((depth, 4, 3)),
-                       self._child_buffers(depth))  # fmt: skip
-        complete = state[kernel.S_STOPPED] == 0
-        found = int(state[kernel.S_BEST_DEPTH])
-        mapping = None
-        if found >= 0:
-            steps = [(int(best_k[i]), int(best_f[i]), best_ops[i]) for i in range(found)]
-            mapping = self._mapping(steps, best_final)
-        best = float(state[kernel.S_UPPER])
-        return CertifyResult(
-            complete=complete,
-            lower_bound=min(best, float(state[kernel.S_PRUNED_MIN])) if complete else -math.inf,
-            best_value=best,
-            mapping=mapping,
-            nodes=int(state[kernel.S_NODES]),
-            seconds=time.monotonic() - start,
-            stats={"stored_labels": int(state[kernel.S_STORED]), "keys": len(index)},
-        )
-
-    def _child_buffers(self, depth: int):
-        """Per depth, room for every child of a node: labels, operand states, cuts, (dim,
-        transition, tile) and bound."""
-        cuts = kernel.MAX_CHOICES**3
-        loops = max(
-            int(self.trans[0][t + 1] - self.trans[0][t]) for t in range(len(self.trans[0]) - 1)
-        )
-        most = max(cuts * max(loops, 1), 1)
-        return (
-            np.zeros((depth, most, self.width)),
-            np.zeros((depth, most, 3, 4), dtype=np.int64),
-            np.zeros((depth, most, 3, 4), dtype=np.int64),
-            np.zeros((depth, most, 3), dtype=np.int64),
-            np.zeros((depth, most)),
-        )
-
-    # -------------------------------------------------------------- mappings
-    def _mapping(self, steps, final_ops) -> Mapping:
-        """The mapping of a path: per step (innermost first) the loop added and the operand
-        states after the cuts before it; `final_ops` the states after the last loop."""
-        loops, levels = [], [[] for _ in range(3)]
-        double = set()
-        for k, f, ops in steps:
-            loops.append(Loop(self.dims[k], int(f)))
-            for o, op in enumerate(OPERANDS):
-                d, pending, db, _ = (int(v) for v in ops[o])
-                levels[o].append(OPERAND_LEVELS[op][d])
-                if pending >= 0 and db:
-                    double.add((OPERAND_LEVELS[op][pending], op))
-        for o, op in enumerate(OPERANDS):
-            d, pending, db, _ = (int(v) for v in final_ops[o])
-            if pending >= 0 and db:
-                double.add((OPERAND_LEVELS[op][pending], op))
-        return Mapping(
-            spatial=self.cand.spatial,
-            loops=tuple(reversed(loops)),
-            placement=tuple(tuple(reversed(lv)) for lv in levels),
-            double_buffered=frozenset(double),
-        )
-
-
-def certify_candidate(
-    hw: Hardware,
-    layer: Layer,
-    cand: SpatialCandidate,
-    objective: str,
-    upper: float = math.inf,
-    tolerance: float = 0.0,
-    deadline: float = math.inf,
-) -> CertifyResult:
-    """Prove that no mapping of `cand` costs less than (1 - tolerance) x `upper`, or find one
-    below `upper` (returned with its value). With tolerance 0 and no upper bound it returns the
-    candidate's exact optimum."""
-    return TileChainSearch(hw, layer, cand, objective).run(upper, tolerance, deadline)
+#: Candidates searched per wave, whatever the number of workers.
+WAVE = 4
+#: Seconds between two looks at the stop signal while workers search.
+POLL_S = 0.1
 
 
 @dataclass
@@ -363,6 +67,42 @@ class LayerCertificate:
     candidates_open: int = 0
     nodes: int = 0
     seconds: float = 0.0
+    interrupted: bool = False
+    """Cut short by the stop signal (cancel or wall-clock cap), not by the node budget."""
+
+
+class _Tally:
+    """The incumbent and the per-candidate bounds folded so far."""
+
+    def __init__(self, mapping: Mapping, value: float, tolerance: float):
+        self.best, self.upper, self.tolerance = mapping, value, tolerance
+        self.bounds: list[float] = []
+        self.certified = self.open = self.pruned = self.nodes = 0
+        self.interrupted = False
+
+    def due(self, cand: SpatialCandidate, objective: str) -> bool:
+        """False (and the candidate settled by its floor) once its floor reaches the threshold."""
+        if cand.bound(objective) >= (1.0 - self.tolerance) * self.upper:
+            self.bounds.append(cand.bound(objective))
+            self.pruned += 1
+            return False
+        return True
+
+    def fold(self, cand: SpatialCandidate, objective: str, result: CertifyResult | None):
+        """One candidate's outcome (None: never searched)."""
+        if result is None:
+            self.open += 1
+            self.bounds.append(cand.bound(objective))
+            return
+        self.nodes += result.nodes
+        self.interrupted |= result.interrupted
+        if result.mapping is not None and result.best_value < self.upper:
+            self.best, self.upper = result.mapping, result.best_value
+        if result.complete:
+            self.certified += 1
+        else:
+            self.open += 1
+        self.bounds.append(result.lower_bound)
 
 
 def certify_layer(
@@ -374,87 +114,115 @@ def certify_layer(
     tolerance: float = 0.01,
     deadline: float = math.inf,
     workers: int = 1,
+    node_budget: float = math.inf,
+    stop: StopSignal = NEVER,
 ) -> LayerCertificate:
     """Certify (or improve) the incumbent `mapping` of objective `value`: every spatial
     candidate whose floor bound is below (1 - tolerance) x the incumbent is searched by the
-    tile-chain branch and bound until `deadline` (time.monotonic()), in `workers` processes.
-
-    Candidates are visited best bound first, the incumbent's own first (an improvement found
-    there tightens the threshold for all the others). Each search starts from the best value
-    known when it starts."""
+    tile-chain branch and bound, in waves (module docstring), within `node_budget` nodes in all,
+    until `deadline` (time.monotonic()) or `stop()`, in `workers` processes."""
     start = time.monotonic()
     candidates = sorted(
         spatial_candidates(hw, layer),
         key=lambda c: (c.spatial != mapping.spatial, c.bound(objective)),
     )
-    tally = {"best": mapping, "upper": value, "certified": 0, "open": 0, "nodes": 0}
-    bounds: list[float] = []
-
-    def settle(cand: SpatialCandidate, result: CertifyResult | None) -> None:
-        """Fold one candidate's outcome (None: never searched) into the tally."""
-        if result is not None:
-            tally["nodes"] += result.nodes
-            if result.mapping is not None and result.best_value < tally["upper"]:
-                tally["best"], tally["upper"] = result.mapping, result.best_value
-        if result is not None and result.complete:
-            tally["certified"] += 1
-            bounds.append(result.lower_bound)
-        else:
-            tally["open"] += 1
-            bounds.append(cand.bound(objective))
-
-    def due(cand: SpatialCandidate) -> bool:
-        """False once the candidate's floor bound reaches the threshold (it is then settled)."""
-        if cand.bound(objective) >= (1.0 - tolerance) * tally["upper"]:
-            bounds.append(cand.bound(objective))
-            return False
-        return True
-
-    pruned = 0
-    queue: list[SpatialCandidate] = list(candidates)
-    if workers > 1:
-        running: dict = {}
-        try:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                while queue or running:
-                    while queue and len(running) < workers:
-                        cand = queue.pop(0)
-                        if not due(cand):
-                            pruned += 1
-                        elif time.monotonic() >= deadline:
-                            settle(cand, None)
-                        else:
-                            future = pool.submit(certify_candidate, hw, layer, cand, objective,
-                                                 tally["upper"], tolerance, deadline)  # fmt: skip
-                            running[future] = cand
-                    if running:
-                        done, _ = wait(running, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            result = future.result()
-                            settle(running.pop(future), result)
-        except BrokenProcessPool as error:
-            # Worker processes could not start or died (for instance a script without a
-            # `__main__` guard): the unfinished candidates are searched here instead.
-            logger.warning("certifier workers failed (%s); continuing in this process", error)
-            queue = [*running.values(), *queue]
-    for cand in queue:
-        if not due(cand):
-            pruned += 1
-            continue
-        if time.monotonic() >= deadline:
-            settle(cand, None)
-            continue
-        settle(cand, certify_candidate(hw, layer, cand, objective, tally["upper"],
-                                       tolerance, deadline))  # fmt: skip
+    # The caller's own signal when it is the tighter one, so the cause of a stop reaches it.
+    signal = stop if stop.deadline <= deadline else StopSignal(stop.cancel, deadline)
+    tally = _Tally(mapping, value, tolerance)
+    problem = (hw, layer, objective, tolerance)
+    position = 0
+    with _Runner(workers, problem, signal) as runner:
+        while position < len(candidates) and tally.nodes < node_budget and not signal():
+            wave = []
+            while position < len(candidates) and len(wave) < WAVE:
+                cand = candidates[position]
+                position += 1
+                if tally.due(cand, objective):
+                    wave.append(cand)
+            if not wave:
+                continue
+            share = (node_budget - tally.nodes) / len(wave)
+            for cand, result in zip(wave, runner.run(wave, tally.upper, share), strict=True):
+                tally.fold(cand, objective, result)
+    for cand in candidates[position:]:
+        if tally.due(cand, objective):
+            tally.fold(cand, objective, None)
     return LayerCertificate(
-        mapping=tally["best"],
-        value=tally["upper"],
-        lower_bound=min([tally["upper"], *bounds]),
-        complete=tally["open"] == 0,
-        candidates_certified=tally["certified"],
-        candidates_pruned=pruned,
-        candidates_open=tally["open"],
-        nodes=tally["nodes"],
+        mapping=tally.best,
+        value=tally.upper,
+        lower_bound=min([tally.upper, *tally.bounds]),
+        complete=tally.open == 0,
+        candidates_certified=tally.certified,
+        candidates_pruned=tally.pruned,
+        candidates_open=tally.open,
+        nodes=tally.nodes,
         seconds=time.monotonic() - start,
+        interrupted=tally.interrupted or signal.stopped,
     )
+
+
+#: In a certifier worker process: the event its parent sets to stop every search.
+_WORKER_STOP: list = [None]
+
+
+def _install_stop(event) -> None:
+    _WORKER_STOP[0] = event
+
+
+def _search_in_worker(problem, cand, upper, share, deadline) -> CertifyResult:
+    hw, layer, objective, tolerance = problem
+    signal = StopSignal(_WORKER_STOP[0], deadline)
+    return certify_candidate(hw, layer, cand, objective, upper, tolerance, node_limit=share,
+                             stop=signal)  # fmt: skip
+
+
+class _Runner:
+    """Runs the searches of one wave, in this process or in a spawn-context worker pool (which
+    falls back to this process if its workers cannot start or die)."""
+
+    def __init__(self, workers: int, problem, signal: StopSignal):
+        self.workers, self.problem, self.signal = workers, problem, signal
+        self.pool = self.event = None
+
+    def __enter__(self) -> _Runner:
+        if self.workers > 1:
+            context = multiprocessing.get_context("spawn")
+            self.event = context.Event()
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                            initializer=_install_stop,
+                                            initargs=(self.event,))  # fmt: skip
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.event.set()  # nothing outlives the certificate
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, wave: list[SpatialCandidate], upper: float, share: float):
+        if self.pool is not None:
+            try:
+                return self._run_pool(wave, upper, share)
+            except BrokenProcessPool as error:
+                # Worker processes could not start or died (for instance a script without a
+                # `__main__` guard): this wave and the rest are searched here instead.
+                logger.warning("certifier workers failed (%s); continuing in this process", error)
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = None
+        hw, layer, objective, tolerance = self.problem
+        return [certify_candidate(hw, layer, cand, objective, upper, tolerance,
+                                  node_limit=share, stop=self.signal)
+                for cand in wave]  # fmt: skip
+
+    def _run_pool(self, wave, upper, share):
+        futures = [self.pool.submit(_search_in_worker, self.problem, cand, upper, share,
+                                    self.signal.deadline) for cand in wave]  # fmt: skip
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+            if self.signal():
+                # Running searches stop at their next poll; searches not started never start
+                # (their candidates keep their floor bounds).
+                self.event.set()
+                for future in pending:
+                    future.cancel()
+        return [None if future.cancelled() else future.result() for future in futures]

@@ -1,7 +1,8 @@
 """`solve_layer`: the mapping engine for one layer.
 
 1. Enumerate every legal spatial unrolling with its provable lower bounds (`spatial`).
-2. Seed the incumbent with the weight-stationary baseline, so the result is never worse than WS.
+2. Seed the incumbent with the weight-stationary baseline, so the result is never worse than WS,
+   and with the answer of the cheaper preset the preset extends (below).
 3. Visit candidates best bound first; skip every candidate whose bound is not below the
    incumbent (it cannot contain a better mapping); search tilings and loop orders of the others
    with the order search of `heuristic`, each order scored by the exact placement search.
@@ -11,23 +12,34 @@
 5. With a certifying preset (`thorough`), hand the incumbent to the certifier
    (`certify.certify_layer`): an exact branch and bound over the tile chain of every spatial
    candidate that proves the incumbent within the gap tolerance of the optimum or replaces it
-   with a better mapping; its proven bound becomes the lower bound.
-6. Status: `optimal` when the incumbent is within the gap tolerance of the best lower bound of
-   every candidate (visited or not), otherwise `best_found` with that gap; `infeasible` with the
-   reason when no legal mapping exists.
+   with a better mapping; its proven (anytime) bound becomes the lower bound.
+6. Status: `optimal` when the incumbent is within the gap tolerance of the proven lower bound,
+   `best_found` with that gap when the work budget ran out first, `stopped` (best mapping and
+   bound so far) when a cancel request or the optional time cap cut the work short;
+   `infeasible` with the reason when no legal mapping exists.
+
+Budgets of work. A preset fixes how much work is done (order evaluations, candidates, certifier
+nodes), never for how long, so the same inputs give the same mapping, bound and status on any
+machine and under any load. `SolveOptions.time_limit_s` and `cancel` can only stop that work
+early, and the result then says so.
+
+Monotone presets. `balanced` starts from `interactive`'s answer and `thorough` from
+`balanced`'s: each preset runs the cheaper one first and only keeps a mapping that beats its
+answer, and each keeps the larger of the two proven bounds, so thorough is never worse than
+balanced, never worse than interactive, on the same inputs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from miredo_core.cost_model import CostBreakdown, evaluate
 from miredo_core.hardware import Hardware
-from miredo_core.kinds import OBJECTIVES, objective_value
+from miredo_core.kinds import OBJECTIVES, Status, objective_value
 from miredo_core.mapping import InfeasibleMappingError, Mapping
 from miredo_core.search.baselines import weight_stationary
 from miredo_core.search.certify import certify_layer
@@ -35,6 +47,7 @@ from miredo_core.search.heuristic import count_orders, enumerate_candidate, sear
 from miredo_core.search.mip import SOLVERS, MipError, solve_placement_mip
 from miredo_core.search.placement import FixedOrder
 from miredo_core.search.spatial import SpatialCandidate, candidate, spatial_candidates
+from miredo_core.search.stopping import StopSignal
 from miredo_core.workload import Layer
 
 logger = logging.getLogger(__name__)
@@ -42,42 +55,55 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Preset:
-    time_limit_s: float
-    """Wall-clock budget of the order search over all candidates."""
+    """A budget of work (module docstring): nothing in it is a duration of the search."""
+
+    evaluations: int
+    """Loop orders the order search scores, shared by the searched candidates."""
     candidates: int
-    """Most spatial candidates searched (best bound first)."""
-    mip_seconds: float
-    """Budget of the final MIP solve."""
+    """Most spatial candidates searched (best bound first; the WS candidate besides)."""
     exhaustive_orders: int
     """A candidate with at most this many tilings x orders is enumerated completely (which
     certifies it) instead of searched."""
-    certify_seconds: float = 0.0
-    """Budget of the certifier after the search (0: no certification)."""
+    enumeration_evaluations: int = 0
+    """Orders for enumerating small candidates beyond `candidates` completely (best bound first,
+    each only if it fits in what is left), so that small layers end certified."""
+    certify_nodes: int = 0
+    """Certifier nodes over all spatial candidates (0: no certification)."""
+    mip_cap_s: float = 60.0
+    """Wall-clock cap of the MIP re-solve of the winning order, which takes well under a second;
+    a solve stopped by the cap is not used, so the cap cannot change the answer."""
+    base: Preset | None = None
+    """The cheaper preset run first; its answer seeds this one."""
 
 
+_INTERACTIVE = Preset(evaluations=40, candidates=3, exhaustive_orders=60,
+                      enumeration_evaluations=300)  # fmt: skip
+_BALANCED = Preset(evaluations=160, candidates=8, exhaustive_orders=400,
+                   enumeration_evaluations=3000, base=_INTERACTIVE)  # fmt: skip
 PRESETS: dict[str, Preset] = {
-    "interactive": Preset(time_limit_s=3.0, candidates=3, mip_seconds=5.0, exhaustive_orders=60),
-    "balanced": Preset(time_limit_s=12.0, candidates=8, mip_seconds=10.0, exhaustive_orders=400),
-    # The certifier searches every candidate exactly; the order search only seeds it.
+    "interactive": _INTERACTIVE,
+    "balanced": _BALANCED,
+    # The certifier searches every candidate exactly, from balanced's answer.
     "thorough": Preset(
-        time_limit_s=4.0,
-        candidates=4,
-        mip_seconds=5.0,
-        exhaustive_orders=100,
-        certify_seconds=120.0,
+        evaluations=0, candidates=0, exhaustive_orders=0, certify_nodes=30_000_000, base=_BALANCED
     ),  # fmt: skip
 }
+
+
+def _all_cpus() -> int:
+    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
 class SolveOptions:
     preset: str = "balanced"
     time_limit_s: float | None = None
-    """Overrides the preset's search budget (and caps its certification budget)."""
+    """Optional wall-clock cap: it can only stop the preset's work early (status `stopped`)."""
     solver: str = "highs"
     threads: int = 1
-    workers: int = 1
-    """Processes the certifier may use for one layer (spatial candidates in parallel)."""
+    workers: int = field(default_factory=_all_cpus)
+    """Processes the certifier may use for one layer (all CPUs by default); the answer does not
+    depend on it, only the speed."""
     gap_tolerance: float = 0.01
     seed: int = 0
 
@@ -95,15 +121,8 @@ class SolveOptions:
 
     @property
     def budget(self) -> Preset:
-        preset = PRESETS[self.preset]
-        if self.time_limit_s is None:
-            return preset
-        return dataclasses.replace(
-            preset,
-            time_limit_s=self.time_limit_s,
-            mip_seconds=min(preset.mip_seconds, self.time_limit_s),
-            certify_seconds=min(preset.certify_seconds, self.time_limit_s),
-        )
+        """The preset's work budget (with the cheaper presets it extends)."""
+        return PRESETS[self.preset]
 
 
 @dataclass(frozen=True)
@@ -111,7 +130,7 @@ class MappingResult:
     layer: Layer
     objective: str
     status: str
-    """optimal | best_found | infeasible"""
+    """optimal | best_found | stopped | infeasible"""
     mapping: Mapping | None
     cost: CostBreakdown | None
     lower_bound: float
@@ -132,6 +151,7 @@ class MappingResult:
     """Partial mappings the certifier visited."""
     solve_time_s: float = 0.0
     reason: str = ""
+    """Why there is no mapping (infeasible), or what stopped the solve (stopped)."""
 
     @property
     def value(self) -> float:
@@ -149,7 +169,7 @@ def _infeasible(layer: Layer, objective: str, reason: str, start: float) -> Mapp
     return MappingResult(
         layer=layer,
         objective=objective,
-        status="infeasible",
+        status=Status.INFEASIBLE.value,
         mapping=None,
         cost=None,
         lower_bound=math.nan,
@@ -170,130 +190,192 @@ def _seed(hw: Hardware, layer: Layer, objective: str):
     return mapping, objective_value(cost, objective), candidate(hw, layer, mapping.spatial), ""
 
 
+@dataclass
+class _Outcome:
+    """The answer of one preset stage, handed to the stage that extends it."""
+
+    mapping: Mapping | None
+    value: float
+    lower_bound: float = -math.inf
+    mip_status: str = ""
+    predicted: tuple[float, float] = (math.nan, math.nan)
+    tally: dict = field(default_factory=lambda: dict.fromkeys(
+        ("pruned", "searched", "orders", "certified", "nodes"), 0))  # fmt: skip
+
+
 def solve_layer(
-    hw: Hardware, layer: Layer, objective: str = "latency", options: SolveOptions | None = None
+    hw: Hardware,
+    layer: Layer,
+    objective: str = "latency",
+    options: SolveOptions | None = None,
+    *,
+    cancel=None,
 ) -> MappingResult:
-    """Find the best mapping of `layer` on `hw` for `objective` within the options' budget."""
+    """Find the best mapping of `layer` on `hw` for `objective` within the options' budget of
+    work. `cancel` (anything with `is_set()`) stops the solve within about a second; the result
+    is then `stopped` with the best mapping and the proven bound found so far."""
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
     options = options or SolveOptions()
-    budget = options.budget
     start = time.monotonic()
+    stop = StopSignal.after(options.time_limit_s, cancel)
     candidates = spatial_candidates(hw, layer)
     if not candidates:
         return _infeasible(layer, objective, "no legal spatial unrolling", start)
-    best_mapping, best_value, ws_candidate, ws_reason = _seed(hw, layer, objective)
+    ws_mapping, ws_value, ws_candidate, ws_reason = _seed(hw, layer, objective)
     if layer.weight_bits > hw.macro.weight_bits:
         return _infeasible(layer, objective, ws_reason, start)
     ordered = sorted(candidates, key=lambda c: (c.bound(objective), -c.utilization))
-    queue: list[SpatialCandidate] = ordered[: budget.candidates]
-    if ws_candidate is not None and ws_candidate.spatial not in {c.spatial for c in queue}:
-        queue.append(ws_candidate)
-    queued = {c.spatial for c in queue}
-    # Small candidates beyond the preset's count are enumerated too while time lasts, so that
-    # small layers end certified.
-    queue += [c for c in ordered if c.spatial not in queued]
-    deadline = start + budget.time_limit_s
-    tally = {"pruned": 0, "searched": 0, "orders": 0}
-    open_bounds: list[float] = []  # bounds of candidates not enumerated completely
-    for index, cand in enumerate(queue):
-        if cand.bound(objective) >= best_value:
-            tally["pruned"] += 1
-            continue
-        small = count_orders(cand.temporal) <= budget.exhaustive_orders
-        if index >= budget.candidates + 1 and not (small and time.monotonic() < deadline):
-            open_bounds.append(cand.bound(objective))
-            continue
-        state, complete = _search(hw, layer, cand, objective, budget, deadline, queue, index,
-                                  options.seed + index)  # fmt: skip
-        tally["searched"] += 1
-        tally["orders"] += state.evaluations
-        if not complete:
-            open_bounds.append(cand.bound(objective))
-        if state.best is not None and state.best_value < best_value:
-            best_mapping, best_value = state.best.mapping, state.best_value
-    if best_mapping is None:
+    problem = (hw, layer, objective, options, ordered, ws_candidate, stop)
+    outcome = _run(problem, options.budget, _Outcome(ws_mapping, ws_value))
+    if outcome.mapping is None:
         reason = "no spatial candidate has a legal tiling"
         return _infeasible(
             layer, objective, f"{reason}; {ws_reason}" if ws_reason else reason, start
         )
-    open_bounds = [b for b in open_bounds if b < best_value]
-    certificate = None
-    if budget.certify_seconds > 0:
-        value = objective_value(evaluate(hw, layer, best_mapping), objective)
-        certificate = certify_layer(hw, layer, objective, best_mapping, value,
-                                    options.gap_tolerance,
-                                    time.monotonic() + budget.certify_seconds,
-                                    options.workers)  # fmt: skip
-        best_mapping = certificate.mapping
-    return _finish(hw, layer, objective, options, best_mapping, open_bounds, start,
-                   (len(candidates), tally), certificate)  # fmt: skip
+    return _result(problem, outcome, len(candidates), start)
 
 
-def _search(hw, layer, cand, objective, budget, deadline, queue, index, seed):
-    """Enumerate a small candidate completely, search a large one within its time slice."""
-    remaining = max(deadline - time.monotonic(), 0.0)
-    due = max(min(len(queue), budget.candidates + 1) - index, 1)  # candidates still due
-    # The best-bound, best-utilization candidate most often holds the optimum: it gets half of
-    # the budget, the others share the rest evenly.
-    fraction = 0.5 if index == 0 and due > 1 else 1 / due
-    slice_end = time.monotonic() + remaining * fraction
-    if count_orders(cand.temporal) <= budget.exhaustive_orders:
-        return enumerate_candidate(hw, layer, cand, objective, max(slice_end, deadline))
-    state = search_candidate(hw, layer, cand, objective, slice_end, seed=seed)
-    return state, False
+def _run(problem, preset: Preset, seed: _Outcome) -> _Outcome:
+    """One preset stage: the cheaper stage first, then this one's search, certification and MIP
+    re-solve, each starting from the best answer so far."""
+    hw, layer, objective, options, ordered, ws_candidate, stop = problem
+    outcome = _run(problem, preset.base, seed) if preset.base is not None else seed
+    before = outcome.mapping
+    mapping, value, open_bounds, tally = _order_search(problem, preset, outcome.mapping,
+                                                       outcome.value)  # fmt: skip
+    # Orders are work done in every stage; candidate counts are per stage (the largest).
+    outcome.tally["orders"] += tally["orders"]
+    for key in ("pruned", "searched"):
+        outcome.tally[key] = max(outcome.tally[key], tally[key])
+    bound = min([value, *open_bounds])
+    if preset.certify_nodes > 0 and mapping is not None:
+        certificate = certify_layer(hw, layer, objective, mapping, value, options.gap_tolerance,
+                                    workers=options.workers, node_budget=preset.certify_nodes,
+                                    stop=stop)  # fmt: skip
+        mapping, value, bound = certificate.mapping, certificate.value, certificate.lower_bound
+        stop()  # records a cancel or time cap the certifier saw (its signal is this one)
+        outcome.tally["certified"] += certificate.candidates_certified
+        outcome.tally["nodes"] += certificate.nodes
+    if mapping is not None and (mapping != before or not outcome.mip_status):
+        mapping, value, outcome.mip_status, outcome.predicted = _polish(problem, preset,
+                                                                        mapping, value)  # fmt: skip
+    # Both bounds are proven for the whole space; neither exceeds the best value.
+    outcome.lower_bound = min(value, max(outcome.lower_bound, bound))
+    outcome.mapping, outcome.value = mapping, value
+    return outcome
 
 
-def _finish(hw, layer, objective, options, mapping, open_bounds, start, counts, certificate):
-    """MIP re-solve of the winning order, exact re-evaluation, bound and status.
+def _order_search(problem, preset: Preset, best_mapping, best_value):
+    """The preset's order search from the incumbent: (mapping, value, bounds of the candidates
+    not settled, counts). A candidate is settled when its bound is not below the incumbent or
+    it was enumerated completely."""
+    hw, layer, objective, options, ordered, ws_candidate, stop = problem
+    queue: list[SpatialCandidate] = ordered[: preset.candidates]
+    if preset.candidates and ws_candidate is not None and ws_candidate not in queue:
+        queue.append(ws_candidate)
+    searched = len(queue)
+    queue += [c for c in ordered if c not in queue[:searched]]
+    left = {"search": preset.evaluations, "enumerate": preset.enumeration_evaluations}
+    tally = {"pruned": 0, "searched": 0, "orders": 0}
+    open_bounds: list[float] = []
+    for index, cand in enumerate(queue):
+        if cand.bound(objective) >= best_value:
+            tally["pruned"] += 1
+            continue
+        state, complete = _search(problem, preset, cand, index, searched, left)
+        if state is not None:
+            tally["searched"] += 1
+            tally["orders"] += state.evaluations
+            if state.best is not None and state.best_value < best_value:
+                best_mapping, best_value = state.best.mapping, state.best_value
+        if not complete:
+            open_bounds.append(cand.bound(objective))
+    return best_mapping, best_value, [b for b in open_bounds if b < best_value], tally
 
-    The lower bound is the certifier's when it ran (it covers every candidate). Otherwise it is
-    the incumbent itself when every candidate that could beat it was either pruned by its bound
-    or enumerated completely (a certificate), and else the smallest bound of the candidates left
-    open."""
+
+def _search(problem, preset: Preset, cand: SpatialCandidate, index: int, searched: int, left):
+    """Enumerate a small candidate completely, search a large one within its share of the
+    evaluations: (state or None if not searched, whether the candidate is settled)."""
+    hw, layer, objective, options, ordered, ws_candidate, stop = problem
+    if stop():
+        return None, False
+    size = count_orders(cand.temporal)
+    if index < searched:
+        if size <= preset.exhaustive_orders:
+            state, complete = enumerate_candidate(hw, layer, cand, objective, stop=stop)
+            left["search"] = max(left["search"] - state.evaluations, 0)
+            return state, complete
+        # The best-bound, best-utilization candidate most often holds the optimum: it gets half
+        # of the evaluations, the others share the rest evenly.
+        due = searched - index
+        share = int(left["search"] * (0.5 if index == 0 and due > 1 else 1 / due))
+        if share < 1:
+            return None, False
+        state = search_candidate(hw, layer, cand, objective, seed=options.seed + index,
+                                 max_evaluations=share, stop=stop)  # fmt: skip
+        left["search"] -= state.evaluations
+        return state, False
+    if size <= preset.exhaustive_orders and size <= left["enumerate"]:
+        left["enumerate"] -= size
+        return enumerate_candidate(hw, layer, cand, objective, stop=stop)
+    return None, False
+
+
+def _polish(problem, preset: Preset, mapping: Mapping, value: float):
+    """MIP re-solve of the mapping's order: (mapping, value, MIP status, predicted latency and
+    energy). The MIP's placement is kept when it is proven optimal and no worse."""
+    hw, layer, objective, options, ordered, ws_candidate, stop = problem
+    if stop():
+        return mapping, value, "", (math.nan, math.nan)
+    cap = min(preset.mip_cap_s, max(stop.deadline - time.monotonic(), 0.1))
     order = FixedOrder(mapping.spatial, mapping.loops)
-    mip_status, predicted = "", (math.nan, math.nan)
     try:
-        solution = solve_placement_mip(
-            hw, layer, order, objective, options.solver, options.budget.mip_seconds, options.threads
-        )
+        solution = solve_placement_mip(hw, layer, order, objective, options.solver, cap,
+                                       options.threads)  # fmt: skip
     except MipError as error:
         logger.warning("MIP re-solve failed for %s: %s", layer.name, error)
-        solution = None
-    if solution is not None:
-        mip_status = solution.status
-        if solution.mapping is not None:
-            candidate_cost = evaluate(hw, layer, solution.mapping)
-            if objective_value(candidate_cost, objective) <= objective_value(
-                evaluate(hw, layer, mapping), objective
-            ):
-                mapping = solution.mapping
-                predicted = (solution.predicted_latency_cycles, solution.predicted_energy_pj)
-    cost = evaluate(hw, layer, mapping)
+        return mapping, value, "", (math.nan, math.nan)
+    predicted = (math.nan, math.nan)
+    if solution.status == "optimal" and solution.mapping is not None:
+        mip_value = objective_value(evaluate(hw, layer, solution.mapping), objective)
+        if mip_value <= value:
+            mapping, value = solution.mapping, mip_value
+            predicted = (solution.predicted_latency_cycles, solution.predicted_energy_pj)
+    return mapping, value, solution.status, predicted
+
+
+def _result(problem, outcome: _Outcome, total: int, start: float) -> MappingResult:
+    """Exact re-evaluation, gap and status of the final answer."""
+    hw, layer, objective, options, ordered, ws_candidate, stop = problem
+    cost = evaluate(hw, layer, outcome.mapping)
     value = objective_value(cost, objective)
-    if certificate is not None:
-        lower_bound = min(value, certificate.lower_bound)
-    else:
-        lower_bound = min([value, *open_bounds])
+    lower_bound = min(value, outcome.lower_bound)
     gap = (value - lower_bound) / value if value > 0 else 0.0
-    status = "optimal" if within_tolerance(gap, options.gap_tolerance) else "best_found"
-    total, tally = counts
+    if stop.stopped:
+        status = Status.STOPPED
+    elif within_tolerance(gap, options.gap_tolerance):
+        status = Status.OPTIMAL
+    else:
+        status = Status.BEST_FOUND
+    tally = outcome.tally
     return MappingResult(
         layer=layer,
         objective=objective,
-        status=status,
-        mapping=mapping,
+        status=status.value,
+        mapping=outcome.mapping,
         cost=cost,
         lower_bound=lower_bound,
         gap=gap,
-        predicted_latency_cycles=predicted[0],
-        predicted_energy_pj=predicted[1],
-        mip_status=mip_status,
+        predicted_latency_cycles=outcome.predicted[0],
+        predicted_energy_pj=outcome.predicted[1],
+        mip_status=outcome.mip_status,
         candidates_total=total,
         candidates_pruned=tally["pruned"],
         candidates_searched=tally["searched"],
         orders_evaluated=tally["orders"],
-        certified_candidates=certificate.candidates_certified if certificate else 0,
-        certify_nodes=certificate.nodes if certificate else 0,
+        certified_candidates=tally["certified"],
+        certify_nodes=tally["nodes"],
         solve_time_s=time.monotonic() - start,
+        reason=f"stopped by {stop.reason}" if stop.stopped else "",
     )

@@ -10,7 +10,9 @@ itself moves through orders and tilings:
   loop into two factors, or merge two loops of the same dim; a move is kept when it does not
   worsen the objective (plateaus are walked, which matters because many orders tie).
 
-Everything is seeded and deterministic for a given budget of evaluations.
+Everything is seeded and deterministic for a given budget of evaluations: the same budget gives
+the same orders in the same sequence on any machine, and a larger budget extends a smaller one's
+sequence. Only a stop signal (cancel, or an optional wall-clock cap) can end a search early.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from miredo_core.mapping import Loop
 from miredo_core.search.factors import factorizations, prime_factors
 from miredo_core.search.placement import FixedOrder, PlacementResult, best_placement
 from miredo_core.search.spatial import SpatialCandidate
+from miredo_core.search.stopping import NEVER, StopSignal
 from miredo_core.workload import Dim, Layer
 
 #: Dim sequences (outermost first) of the classic dataflows used as constructive starts.
@@ -118,11 +121,13 @@ def search_candidate(
     layer: Layer,
     cand: SpatialCandidate,
     objective: str,
-    deadline: float,
+    deadline: float = math.inf,
     seed: int = 0,
     max_evaluations: int | None = None,
+    stop: StopSignal = NEVER,
 ) -> SearchState:
-    """Best order found for the candidate before `deadline` (time.monotonic())."""
+    """Best order found for the candidate within `max_evaluations` scored orders, before
+    `deadline` (time.monotonic()) or `stop()`."""
     search = OrderSearch(hw, layer, cand, objective)
     if not cand.temporal:
         search.score(())
@@ -132,7 +137,7 @@ def search_candidate(
     def out_of_budget() -> bool:
         if max_evaluations is not None and search.state.evaluations >= max_evaluations:
             return True
-        return time.monotonic() >= deadline
+        return stop() or time.monotonic() >= deadline
 
     for loops in search.starts():
         search.score(loops)
@@ -210,13 +215,14 @@ def enumerate_candidate(
     cand: SpatialCandidate,
     objective: str,
     deadline: float = math.inf,
+    stop: StopSignal = NEVER,
 ) -> tuple[SearchState, bool]:
     """Score every tiling and order of the candidate (its exact optimum under the model).
 
-    Returns the state and whether the enumeration completed before `deadline`."""
+    Returns the state and whether the enumeration completed before `deadline` and `stop()`."""
     search = OrderSearch(hw, layer, cand, objective)
     for loops in all_orders(cand.temporal):
-        if time.monotonic() >= deadline:
+        if stop() or time.monotonic() >= deadline:
             return search.state, False
         search.score(loops)
     return search.state, True
