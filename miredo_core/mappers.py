@@ -12,7 +12,6 @@ Every mapping is evaluated by `cost_model.evaluate`, the single source of truth 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -68,14 +67,9 @@ def _random_search(hw, layer, objective, options, cancel) -> MapperOutcome:
     return MapperOutcome(baselines.random_search(hw, layer, objective, seed=options.seed))
 
 
-# solve_layer gains its `cancel` keyword with the interruptible engine; pass it only if taken.
-_SOLVE_TAKES_CANCEL = "cancel" in inspect.signature(solve_layer).parameters
-
-
 def _mip(hw, layer, objective, options, cancel) -> MapperOutcome:
     """The mapping engine (`search.engine.solve_layer`): bounds, order search, MIP."""
-    extra = {"cancel": cancel} if _SOLVE_TAKES_CANCEL else {}
-    result = solve_layer(hw, layer, objective, options, **extra)
+    result = solve_layer(hw, layer, objective, options, cancel=cancel)
     if result.mapping is None:
         raise InfeasibleMappingError(result.reason)
     return MapperOutcome(

@@ -269,7 +269,10 @@ def solve_placement_mip(
             )  # fmt: skip
             status, solves, bound = _lexicographic(model, first, second, seconds)
             chosen = None
-    except (KeyError, OSError) as error:  # KeyError: python-mip status map gaps on interrupts
+    except (KeyError, OSError, mip.InterfacingError) as error:
+        # KeyError: python-mip's status map has gaps (interrupts); InterfacingError: HiGHS gave
+        # up inside a solve (seen on large GEMM shapes). Either way the caller keeps the
+        # search's mapping, which the cost model has already evaluated.
         raise MipError(f"{solver} failed: {error}") from error
     name = _STATUS.get(status, "no_solution")
     if name not in ("optimal", "feasible"):
