@@ -38,7 +38,7 @@ from typing import Any
 
 from miredo_core import workers
 from miredo_core.hardware import Hardware
-from miredo_core.kinds import OBJECTIVES, Objective, Status
+from miredo_core.kinds import Objective, Status
 from miredo_core.mappers import (  # noqa: F401  (re-exported: the registry's old home)
     MAPPERS,
     Mapper,
@@ -295,20 +295,11 @@ def map_networks(
     return mapped, stats
 
 
-def _named_order(objective: str, mapper: str | None) -> tuple[str, str]:
-    """(objective, mapper), also from calls that pass them the other way round, as the
-    `map_network(hw, network, mapper, objective)` of earlier releases did: the two
-    vocabularies are disjoint, so the order is never ambiguous."""
-    if objective in MAPPERS and objective not in OBJECTIVES:
-        return (Objective.LATENCY.value if mapper is None else mapper), objective
-    return objective, "ws" if mapper is None else mapper
-
-
 def map_network(
     hw: Hardware,
     network: Network,
     objective: str = "latency",
-    mapper: str | None = None,
+    mapper: str = "ws",
     options: SolveOptions | None = None,
     *,
     store: ResultStore | None = None,
@@ -325,7 +316,6 @@ def map_network(
     are solved; None solves in this process, or in a `WorkerPool` of `jobs` processes when
     jobs > 1. cancel: an object with `is_set()` (or a callable returning bool).
     """
-    objective, mapper = _named_order(objective, mapper)
     run = Run(objective, mapper, options or SolveOptions(), simulate)
     [mapped], _ = map_networks([("", hw, network)], run, store=store, executor=executor,
                                jobs=jobs, progress=progress, cancel=cancel)  # fmt: skip

@@ -221,12 +221,12 @@ def test_invalid_objective_and_options_are_rejected() -> None:
     with pytest.raises(ValueError, match="time limit must be positive"):
         SolveOptions(time_limit_s=0)
     with pytest.raises(ValueError, match="unknown objective"):
-        map_network(hw, tiny_workload(), "mip", "throughput")
+        map_network(hw, tiny_workload(), "throughput", "mip")
 
 
 @pytest.fixture(scope="module")
 def serial_network_result():
-    return map_network(hardware("tiny"), tiny_workload(), "mip", "latency", options=BALANCED)
+    return map_network(hardware("tiny"), tiny_workload(), "latency", "mip", options=BALANCED)
 
 
 def test_mip_mapper_fills_the_search_columns(serial_network_result) -> None:
@@ -249,7 +249,7 @@ def test_mip_mapper_fills_the_search_columns(serial_network_result) -> None:
 
 def test_parallel_mapping_gives_the_serial_mappings(serial_network_result) -> None:
     parallel = map_network(
-        hardware("tiny"), tiny_workload(), "mip", "latency", options=BALANCED, jobs=2
+        hardware("tiny"), tiny_workload(), "latency", "mip", options=BALANCED, jobs=2
     )
     serial = serial_network_result.layer_results
     assert [r.layer.name for r in parallel.layer_results] == [r.layer.name for r in serial]
@@ -259,7 +259,7 @@ def test_parallel_mapping_gives_the_serial_mappings(serial_network_result) -> No
 
 def test_cancel_before_the_first_layer_cancels_every_layer() -> None:
     result = map_network(
-        hardware("tiny"), tiny_workload(), "mip", "latency", options=BALANCED, cancel=lambda: True
+        hardware("tiny"), tiny_workload(), "latency", "mip", options=BALANCED, cancel=lambda: True
     )
     assert [r.status for r in result.layer_results] == ["cancelled"] * len(tiny_workload().layers)
     assert all(r.cost is None and r.reason for r in result.layer_results)
@@ -277,7 +277,7 @@ def test_cancel_after_the_first_layer_keeps_its_result() -> None:
 
     network = Network("two", (layer_named("conv1x1"), layer_named("matmul")))
     result = map_network(
-        hardware("tiny"), network, "mip", "latency", options=BALANCED, cancel=cancel
+        hardware("tiny"), network, "latency", "mip", options=BALANCED, cancel=cancel
     )
     assert [r.status for r in result.layer_results] == ["optimal", "cancelled"]
 

@@ -367,7 +367,7 @@ def test_workers_read_and_write_the_store(result_store_path: Path) -> None:
 
 def test_reports_offer_downloads_and_an_offline_html_report() -> None:
     hardware = load_hardware(TINY_HARDWARE)
-    result = map_network(hardware, load_workload(TINY_WORKLOAD), "ws", simulate=True)
+    result = map_network(hardware, load_workload(TINY_WORKLOAD), mapper="ws", simulate=True)
     request = RunRequest(TINY_HARDWARE.read_text(), WorkloadSpec(YAML, "", "tiny"), "ws", "latency")
     workload = WorkloadSpec(YAML, TINY_WORKLOAD.read_text(encoding="utf-8"), "tiny")
     sweep = SweepRequest(request.hardware_text, workload, "ws", "latency", (("cores", (1, 2)),))

@@ -30,7 +30,7 @@ TINY_WORKLOAD = REPO_ROOT / "sample_configs" / "workloads" / "tiny_layers.yaml"
 @pytest.fixture(scope="module")
 def tiny_run():
     hardware = load_hardware(TINY_HARDWARE)
-    return hardware, map_network(hardware, load_workload(TINY_WORKLOAD), "ws", simulate=True)
+    return hardware, map_network(hardware, load_workload(TINY_WORKLOAD), mapper="ws", simulate=True)
 
 
 @pytest.mark.parametrize(
