@@ -30,6 +30,18 @@ from pathlib import Path
 from typing import TextIO
 
 from miredo_core import campaign
+from miredo_core.cli_exit import (  # fmt: skip
+    EXIT_BROKEN_PIPE,
+    EXIT_CODES_HELP,
+    EXIT_INCOMPLETE,
+    EXIT_INTERNAL_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_OUTPUT_FAILED,
+    EXIT_USAGE,
+    interrupted_exit,
+    stop_on_signals,
+)
 from miredo_core.cli_output import (
     MAX_ERROR_LINE_CHARS,
     PROGRAM,
@@ -47,7 +59,6 @@ from miredo_core.cli_output import (
     write_result_csv,
     write_text,
 )
-from miredo_core.cli_signals import interrupted_exit, stop_on_signals
 from miredo_core.config import ConfigError, load_hardware
 from miredo_core.mapping import InfeasibleMappingError
 from miredo_core.network import MAPPERS, OBJECTIVES, map_network
@@ -69,34 +80,13 @@ from miredo_core.zoo import load_workload
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_INTERNAL_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INCOMPLETE = 3
-EXIT_OUTPUT_FAILED = 4
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a process killed by it
-
-EXIT_CODES_HELP = f"""exit codes:
-  {EXIT_OK}    every layer mapped, every output written
-  {EXIT_INTERNAL_ERROR}    internal error (a bug; -vv shows the traceback)
-  {EXIT_USAGE}    bad input: arguments, configuration, workload, result store, output path
-  {EXIT_INCOMPLETE}    incomplete: a layer infeasible, failed or not solved, or a model node
-       with MAC work skipped (results are still printed and written)
-  {EXIT_OUTPUT_FAILED}    an output file could not be written after the run (the others were)
-  {EXIT_INTERRUPTED}  interrupted; {EXIT_BROKEN_PIPE}: stdout closed early"""
 #: Longest --time-limit accepted (about 11.6 days); anything longer is a typo.
 MAX_TIME_LIMIT_S = 1e6
 
 #: Errors that describe a problem with the user's input or files, not a bug.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ConfigError,
-    WorkloadError,
-    InfeasibleMappingError,
-    OSError,
-    ValueError,
-    StoreError,
-)
+USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, WorkloadError,
+                                                 InfeasibleMappingError, OSError, ValueError,
+                                                 StoreError)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,8 @@
-"""Signals for the command line: the first SIGINT or SIGTERM stops a run gracefully.
+"""How the command line ends: its exit codes, and signals that stop a run gracefully.
 
-A stopped run keeps (prints and writes) every layer it finished; a running layer returns its best
-mapping so far as `stopped`; a second signal aborts at once.
+The first SIGINT or SIGTERM stops a run: it keeps (prints and writes) every layer it finished; a
+running layer returns its best mapping so far as `stopped`; a second signal aborts at once. The
+exit code is then 128 + the signal (130 for Ctrl-C, 143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -13,6 +14,25 @@ import threading
 from collections.abc import Iterator
 
 logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_INTERNAL_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3
+EXIT_OUTPUT_FAILED = 4
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a process killed by it
+
+EXIT_CODES_HELP = f"""exit codes:
+  {EXIT_OK}    every layer mapped, every output written
+  {EXIT_INTERNAL_ERROR}    internal error (a bug; -vv shows the traceback)
+  {EXIT_USAGE}    bad input: arguments, configuration, workload, result store, output path
+  {EXIT_INCOMPLETE}    incomplete: a layer infeasible, failed or not solved, or a model node
+       with MAC work skipped (results are still printed and written)
+  {EXIT_OUTPUT_FAILED}    an output file could not be written after the run (the others were)
+  {EXIT_INTERRUPTED}  interrupted by Ctrl-C (SIGINT), 143 by SIGTERM: finished layers are still
+       printed and written, a running layer keeps its best mapping so far (`stopped`)
+  {EXIT_BROKEN_PIPE}  stdout closed early"""
 
 
 class SignalStop(threading.Event):
