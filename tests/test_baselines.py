@@ -180,5 +180,5 @@ def test_random_search_improves_with_more_samples() -> None:
 def test_unknown_objective_is_rejected() -> None:
     layer = RANDOM_LAYERS[0]
     cost = evaluate(DEFAULT, layer, weight_stationary(DEFAULT, layer))
-    with pytest.raises(ValueError, match="unknown objective 'speed'; choose latency"):
+    with pytest.raises(ValueError, match="unknown objective 'speed'; choose one of latency"):
         objective_value(cost, "speed")

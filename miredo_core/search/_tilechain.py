@@ -1,4 +1,7 @@
-"""Compiled kernel of the tile-chain branch and bound (`certify.py` documents the method).
+"""Compiled kernel of the tile-chain branch and bound (`tilechain_search.py` documents the method).
+
+Longer than 400 lines because the compiled functions call one another and are compiled and
+cached together by numba; splitting them across modules would not make any of them shorter.
 
 Everything here works on plain arrays the Python side tabulates once per spatial candidate with
 the cost model's own functions (`mapping.tile_boundary`, `cost_model.boundary_traffic`); the
