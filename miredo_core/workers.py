@@ -231,7 +231,9 @@ def run_tasks(
             pending = {}
             if not broken or (cancel is not None and cancel.is_set()):
                 return
-            charged = pool.suspects(broken) if pool is not None else broken
+            # A pool whose workers die before any task starts (at start-up) singles out no
+            # task: every broken task is then charged, so that retries stay bounded.
+            charged = (pool.suspects(broken) if pool is not None else []) or broken
             for future in broken:
                 key = futures[future]
                 attempts[key] += future in charged
