@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,16 @@ def result_store_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "results.sqlite3"
     monkeypatch.setenv(STORE_ENV, str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def main_module_restored():
+    """Streamlit's AppTest runs a page as `__main__` and leaves it in `sys.modules`; a spawn
+    worker started later in this process would then run that page script as its main module
+    and die at start-up. Each test gets the process's own `__main__` back."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")
