@@ -31,11 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from miredo_core.config import load_hardware  # noqa: E402
-from miredo_core.search.engine import SolveOptions, solve_layer  # noqa: E402
-from miredo_core.search.spatial import candidate  # noqa: E402
-from miredo_core.variants import apply_variant  # noqa: E402
-from miredo_core.zoo import get_network  # noqa: E402
+from miredo_core import (  # noqa: E402
+    SolveOptions,
+    apply_variant,
+    get_network,
+    load_hardware,
+    solve_layer,
+    spatial_bound,
+)
 
 HARDWARE = ROOT / "sample_configs" / "hardware" / "default_8core.yaml"
 #: The grid: the default and its one-axis neighbours, as (name, axis, value).
@@ -73,7 +76,7 @@ def solve(point, layer, objective, preset, workers, tolerance) -> dict:
     result = solve_layer(hw, layer, objective, options)
     floor = math.nan
     if result.mapping is not None:
-        floor = candidate(hw, layer, result.mapping.spatial).bound(objective) / result.value
+        floor = spatial_bound(hw, layer, result.mapping.spatial, objective) / result.value
     return {
         "status": result.status,
         "value": result.value,

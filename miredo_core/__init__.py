@@ -49,7 +49,7 @@ _EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(("Mapping", "InfeasibleMappingError"), "mapping"),
     **dict.fromkeys(("evaluate", "CostBreakdown"), "cost_model"),
-    **dict.fromkeys(("layer_floors", "channel_cycles"), "explain"),
+    **dict.fromkeys(("layer_floors", "channel_cycles", "spatial_bound"), "explain"),
     **dict.fromkeys(
         (
             "NetworkSummary",

@@ -16,7 +16,7 @@ import math
 from miredo_core.cost_model import READ, WRITE, mac_energy_pj
 from miredo_core.hardware import AXES, Hardware, Level
 from miredo_core.search.factors import divisors
-from miredo_core.search.spatial import dram_floor_cycles, dram_floor_energy_pj
+from miredo_core.search.spatial import candidate, dram_floor_cycles, dram_floor_energy_pj
 from miredo_core.workload import DIMS, Layer
 
 
@@ -82,3 +82,9 @@ def channel_cycles(cost, hardware: Hardware, level: Level) -> float:
             bits[access] += count
     read, write = bits[READ], bits[WRITE]
     return max(read / memory.read_bw_bits_per_cycle, write / memory.write_bw_bits_per_cycle)
+
+
+def spatial_bound(hw: Hardware, layer: Layer, spatial, objective: str) -> float:
+    """The proven candidate-level lower bound of `objective` over every mapping that uses the
+    (legal) spatial unrolling `spatial`: the bound the search prunes and certifies with."""
+    return candidate(hw, layer, spatial).bound(objective)
