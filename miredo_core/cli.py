@@ -125,15 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=tuple(PRESETS),
         default="balanced",
-        help="search budget of the mip mapper: interactive (seconds), balanced, thorough "
-        "(certifies the optimum within 1 %%, up to about 2 minutes per layer shape)",
+        help="work budget of the mip mapper, in evaluations and certifier nodes (never seconds): "
+        "interactive, balanced, thorough (certifies within the gap tolerance)",
     )
     map_parser.add_argument(
         "--time-limit",
         type=_time_limit,
         metavar="SECONDS",
-        help="search budget per layer of the mip mapper (overrides the preset's and caps its "
-        f"certification); finite, > 0 and at most {MAX_TIME_LIMIT_S:g}",
+        help="optional wall-clock cap per layer of the mip mapper: it may only stop work early, "
+        f"and a layer it stops is marked stopped; finite, > 0 and at most {MAX_TIME_LIMIT_S:g}",
     )
     map_parser.add_argument("--solver", choices=tuple(SOLVERS), default="highs")
     map_parser.add_argument(
