@@ -59,14 +59,10 @@ def hardware(point: str):
     return hw if axis is None else apply_variant(hw, axis, value)
 
 
-def distinct_layers(names):
-    seen, layers = set(), []
-    for layer in get_network("resnet18").layers:
-        if layer.shape_key() in seen or (names and layer.name not in names):
-            continue
-        seen.add(layer.shape_key())
-        layers.append(layer)
-    return layers
+def distinct_layers(names: list[str] | None) -> list:
+    """The distinct ResNet-18 layer shapes, restricted to `names` when given."""
+    layers = get_network("resnet18").distinct_layers()
+    return [layer for layer in layers if not names or layer.name in names]
 
 
 def solve(point, layer, objective, preset, workers, tolerance) -> dict:

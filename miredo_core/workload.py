@@ -324,6 +324,16 @@ class Network:
                 return layer
         raise WorkloadError(f"network {self.name!r} has no layer {name!r}")
 
+    def distinct_layers(self) -> tuple[Layer, ...]:
+        """The first layer of every distinct mapping problem (`Layer.shape_key`), in order."""
+        seen: set[tuple] = set()
+        first = []
+        for layer in self.layers:
+            if layer.shape_key() not in seen:
+                seen.add(layer.shape_key())
+                first.append(layer)
+        return tuple(first)
+
 
 def matmul_layer(
     name: str, rows: int, reduction: int, columns: int, groups: int = 1, kind: str = "matmul"

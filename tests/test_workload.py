@@ -19,6 +19,7 @@ from miredo_core.workload import (
     matmul_layer,
     window_extent,
 )
+from miredo_core.zoo import get_network
 
 # ----------------------------------------------------------------------------- validation
 
@@ -203,3 +204,15 @@ def test_tile_size_depends_only_on_relevant_dims(operand: Operand, dim: Dim) -> 
     grown = {**base, dim: 3}
     changed = layer.tile_elements(operand, grown) != layer.tile_elements(operand, base)
     assert changed == is_relevant(operand, dim)
+
+
+def test_distinct_layers_keep_the_first_of_each_shape_in_order() -> None:
+    network = get_network("resnet18")
+    distinct = network.distinct_layers()
+    keys = [layer.shape_key() for layer in distinct]
+    assert len(keys) == len(set(keys)) == len({layer.shape_key() for layer in network.layers})
+    positions = [network.layers.index(layer) for layer in distinct]
+    assert positions == sorted(positions)
+    for layer in network.layers:  # every layer's first occurrence is the one kept
+        first = next(d for d in distinct if d.shape_key() == layer.shape_key())
+        assert network.layers.index(first) <= network.layers.index(layer)
