@@ -3,20 +3,19 @@ mapping's traffic (the dashboard's bound cards and roofline read them).
 
 - compute floor: the best spatial unrolling's bit-serial passes, t_MAC cycles each;
 - DRAM floor: every touched element of an operand crosses its DRAM channel once;
-- candidate floor: per unrolling the larger of the two (energy and EDP: MAC energy, DRAM energy
-  and leakage over that latency), minimized over every legal unrolling. These are the floor
-  bounds of `search.spatial.candidate`, so the minimum over the unrollings is a proven lower
-  bound of the layer's objective.
+- candidate floor: the proven bound of `search.spatial.candidate` (compute, DRAM, weight writes
+  that exclude compute, compute-interface transfers; energy and EDP add MAC, DRAM and leakage
+  energy), minimized over every legal unrolling: a proven lower bound of the layer's objective.
 """
 
 from __future__ import annotations
 
 import math
 
-from miredo_core.cost_model import READ, WRITE, mac_energy_pj
+from miredo_core.cost_model import READ, WRITE
 from miredo_core.hardware import AXES, Hardware, Level
 from miredo_core.search.factors import divisors
-from miredo_core.search.spatial import candidate, dram_floor_cycles, dram_floor_energy_pj
+from miredo_core.search.spatial import candidate, dram_floor_cycles, spatial_candidates
 from miredo_core.workload import DIMS, Layer
 
 
@@ -53,23 +52,19 @@ def _product_states(hardware: Hardware, layer: Layer) -> set[tuple[int, int, int
 
 
 def layer_floors(hardware: Hardware, layer: Layer, objective: str) -> tuple[float, float, float]:
-    """(compute floor cycles, DRAM floor cycles, candidate floor of the objective): the
-    bounds of `miredo_core.search.spatial.candidate`, minimized over every legal unrolling."""
+    """(compute floor cycles, DRAM floor cycles, candidate floor of the objective). The compute
+    floor is the fewest bit-serial passes of any legal unrolling times t_MAC (from the merged
+    (cores, rows, columns) products, which give the same minimum as every candidate, fast); the
+    candidate floor is the smallest `search.spatial.candidate` bound over every legal
+    unrolling, the same proven bound the search starts from."""
     t_mac = hardware.macro.pass_cycles(layer.input_bits)
     dram = float(max(dram_floor_cycles(hardware, layer).values()))
-    dram_energy = dram_floor_energy_pj(hardware, layer)
     total = math.prod(layer.dims.values())
-    compute, floor = math.inf, math.inf
-    for cores, rows, columns in _product_states(hardware, layer):
-        passes = total // (cores * rows * columns)
-        latency = max(t_mac * passes, dram)
-        energy = (
-            mac_energy_pj(hardware, layer, passes, cores)
-            + dram_energy
-            + hardware.leakage_pj_per_cycle * latency
-        )
-        value = {"latency": latency, "energy": energy, "edp": latency * energy}[objective]
-        compute, floor = min(compute, t_mac * passes), min(floor, value)
+    compute = min(
+        t_mac * (total // (cores * rows * columns))
+        for cores, rows, columns in _product_states(hardware, layer)
+    )
+    floor = min((c.bound(objective) for c in spatial_candidates(hardware, layer)), default=math.inf)
     return float(compute), dram, float(floor)
 
 
