@@ -9,14 +9,13 @@ Streamlit drops the state of widgets that a run does not draw (another page's wi
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from miredo_core import ConfigError, Hardware, apply_variant, dump_hardware
+from miredo_core import ConfigError, Hardware, apply_variant, dump_hardware, hardware_key
 from ui import cached
 from ui.axes import AXIS_SPECS, read_axes
 from ui.jobs import BUILTIN, YAML, RunRequest, WorkloadSpec
@@ -152,8 +151,9 @@ class Design:
 
     @property
     def hash(self) -> str:
-        """Eight hex digits of the canonical YAML's SHA-256: equal designs, equal hash."""
-        return hardware_hash(self.text)
+        """The library's `hardware_key` of the canonical YAML: the key the dashboard's jobs use
+        too, so a label, a CSV and a cached result of one design carry one hash."""
+        return hardware_key(self.text)
 
     @property
     def changes_text(self) -> str:
@@ -166,10 +166,6 @@ class Design:
     def label(self) -> str:
         """Plain text (escape it before placing it in Markdown)."""
         return f"{self.hardware.name} ({self.changes_text} from {self.source}) #{self.hash}"
-
-
-def hardware_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
 
 def _plain(value: Any) -> str:
