@@ -1,7 +1,7 @@
 """Certified optima of the distinct ResNet-18 shapes across a hardware grid.
 
 The grid is `default_8core.yaml` and six neighbours that differ from it in one axis
-(`miredo_core.variants`): cores 4 and 16, compartment depth 1 and 8, macro rows 32, macro
+(`miredo_core.variants`): cores 4 and 16, compartment depth 1 and 2, macro rows 64, macro
 ping-pong on. For every (point, shape, objective) the `thorough` preset is solved, and the
 `interactive` one for comparison. Per point it prints: shapes certified within the tolerance,
 median and max time to the certificate, the worst gap, the candidate floor bound over the
@@ -47,8 +47,8 @@ POINTS = (
     ("cores=4", "cores", 4),
     ("cores=16", "cores", 16),
     ("compartment_depth=1", "compartment_depth", 1),
-    ("compartment_depth=8", "compartment_depth", 8),
-    ("macro_rows=32", "macro_rows", 32),
+    ("compartment_depth=2", "compartment_depth", 2),
+    ("macro_rows=64", "macro_rows", 64),
     ("ping_pong=on", "ping_pong", True),
 )
 

@@ -3,9 +3,11 @@ mapping's traffic (the dashboard's bound cards and roofline read them).
 
 - compute floor: the best spatial unrolling's bit-serial passes, t_MAC cycles each;
 - DRAM floor: every touched element of an operand crosses its DRAM channel once;
-- candidate floor: the proven bound of `search.spatial.candidate` (compute, DRAM, weight writes
-  that exclude compute, compute-interface transfers; energy and EDP add MAC, DRAM and leakage
-  energy), minimized over every legal unrolling: a proven lower bound of the layer's objective.
+- candidate floor: the proven bound of `search.spatial.candidate` (compute, DRAM, the
+  compute-interface volumes, register reloads between passes with the partial-sum round trips
+  they force, weight writes that exclude compute; energy and EDP add MAC, DRAM, register
+  traffic and leakage energy), minimized over every legal unrolling: a proven lower bound of
+  the layer's objective.
 """
 
 from __future__ import annotations

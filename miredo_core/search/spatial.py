@@ -14,33 +14,75 @@ tiling, order, placement or double buffering, under the model of `cost_model`:
   >= ceil(bits(o) / DRAM bandwidth) (read bandwidth for I and W, write bandwidth for O);
 - interface floor: every operand reaches its compute interface (its innermost level: input
   register, macro cell, output register), and every element one instance of that level ever
-  holds crosses its boundary at least once; B_o = those bits / the level's bandwidth (write
-  bandwidth for I and W, read bandwidth for the outputs written back). When the interface level
-  cannot be double-buffered (registers, a macro without ping-pong) those transfers are serial
-  with compute: latency >= t_MAC * prod(tu) + max over such o of B_o;
+  holds crosses its boundary at least once. B_o is the fewest cycles that can take: the larger
+  of the child side (those bits / the interface's bandwidth: write bandwidth for I and W, read
+  bandwidth for the outputs written back) and the feeding side (every element below one
+  instance of the feeding level crosses that level's port, at its bandwidth), minimized over the
+  levels that may feed the interface. When the interface level cannot be double-buffered
+  (registers, a macro without ping-pong) those transfers are serial with compute: latency >=
+  t_MAC * prod(tu) + max over such o of B_o; when it can, latency >= B_o all the same;
+- transition floor: between two passes the registers whose tile changes must reload, serially;
+  every loop is relevant to I or to O, so every pass but the first pays at least the cheaper of
+  the two reloads, and most pay the dearer (proof below); with a macro that cannot hold a core's
+  weights at once, the weight writes add on top of the reloads they do not overlap;
 - energy floor: the MAC energy (a constant of the candidate: passes x active cores x activation
   energy) plus reading every touched I and W bit from DRAM once and writing every O bit to DRAM
   once, plus moving every interface instance's bits across its boundary once (written for I and
   W, read for O), plus leakage over the latency floor; all other terms are non-negative;
 - EDP floor: the product of the two floors (both factors are non-negative).
 
-Proof of the interface floor. Fix an operand o whose interface level cannot be double-buffered:
-its boundary there is single-buffered. Let its trigger be slot t (outermost = 0) and one firing
-move a tile of w elements per instance. Every loop relevant to o outside the interface block is
-at or above t, so the boundary fires n_t = prod_{j<=t} F_j times, at least once per distinct
-tile, and the distinct tiles cover all of the instance's elements (sliding-window inputs
-overlap, which only adds): n_t w >= the instance's elements. One firing takes X >= w b / bw
-cycles (`mapping.tile_boundary`: at least the child side; b is the element width, for outputs
-the narrower of output and partial-sum bits). In the latency recursion of `cost_model`, E >= Ep
-and
-    Ep(0) = t_MAC prod(F) + sum_i m_i (F_i - 1) serial(i),   m_i = prod_{j<i} F_j.
-For every slot i <= t, serial(i) >= X: at t the single-buffered transfer is on o's chain, and
-outside t o's chain only grows (it keeps that transfer). The sum of m_i (F_i - 1) over i <= t
-telescopes to n_t - 1. The first transfer is paid outside E(0): for I and W in start-up (the
-cascade of first tiles), for O in the final write-back. So latency >= X + t_MAC prod(F) +
-(n_t - 1) X = t_MAC prod(F) + n_t X >= t_MAC prod(F) + B_o. (With no loop of o outside the
-block, n_t = 1 and start-up or write-back alone gives it.) It holds for each such o, hence for
-the largest.
+Notation. In the latency recursion of `cost_model`, E >= Ep and
+    Ep(0) = t_MAC prod(F) + sum_i c_i serial(i),   c_i = m_i (F_i - 1),  m_i = prod_{j<i} F_j,
+where serial(i) is the longest operand chain at slot i (outermost slot = 0); latency >=
+start-up + E(0) + write-back. Summing c_i over the slots i > t telescopes to P - n_t, where P =
+prod(F) = prod(tu) is the number of passes and n_t = prod_{j<=t} F_j; over i <= t it is n_t - 1.
+Fix an operand o and its interface boundary (the innermost). Let t be its trigger slot and X one
+firing's cycles. X is at least X_o, the cycles of a firing with no temporal loop in the block
+and the fastest feeding level (`tile_boundary` cycles only grow with the tile and the feeding
+level is one of those minimized over). Start-up (I, W) and write-back (O) contain X (they are
+the cascades of every boundary's one-way cycles).
+
+Proof of the interface floor. Let o's interface be single-buffered and move w elements per
+instance per firing. Every loop relevant to o outside the interface block is at or above t, so
+the boundary fires n_t times, at least once per distinct tile, and the distinct tiles cover all
+of the instance's elements (sliding-window inputs overlap, which only adds): n_t w >= the
+instance's elements, and n_t X >= B_o (X is at least w b / bw on the child side, b the element
+width, for outputs the narrower of output and partial-sum bits; on the feeding side the same
+holds for the feeding instance's tile, whose firings cover its whole share). For every slot
+i <= t, serial(i) >= X: at t the single-buffered transfer is on o's chain, and outside t o's
+chain only grows (it keeps that transfer). So latency >= X + t_MAC P + (n_t - 1) X >= t_MAC P +
+B_o. (With no loop of o outside the block, n_t = 1 and start-up or write-back alone gives it.)
+For a double-buffered interface, the finish of the recursion raises the latency to at least the
+channel's whole-layer work, n_t firings of at least X each (n_t = 1: the cascade), >= B_o.
+
+Proof of the transition floor. Let the input and output registers be single-buffered and let
+neither hold the tile of any temporal loop relevant to it (checked: the smallest such loop's
+tile exceeds the register). Then no loop relevant to o with F >= 2 lies in o's interface block,
+so every such loop is at or above o's trigger t_o, and every slot i <= t_o has serial(i) >= X_o
+(as above). Every dim is relevant to I or to O (R, S, C index inputs; K indexes outputs; P, Q,
+G, N both), so every slot with F >= 2 has i <= t_I or i <= t_O. Let M = max(X_I, X_O). The
+slots above both triggers cost at least M each; the slots i > t_I (all irrelevant to I, so
+their factors multiply to at most Q_I, the product of tu over the dims irrelevant to I) cost at
+least X_O, and weigh sum c_i = P - n_{t_I} <= P - P / Q_I; likewise the slots i > t_O cost at
+least X_I and weigh at most P - P / Q_O. The two sets are suffixes of the nest and one of them
+is empty (the innermost slot with F >= 2 is relevant to I or to O). Partial sums: when the
+slots i > t_O are empty and some reduction loop has F >= 2 (Q_O > 1), that loop sits above
+t_O (it is not in O's block, which would put it after t_O), so every output-register firing is
+a partial-sum round trip of at least X_O* = 2 x (its fewest cycles at partial-sum width); let
+M* = max(X_I, X_O*) (X_O* = X_O when Q_O = 1). Every mapping falls in one of two cases:
+    (a) no slot after t_O:  sum_i c_i serial(i) >= L_a = (P - 1) M* - (M* - X_O*)(P - P/Q_I),
+        every per-slot bound u_i used <= U_a = M*;
+    (b) slots after t_O, hence none after t_I:
+                            sum_i c_i serial(i) >= L_b = (P - 1) M - (M - X_I)(P - P/Q_O),
+        every u_i <= U_b = M;
+and in its case latency >= max(X_I, X_W) + t_MAC P + L + X_O (start-up, E(0), write-back).
+Weights on top, in either case. Let the macro be single-buffered with weight firing cycles
+X_W > U. The slots i <= t_W cost at least X_W' >= X_W, the actual firing cycles, so
+    sum_i c_i serial(i) >= sum_{i<=t_W} c_i (X_W' - u_i) + sum_i c_i u_i
+                         >= (n_{t_W} - 1)(X_W' - U) + L.
+Adding start-up >= X_W' gives n_{t_W} (X_W' - U) + U + L, and n_{t_W} (X_W' - U) =
+n_{t_W} X_W' (1 - U / X_W') >= B_W (1 - U / X_W). So latency >= t_MAC P + L + U +
+B_W (1 - U / X_W) + X_O. The floor is the smaller of the two cases' larger bounds.
 
 Proof of the interface energy. Each firing moves the tile into (for O: out of) every instance
 of the level (`cost_model.boundary_traffic`), n_t w >= the instance's elements as above, at the
@@ -59,7 +101,7 @@ from miredo_core.hardware import AXES, OPERAND_LEVELS, Axis, Hardware
 from miredo_core.mapping import tile_boundary
 from miredo_core.search.factors import divisors
 from miredo_core.search.placement import can_double_buffer
-from miredo_core.workload import DIMS, OPERANDS, Dim, Layer, Operand
+from miredo_core.workload import DIMS, OPERANDS, Dim, Layer, Operand, is_relevant
 
 
 @dataclass(frozen=True)
@@ -117,10 +159,61 @@ def dram_floor_energy_pj(hw: Hardware, layer: Layer, operand: Operand | None = N
     return total
 
 
-def _interface_floor(hw: Hardware, layer: Layer, spatial, remaining: dict, op: Operand):
-    """(cycles, pJ) the operand's compute interface (its innermost level) must spend over the
-    layer: every element one instance ever holds crosses its boundary once (module docstring).
-    The cycles count only when that level cannot be double-buffered."""
+def _smallest_factor(n: int) -> int:
+    return next(f for f in range(2, n + 1) if n % f == 0)
+
+
+def _interface_cycles(
+    hw: Hardware, layer: Layer, spatial, tile: dict, op: Operand, psums=(False, True)
+) -> int:
+    """Fewest cycles the operand's interface boundary can take to move the tile of temporal
+    extents `tile`: the minimum over every level that may feed the interface (any level above
+    it in the operand's chain) and, for outputs, over the widths in `psums` (final outputs,
+    partial sums)."""
+    depth = len(OPERAND_LEVELS[op]) - 1
+    psums = psums if op is Operand.O else (False,)
+    return min(
+        tile_boundary(hw, layer, spatial, op, parent, depth, tile, trigger=0, firings=1,
+                      distinct_tiles=1, psum=psum, double_buffered=False).cycles
+        for parent in range(depth) for psum in psums
+    )  # fmt: skip
+
+
+def _holds_no_relevant_loop(hw: Hardware, layer: Layer, spatial, remaining: dict, op) -> bool:
+    """Whether no temporal loop relevant to `op` fits inside its interface block: the
+    interface instance cannot hold the tile of even the smallest such loop (its capacity in
+    `analysis.resident_bits` terms; the output register always holds partial-sum width)."""
+    depth = len(OPERAND_LEVELS[op]) - 1
+    level = OPERAND_LEVELS[op][depth]
+    bits = hw.macro.psum_bits if op is Operand.O else layer.precision_bits(op)
+    for dim, size in remaining.items():
+        if size < 2 or not is_relevant(op, dim):
+            continue
+        tile = {dim: _smallest_factor(size)}
+        whole = tile_boundary(hw, layer, spatial, op, 0, depth, tile, trigger=0, firings=1,
+                              distinct_tiles=1, psum=True, double_buffered=False)  # fmt: skip
+        if whole.child_tile_elements * bits <= hw.memory(level).size_bits:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class _Interface:
+    """What one operand's compute interface (its innermost level) costs every mapping of a
+    candidate (module docstring, "interface floors")."""
+
+    volume_cycles: float
+    """B_o: the fewest cycles in which every element the interface ever holds can cross its
+    boundary (child side per instance, or the feeding level's side for its whole share)."""
+    firing_cycles: float
+    """X_o: the fewest cycles of one firing (no temporal loop inside the block)."""
+    serial: bool
+    """The interface cannot be double-buffered: its transfers are on the critical path."""
+    energy_pj: float
+    """Moving every element one instance ever holds across the boundary once, all instances."""
+
+
+def _interface(hw: Hardware, layer: Layer, spatial, remaining: dict, op: Operand) -> _Interface:
     depth = len(OPERAND_LEVELS[op]) - 1
     level = hw.memory(OPERAND_LEVELS[op][depth])
     whole = tile_boundary(hw, layer, spatial, op, 0, depth, remaining, trigger=0, firings=1,
@@ -128,13 +221,111 @@ def _interface_floor(hw: Hardware, layer: Layer, spatial, remaining: dict, op: O
     bits = layer.precision_bits(op)
     if op is Operand.O:  # written back up; partial sums may be narrower than final outputs
         bits = min(bits, hw.macro.psum_bits)
-        bandwidth, pj_per_bit = level.read_bw_bits_per_cycle, level.read_energy_pj_per_bit
+        pj_per_bit = level.read_energy_pj_per_bit
     else:
-        bandwidth, pj_per_bit = level.write_bw_bits_per_cycle, level.write_energy_pj_per_bit
+        pj_per_bit = level.write_energy_pj_per_bit
     instance_bits = whole.child_tile_elements * bits
-    serial = not can_double_buffer(hw, OPERAND_LEVELS[op][depth])
-    cycles = instance_bits / bandwidth if serial and math.isfinite(bandwidth) else 0.0
-    return cycles, instance_bits * whole.child_instances * pj_per_bit
+    return _Interface(
+        volume_cycles=float(_interface_cycles(hw, layer, spatial, remaining, op)),
+        firing_cycles=float(_interface_cycles(hw, layer, spatial, {}, op)),
+        serial=not can_double_buffer(hw, OPERAND_LEVELS[op][depth]),
+        energy_pj=instance_bits * whole.child_instances * pj_per_bit,
+    )
+
+
+def _irrelevant_product(remaining: dict, op: Operand) -> int:
+    return math.prod(size for dim, size in remaining.items() if not is_relevant(op, dim))
+
+
+def _transition_floor(hw, layer, spatial, remaining, passes, faces) -> float:
+    """Cycles every mapping of the candidate spends beyond t_MAC x passes on register
+    reloads between passes, plus the first and last transfers (module docstring, "transition
+    floor"); 0 when its premises fail (a register that can hold a relevant loop, or a double-
+    buffered register)."""
+    face_i, face_w, face_o = (faces[op] for op in OPERANDS)
+    if not (face_i.serial and face_o.serial):
+        return 0.0
+    if not all(_holds_no_relevant_loop(hw, layer, spatial, remaining, op)
+               for op in (Operand.I, Operand.O)):  # fmt: skip
+        return 0.0
+    x_i, x_o, x_w = face_i.firing_cycles, face_o.firing_cycles, face_w.firing_cycles
+    most = max(x_i, x_o)
+    # No slot after the output register's trigger: every reduction loop sits above it, so each
+    # of its firings is a partial-sum round trip.
+    x_psum = x_o
+    if _irrelevant_product(remaining, Operand.O) > 1:
+        x_psum = 2.0 * _interface_cycles(hw, layer, spatial, {}, Operand.O, psums=(True,))
+    most_psum = max(x_i, x_psum)
+    cases = (  # (L, U) of the two cases of the docstring
+        ((passes - 1) * most_psum
+         - (most_psum - x_psum) * (passes - passes / _irrelevant_product(remaining, Operand.I)),
+         most_psum),
+        ((passes - 1) * most
+         - (most - x_i) * (passes - passes / _irrelevant_product(remaining, Operand.O)),
+         most),
+    )  # fmt: skip
+    totals = []
+    for reloads, dearest in cases:
+        total = reloads + max(x_i, x_w) + x_o
+        if face_w.serial and x_w > dearest:
+            total = max(total, reloads + dearest + face_w.volume_cycles * (1 - dearest / x_w) + x_o)
+        totals.append(total)
+    return min(totals)
+
+
+def _firing_energy(hw: Hardware, layer: Layer, spatial, op: Operand, parent: int, psum: bool):
+    """(feeding side, interface side, revisit) pJ of one firing of the operand's interface
+    boundary with no temporal loop in its block, fed from the level at depth `parent`
+    (`cost_model.boundary_traffic`: I/W parent read + child write; O child read + parent
+    write, and a revisit's parent read + child write)."""
+    depth = len(OPERAND_LEVELS[op]) - 1
+    b = tile_boundary(hw, layer, spatial, op, parent, depth, {}, trigger=0, firings=1,
+                      distinct_tiles=1, psum=psum, double_buffered=False)  # fmt: skip
+    parent_bits = b.parent_tile_elements * b.bits * b.parent_instances
+    child_bits = b.child_tile_elements * b.bits * b.child_instances
+    feeder, face = hw.memory(OPERAND_LEVELS[op][parent]), hw.memory(OPERAND_LEVELS[op][depth])
+    if op is Operand.O:
+        revisit = parent_bits * feeder.read_energy_pj_per_bit
+        revisit += child_bits * face.write_energy_pj_per_bit
+        return (parent_bits * feeder.write_energy_pj_per_bit,
+                child_bits * face.read_energy_pj_per_bit, revisit)  # fmt: skip
+    return (parent_bits * feeder.read_energy_pj_per_bit,
+            child_bits * face.write_energy_pj_per_bit, 0.0)  # fmt: skip
+
+
+def _register_energy(hw, layer, spatial, op, firings, revisits, psums) -> float:
+    """Fewest pJ `firings` firings (`revisits` of them partial-sum revisits) of a register's
+    boundary can cost, over every feeding level; DRAM's share of the DRAM floor (counted
+    elsewhere) is not counted twice."""
+    depth = len(OPERAND_LEVELS[op]) - 1
+    floor = dram_floor_energy_pj(hw, layer, op)
+    best = math.inf
+    for parent in range(depth):
+        for psum in psums if op is Operand.O else (False,):
+            feed, face, revisit = _firing_energy(hw, layer, spatial, op, parent, psum)
+            feed *= firings
+            if parent == 0:
+                feed = max(0.0, feed - floor)
+            best = min(best, feed + firings * face + revisits * revisit)
+    return best
+
+
+def _register_traffic_floor(hw, layer, spatial, remaining, passes) -> float:
+    """Energy of the input and output registers' boundaries in every mapping of the candidate
+    (module docstring, "register traffic"); 0 when a register can hold a relevant loop."""
+    if not all(_holds_no_relevant_loop(hw, layer, spatial, remaining, op)
+               for op in (Operand.I, Operand.O)):  # fmt: skip
+        return 0.0
+    q_i = _irrelevant_product(remaining, Operand.I)
+    q_o = _irrelevant_product(remaining, Operand.O)
+    both = (False, True)
+    # (a) no slot after the output register's trigger; (b) none after the input register's.
+    case_a = _register_energy(hw, layer, spatial, Operand.O, passes, passes - passes / q_o,
+                              (True,) if q_o > 1 else both)  # fmt: skip
+    case_a += _register_energy(hw, layer, spatial, Operand.I, passes / q_i, 0.0, both)
+    case_b = _register_energy(hw, layer, spatial, Operand.I, passes, 0.0, both)
+    case_b += _register_energy(hw, layer, spatial, Operand.O, passes / q_o, 0.0, both)
+    return min(case_a, case_b)
 
 
 def candidate(hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], ...]):
@@ -144,14 +335,25 @@ def candidate(hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], 
         remaining[dim] //= factor
     passes = math.prod(remaining.values())
     t_mac = hw.macro.pass_cycles(layer.input_bits)
-    interface = [_interface_floor(hw, layer, spatial, remaining, op) for op in OPERANDS]
-    serial = max(cycles for cycles, _ in interface)
-    latency = max(t_mac * passes + serial, *dram_floor_cycles(hw, layer).values())
+    faces = {op: _interface(hw, layer, spatial, remaining, op) for op in OPERANDS}
+    serial = max(face.volume_cycles for face in faces.values() if face.serial) if any(
+        face.serial for face in faces.values()) else 0.0
+    parallel = max((face.volume_cycles for face in faces.values()), default=0.0)
+    transitions = _transition_floor(hw, layer, spatial, remaining, passes, faces)
+    latency = max(
+        t_mac * passes + max(serial, transitions),
+        parallel,
+        *dram_floor_cycles(hw, layer).values(),
+    )
     cores = math.prod(f for a, _, f in spatial if a is Axis.CORES)
     energy = (
         mac_energy_pj(hw, layer, passes, cores)
         + dram_floor_energy_pj(hw, layer)
-        + sum(pj for _, pj in interface)
+        + faces[Operand.W].energy_pj
+        + max(
+            faces[Operand.I].energy_pj + faces[Operand.O].energy_pj,
+            _register_traffic_floor(hw, layer, spatial, remaining, passes),
+        )
         + hw.leakage_pj_per_cycle * latency
     )
     used = math.prod(f for _, _, f in spatial)
