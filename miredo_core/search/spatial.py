@@ -336,8 +336,7 @@ def candidate(hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], 
     passes = math.prod(remaining.values())
     t_mac = hw.macro.pass_cycles(layer.input_bits)
     faces = {op: _interface(hw, layer, spatial, remaining, op) for op in OPERANDS}
-    serial = max(face.volume_cycles for face in faces.values() if face.serial) if any(
-        face.serial for face in faces.values()) else 0.0
+    serial = max((face.volume_cycles for face in faces.values() if face.serial), default=0.0)
     parallel = max((face.volume_cycles for face in faces.values()), default=0.0)
     transitions = _transition_floor(hw, layer, spatial, remaining, passes, faces)
     latency = max(
