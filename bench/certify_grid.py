@@ -112,6 +112,14 @@ def report(cache: Cache, points, layers, objectives, tolerance) -> None:
                     for layer in layers]  # fmt: skip
             done = [(n, t, i) for n, t, i in rows if t is not None]
             if not done:
+                quick = [i for _, _, i in rows if i is not None]
+                if quick:
+                    gaps = [i["gap"] for i in quick]
+                    print(f"{point:20} {objective:7} interactive only ({len(quick)} shapes): "
+                          f"proven gap median {100 * statistics.median(gaps):.1f} % max "
+                          f"{100 * max(gaps):.1f} %, time median "
+                          f"{statistics.median(i['seconds'] for i in quick):.1f} s max "
+                          f"{max(i['seconds'] for i in quick):.1f} s")  # fmt: skip
                 continue
             certified = [t for _, t, _ in done if t["gap"] <= tolerance * (1 + 1e-9) + 1e-9]
             times = [t["seconds"] for t in certified] or [math.nan]
