@@ -10,7 +10,7 @@ CLI's `--help` does not pay for numba, python-mip or pandas until it needs them.
                              get_network, list_networks, import_onnx, apply_variant, AXES
     one layer                evaluate, simulate, solve_layer, SolveOptions, PRESETS, SOLVERS
     networks and sweeps      map_network, MAPPERS, register_mapper, run_sweep, SweepSpec,
-                             parse_axis, ResultStore, process_pool
+                             parse_axis, ResultStore, StoredMapping, process_pool
     results                  NetworkResult, LayerResult, SearchStats, pareto_mask,
                              layer_floors, channel_cycles (what bounds a layer)
     paper campaign           campaign_network, network_summary, summary_frame,
@@ -91,7 +91,15 @@ _EXPORTS: dict[str, str] = {
         "variants",
     ),  # fmt: skip
     **dict.fromkeys(
-        ("ResultStore", "StoreError", "default_store_path", "MEMORY", "STORE_ENV"), "store"
+        (
+            "ResultStore",
+            "StoreError",
+            "StoredMapping",
+            "default_store_path",
+            "MEMORY",
+            "STORE_ENV",
+        ),
+        "store",
     ),  # fmt: skip
     **dict.fromkeys(
         ("Objective", "Status", "objective_value", "OBJECTIVES", "STATUSES"), "kinds"

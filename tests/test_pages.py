@@ -639,41 +639,69 @@ def test_optimize_shows_the_change_from_the_previous_design() -> None:
     assert any(n.startswith("Hardware: tiny[cores=1] (cores 2 → 1") for n in notes)
 
 
-def _provisional_script() -> None:
-    """The Optimize page's provisional view over a running mapper and a finished baseline."""
+def _live_script() -> None:
+    """The Optimize page's live panel over a mapper job that does not end on its own."""
     from pathlib import Path
 
-    from miredo_core.config import load_hardware, parse_hardware
-    from miredo_core.network import map_network
-    from miredo_core.zoo import load_workload
-    from ui import state, views
+    import streamlit as st
+
+    from miredo_core.config import parse_hardware
+    from ui import live, state
     from ui.jobs import YAML, RunRequest, WorkloadSpec
 
     root = Path(state.REPO_ROOT)
-    hardware_path = root / "sample_configs" / "hardware" / "tiny.yaml"
-    hardware = load_hardware(hardware_path)
-    baseline = map_network(
-        hardware, load_workload(root / "sample_configs/workloads/tiny_layers.yaml")
-    )
+    text = (root / "sample_configs" / "hardware" / "tiny.yaml").read_text(encoding="utf-8")
+    workload = (root / "sample_configs/workloads/tiny_layers.yaml").read_text(encoding="utf-8")
+    options = (("preset", "interactive"), ("solver", "highs"))
+    request = RunRequest(text, WorkloadSpec(YAML, workload, "tiny"), "mip", "latency",
+                         options=options)  # fmt: skip
+    design = state.Design(text, parse_hardware(text), "sample tiny.yaml", ())
 
-    class Job:
-        def __init__(self, finished: bool) -> None:
-            self.finished = finished
+    class SlowJob:
+        label = "mapping"
+
+        def __init__(self) -> None:
+            self.flags = st.session_state.setdefault("job_flags", {"cancel": False})
 
         def done(self) -> bool:
-            return self.finished
+            return False
 
-        def outcome(self):
-            return baseline, ""
+        def progress(self) -> tuple[int, int, str]:
+            return 1, 5, "conv3x3 solved"
 
-    text = hardware_path.read_text(encoding="utf-8")
-    design = state.Design(text, parse_hardware(text), "sample tiny.yaml", ())
-    request = RunRequest(text, WorkloadSpec(YAML, "", "tiny"), "mip", "latency")
-    views.show_provisional([Job(False), Job(True)], design, request)
+        def cancel(self) -> None:
+            self.flags["cancel"] = True
+
+        def cancel_requested(self) -> bool:
+            return self.flags["cancel"]
+
+    state.init()
+    live.live_panel([SlowJob()], design, request, lambda: None)
 
 
-def test_provisional_figure_while_the_mapper_runs() -> None:
-    at = AppTest.from_function(_provisional_script, default_timeout=TIMEOUT).run()
+def test_live_panel_shows_a_complete_provisional_answer_then_refines_it(
+    result_store_path: Path,
+) -> None:
+    at = AppTest.from_function(_live_script, default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
-    assert at.info[0].value.startswith("Provisional: the weight-stationary mapping")
+    assert plain(at.info[0].value).startswith("Provisional answer: 0 of 5 layers final")
     assert len(at.get("plotly_chart")) == 1 and len(at.metric) == 7
+    table = at.dataframe[0].value
+    assert list(table["Answer"]) == ["provisional: weight-stationary (this design)"] * 5
+    assert "mapping: 1/5 layers" in plain(at.get("progress")[0].proto.text)
+
+    # The worker stores each answer as it is solved; the next poll shows it as final.
+    hardware, network = load_hardware(TINY_HARDWARE), load_workload(TINY_WORKLOAD)
+    first = type(network)(network.name, network.layers[:1])
+    options = jobs.solve_options((("preset", "interactive"), ("solver", "highs")))
+    with ResultStore(result_store_path) as store:
+        map_network(hardware, first, "latency", "mip", options, store=store)
+    at.run()
+    assert not at.exception, at.exception
+    assert plain(at.info[0].value).startswith("Provisional answer: 1 of 5 layers final")
+    assert list(at.dataframe[0].value["Answer"])[0] == "final"
+
+    at.button(key="cancel_optimize").click().run()
+    assert widgets.CANCELLING in [plain(i.value) for i in at.info]
+    assert at.session_state["job_flags"]["cancel"]
+    assert len(at.get("plotly_chart")) == 1  # the answer stays on the page while cancelling

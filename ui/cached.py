@@ -35,6 +35,7 @@ from miredo_core import (
     Hardware,
     InfeasibleMappingError,
     Network,
+    ResultStore,
     StoreError,
     SweepError,
     WorkloadError,
@@ -48,7 +49,7 @@ from miredo_core import (
     spawn_manager,
     workload_from_dict,
 )
-from ui import jobs
+from ui import jobs, provisional
 from ui.axes import read_axes
 
 #: Finished jobs kept (each holds one NetworkResult or sweep frame; ResNet-18 is ~1 MB).
@@ -275,3 +276,47 @@ def run_jobs(runs: Sequence[tuple[jobs.RunRequest, str]], start: bool) -> list[J
     if any(job is None for job in found.values()):
         return None
     return [job for job in found.values() if job is not None]
+
+
+# ---------------------------------------------------------------- provisional answers
+@st.cache_resource(show_spinner=False)
+def result_store(path: str) -> ResultStore | None:
+    """One reading connection per store file and server (None for a store that cannot be
+    opened: the run itself reports why)."""
+    try:
+        return ResultStore(path)
+    except StoreError:
+        return None
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def provisional_answer(
+    hardware_text: str,
+    workload: jobs.WorkloadSpec,
+    objective: str,
+    store_path: str,
+    known: tuple[str, ...],
+) -> provisional.Provisional:
+    """The provisional answer of a design (`ui.provisional`): its nearest stored neighbours,
+    `known` (canonical texts of designs the session used) among them, or WS."""  # fmt: skip
+    hardware = hardware_from_text(hardware_text)
+    points = provisional.neighbours(hardware, [hardware_from_text(text) for text in known])
+    network = load_network(workload.kind, workload.value, workload.label)
+    return provisional.provisional_network(
+        hardware, network, objective, result_store(store_path), points
+    )
+
+
+def live_answer(request: jobs.RunRequest, known: tuple[str, ...]) -> provisional.Provisional:
+    """The provisional answer with every layer the run has finished so far (its answers are
+    in the result store as soon as they are solved) in place."""
+    start = provisional_answer(
+        request.hardware_text, request.workload, request.objective, request.store_path, known
+    )
+    store = result_store(request.store_path)
+    if store is None:
+        return start
+    hardware = hardware_from_text(request.hardware_text)
+    network = load_network(request.workload.kind, request.workload.value, request.workload.label)
+    run = (request.objective, request.mapper, jobs.solve_options(request.options))
+    return provisional.refine(start, provisional.final_answers(store, hardware, network, run))

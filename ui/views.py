@@ -12,9 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from miredo_core import Hardware, NetworkResult
-from ui import charts, explain, frames, state
+from ui import charts, explain, frames
 from ui.explain import BoundCard, Efficiency
-from ui.jobs import RunRequest
 from ui.text import (
     escape_markdown,
     format_area,
@@ -89,16 +88,6 @@ def result_metrics(
 
 def previous_note(label: str) -> None:
     st.caption(f"Changes are against the previous design: {escape_markdown(label)}")
-
-
-def provisional(result: NetworkResult, area_mm2: float, note: str, subtitle: str) -> None:
-    """A complete figure shown while the real answer is computed, plainly marked as such."""
-    st.info(note)
-    result_metrics(result, area_mm2)
-    st.plotly_chart(
-        charts.latency_breakdown(result.to_frame(), f"provisional: {subtitle}"),
-        key="chart_provisional",
-    )
 
 
 def efficiency_metrics(figures: Efficiency, clock_mhz: float) -> None:
@@ -209,25 +198,3 @@ def compare_totals(comparison: pd.DataFrame) -> None:
         rows.append(row)
     table = pd.DataFrame(rows)
     st.dataframe(table, hide_index=True, width="stretch", height=frames.table_height(len(table)))
-
-
-def show_provisional(jobs: list, design: state.Design, request: RunRequest) -> None:
-    """While the mapper runs: the finished weight-stationary baseline of this design, else the
-    last finished run (another design), each marked as what it is; nothing when neither."""
-    subtitle = f"{design.hardware.name} #{design.hash}, {request.workload.label}"
-    if len(jobs) > 1 and jobs[-1].done():
-        baseline, message = jobs[-1].outcome()
-        if baseline is not None and not message:
-            provisional(
-                baseline, design.hardware.area_mm2,
-                "Provisional: the weight-stationary mapping of this design, shown while the "
-                "mapper runs; its answer replaces it.", subtitle,
-            )  # fmt: skip
-            return
-    last = state.recall(state.LAST_RUN)
-    if last is not None and last.get("design") is not None:
-        provisional(
-            last["result"], last["design"].hardware.area_mm2,
-            "Provisional: the previous answer (" + escape_markdown(last["design"].label)
-            + "), shown until this design's answer arrives.", "previous design",
-        )  # fmt: skip

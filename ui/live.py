@@ -1,0 +1,100 @@
+"""The Optimize page while its mapper runs: a complete provisional answer at once, refined layer
+by layer as the mapper's answers arrive, in a fragment that reruns on its own.
+
+The fragment (`st.fragment(run_every=...)`) reruns only itself: the rest of the page, and every
+other session, is not re-run at each poll. Its figure is always complete: layers without a
+final answer show their provisional mapping (`ui.provisional`), faded and named with their
+source. When every job has ended it reruns the whole page, which then shows the final answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+import streamlit as st
+
+from ui import cached, charts, frames, state, views
+from ui.cached import Job
+from ui.jobs import POLL_SECONDS, RunRequest
+from ui.provisional import FINAL_SOURCE, Provisional, refine
+from ui.text import escape_markdown, format_cycles, format_energy
+from ui.widgets import CANCELLING
+
+
+def answer_frame(answer: Provisional) -> pd.DataFrame:
+    """One row per layer: where its mapping comes from, its status and figures."""
+    rows = []
+    for result, source in zip(answer.result.layer_results, answer.sources, strict=True):
+        rows.append({
+            "Layer": result.layer.name,
+            "Answer": "final" if source == FINAL_SOURCE else f"provisional: {source}",
+            "Status": result.status,
+            "Latency": format_cycles(result.cost.latency_cycles if result.cost else None),
+            "Energy": format_energy(result.cost.energy_pj if result.cost else None),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def show_answer(answer: Provisional, design: state.Design, request: RunRequest) -> None:
+    """Totals (with the change from the previous design), the latency figure and the per-layer
+    sources of a provisional or partly refined answer."""
+    total = len(answer.sources)
+    st.info(
+        f"Provisional answer: {answer.final_layers} of {total} layers final, the others from "
+        "the nearest stored designs re-evaluated on this one, or its weight-stationary mapping "
+        "(whichever is better). Each layer is replaced as the mapper finishes it."
+    )
+    previous = state.comparable_run(request, design)
+    old = None if previous is None else (previous["result"], previous["design"].hardware.area_mm2)
+    if previous is not None:
+        views.previous_note(previous["design"].label)
+    views.result_metrics(answer.result, design.hardware.area_mm2, old)
+    subtitle = f"{design.hardware.name} #{design.hash}, {request.workload.label}"
+    flags = [source != FINAL_SOURCE for source in answer.sources]
+    st.plotly_chart(
+        charts.latency_breakdown(answer.result.to_frame(), subtitle, flags),
+        key="chart_live_latency",
+    )
+    table = answer_frame(answer)
+    st.dataframe(
+        table, hide_index=True, width="stretch", key="table_live",
+        height=frames.table_height(len(table)),
+    )  # fmt: skip
+
+
+def live_panel(
+    jobs: Sequence[Job], design: state.Design, request: RunRequest, on_cancel: Callable[[], None]
+) -> None:
+    """Progress, Cancel and the refined answer, rerun every POLL_SECONDS until the jobs end.
+    Cancel answers in the same run: "Cancelling…" at once, until the workers have stopped."""
+    known = state.known_designs(design)
+
+    def panel() -> None:
+        if all(job.done() for job in jobs):
+            st.rerun(scope="app")
+        for job in jobs:
+            done, total, layer = job.progress()
+            fraction = min(done / total, 1.0) if total else 0.0
+            text = f"{job.label}: {done}/{total} layers" + (f" (last: {layer})" if layer else "")
+            st.progress(fraction, text=escape_markdown(text))
+        if any(job.cancel_requested() for job in jobs):
+            st.info(CANCELLING)
+        elif st.button("Cancel", key="cancel_optimize"):
+            for job in jobs:
+                job.cancel()
+            on_cancel()
+            st.info(CANCELLING)
+        show_answer(cached.live_answer(request, known), design, request)
+
+    st.fragment(panel, run_every=POLL_SECONDS)()
+
+
+def with_provisional_gaps(result, request: RunRequest, known: tuple[str, ...]) -> Provisional:
+    """A stopped run's answer made complete: its layers with a mapping (solved, or stopped with
+    their best so far) are final, the ones it did not reach keep their provisional mapping."""
+    start = cached.provisional_answer(
+        request.hardware_text, request.workload, request.objective, request.store_path, known
+    )
+    finals = {r.layer.shape_key(): r for r in result.layer_results if r.feasible}
+    return refine(start, finals)
