@@ -598,6 +598,9 @@ def _panel_script() -> None:
         def cancel_requested(self) -> bool:
             return self.flags["cancel"]
 
+        def estimate(self, done: int, total: int) -> tuple[float, float | None]:
+            return 12.0, 30.0
+
     def stopped() -> None:
         st.session_state["stopped"] = True
 
@@ -645,6 +648,7 @@ def _live_script() -> None:
 
     import streamlit as st
 
+    from miredo_core import ResultStore
     from miredo_core.config import parse_hardware
     from ui import live, state
     from ui.jobs import YAML, RunRequest, WorkloadSpec
@@ -667,13 +671,17 @@ def _live_script() -> None:
             return False
 
         def progress(self) -> tuple[int, int, str]:
-            return 1, 5, "conv3x3 solved"
+            with ResultStore(request.store_path) as store:  # one answer per layer solved
+                return len(store), 5, "conv3x3 solved"
 
         def cancel(self) -> None:
             self.flags["cancel"] = True
 
         def cancel_requested(self) -> bool:
             return self.flags["cancel"]
+
+        def estimate(self, done: int, total: int) -> tuple[float, float | None]:
+            return 12.0, 30.0
 
     state.init()
     live.live_panel([SlowJob()], design, request, lambda: None)
@@ -688,7 +696,7 @@ def test_live_panel_shows_a_complete_provisional_answer_then_refines_it(
     assert len(at.get("plotly_chart")) == 1 and len(at.metric) == 7
     table = at.dataframe[0].value
     assert list(table["Answer"]) == ["provisional: weight-stationary (this design)"] * 5
-    assert "mapping: 1/5 layers" in plain(at.get("progress")[0].proto.text)
+    assert "mapping: 0/5 layers" in plain(at.get("progress")[0].proto.text)
 
     # The worker stores each answer as it is solved; the next poll shows it as final.
     hardware, network = load_hardware(TINY_HARDWARE), load_workload(TINY_WORKLOAD)
@@ -705,3 +713,23 @@ def test_live_panel_shows_a_complete_provisional_answer_then_refines_it(
     assert widgets.CANCELLING in [plain(i.value) for i in at.info]
     assert at.session_state["job_flags"]["cancel"]
     assert len(at.get("plotly_chart")) == 1  # the answer stays on the page while cancelling
+
+
+def test_progress_text_gives_points_elapsed_and_time_left() -> None:
+    from concurrent.futures import Future
+
+    from ui import cached
+
+    status = {"done": 0, "total": 40, "layer": "", "cancel": False}
+    job = cached.Job("key", "sweep", Future(), status, started_s=time.monotonic() - 12)
+    fraction, text = widgets.progress_text(job, points=4)
+    assert fraction == 0 and text.startswith("sweep: 0/40 layers (≈ 0 of 4 points), 12 s")
+    assert text.endswith("estimating the time left")
+    status.update(done=10, layer="Conv_1 solved")  # a lump of answers from the store
+    assert "estimating the time left" in widgets.progress_text(job, points=4)[1]
+    # From the first progress on: 10 more layers in 5 s, so 20 left take about 10 s.
+    job.first_progress = (time.monotonic() - 5, 10)
+    status.update(done=20)
+    fraction, text = widgets.progress_text(job, points=4)
+    assert fraction == 0.5 and "(≈ 2 of 4 points)" in text
+    assert "about 10 s left (last: Conv_1 solved)" in text

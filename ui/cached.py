@@ -20,12 +20,13 @@ import contextlib
 import os
 import sys
 import threading
+import time
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
@@ -34,6 +35,7 @@ from miredo_core import (
     ConfigError,
     Hardware,
     InfeasibleMappingError,
+    Layer,
     Network,
     ResultStore,
     StoreError,
@@ -44,9 +46,12 @@ from miredo_core import (
     dump_hardware,
     dump_workload,
     import_onnx,
+    load_hardware,
+    map_layer,
     parse_hardware,
     process_pool,
     spawn_manager,
+    template_path,
     workload_from_dict,
 )
 from ui import jobs, provisional
@@ -114,9 +119,26 @@ class Job:
     label: str
     future: Future
     status: Any
+    started_s: float = field(default_factory=time.monotonic)
+    """`time.monotonic()` at submission."""
+    first_progress: tuple[float, int] | None = None
+    """(time, layers done) when progress was first seen: answers served from the store arrive
+    in one lump at the start, so the rate of work is measured from there."""
 
     def done(self) -> bool:
         return self.future.done()
+
+    def estimate(self, done: int, total: int) -> tuple[float, float | None]:
+        """(seconds since submission, seconds left at the rate since the first progress, None
+        while there is no rate yet)."""
+        now = time.monotonic()
+        if self.first_progress is None and done > 0:
+            self.first_progress = (now, done)
+        elapsed = now - self.started_s
+        if self.first_progress is None or done <= self.first_progress[1] or total <= done:
+            return elapsed, None if total > done or total == 0 else 0.0
+        since, then = now - self.first_progress[0], self.first_progress[1]
+        return elapsed, (total - done) * since / (done - then)
 
     def progress(self) -> tuple[int, int, str]:
         try:
@@ -228,6 +250,21 @@ class JobStore:
 @st.cache_resource(show_spinner=False)
 def job_store() -> JobStore:
     return JobStore()
+
+
+def _warm_up_models() -> None:
+    """Import the search and cost-model modules and compile their kernels by mapping one small
+    layer: the first provisional answer then costs only its own work."""
+    layer = Layer("warm_up", R=3, S=3, P=4, Q=4, C=4, K=4)
+    map_layer(load_hardware(template_path("resnet18")), layer, "ws")
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_server() -> threading.Thread:
+    """Once per server, in the background: `_warm_up_models`."""
+    thread = threading.Thread(target=_warm_up_models, name="warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_key(request: jobs.RunRequest) -> tuple:

@@ -14,12 +14,18 @@ from collections.abc import Callable, Sequence
 import pandas as pd
 import streamlit as st
 
-from ui import cached, charts, frames, state, views
+from ui import cached, charts, frames, state, views, widgets
 from ui.cached import Job
-from ui.jobs import POLL_SECONDS, RunRequest
+from ui.jobs import RunRequest
 from ui.provisional import FINAL_SOURCE, Provisional, refine
 from ui.text import escape_markdown, format_cycles, format_energy
 from ui.widgets import CANCELLING
+
+#: Seconds between two runs of the live panel: layers take seconds each, and every run costs
+#: the server a store read and a figure, time another tab's page would wait for.
+LIVE_POLL_SECONDS = 1.0
+#: Session key of the last live answer and the progress it was read at.
+_LAST_LIVE = "live_answer"
 
 
 def answer_frame(answer: Provisional) -> pd.DataFrame:
@@ -74,9 +80,7 @@ def live_panel(
         if all(job.done() for job in jobs):
             st.rerun(scope="app")
         for job in jobs:
-            done, total, layer = job.progress()
-            fraction = min(done / total, 1.0) if total else 0.0
-            text = f"{job.label}: {done}/{total} layers" + (f" (last: {layer})" if layer else "")
+            fraction, text = widgets.progress_text(job)
             st.progress(fraction, text=escape_markdown(text))
         if any(job.cancel_requested() for job in jobs):
             st.info(CANCELLING)
@@ -85,9 +89,20 @@ def live_panel(
                 job.cancel()
             on_cancel()
             st.info(CANCELLING)
-        show_answer(cached.live_answer(request, known), design, request)
+        show_answer(_answer(jobs[0], request, known), design, request)
 
-    st.fragment(panel, run_every=POLL_SECONDS)()
+    st.fragment(panel, run_every=LIVE_POLL_SECONDS)()
+
+
+def _answer(job: Job, request: RunRequest, known: tuple[str, ...]) -> Provisional:
+    """The live answer, read again from the store only when the mapper's progress moved."""
+    marker = (request.key(), job.progress()[0])
+    last = st.session_state.get(_LAST_LIVE)
+    if last is not None and last[0] == marker:
+        return last[1]
+    answer = cached.live_answer(request, known)
+    st.session_state[_LAST_LIVE] = (marker, answer)
+    return answer
 
 
 def with_provisional_gaps(result, request: RunRequest, known: tuple[str, ...]) -> Provisional:

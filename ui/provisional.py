@@ -35,7 +35,6 @@ from miredo_core import (
     SolveOptions,
     apply_variant,
     evaluate,
-    hardware_key,
     map_layer,
     objective_value,
     read_axes,
@@ -82,6 +81,12 @@ def _plain(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _unnamed(hardware: Hardware) -> Hardware:
+    """The hardware without its labels: equal accelerators compare equal (and hash equal; a
+    comparison of frozen objects, much cheaper than hashing their YAML)."""
+    return dataclasses.replace(hardware, name="", description="")
+
+
 def neighbour(hardware: Hardware, other: Hardware) -> Neighbour:
     """`other` as a neighbour of `hardware`: its distance and the axes where it differs."""
     mine, theirs = read_axes(hardware), read_axes(other)
@@ -91,9 +96,7 @@ def neighbour(hardware: Hardware, other: Hardware) -> Neighbour:
     try:
         for name in changed:
             moved = apply_variant(moved, name, mine[name])
-        same_otherwise = hardware_key(dataclasses.replace(moved, name=hardware.name)) == (
-            hardware_key(hardware)
-        )
+        same_otherwise = _unnamed(moved) == _unnamed(hardware)
     except ValueError:
         same_otherwise = False
     label = ", ".join(f"{name} {_plain(theirs[name])}" for name in changed)
@@ -114,10 +117,10 @@ def neighbours(hardware: Hardware, known: Sequence[Hardware] = ()) -> list[Neigh
             except ValueError:  # a value this hardware cannot take
                 continue
     points += list(known)
-    own = hardware_key(hardware)
-    found: dict[str, Neighbour] = {}
+    own = _unnamed(hardware)
+    found: dict[Hardware, Neighbour] = {}
     for point in points:
-        key = hardware_key(dataclasses.replace(point, name=hardware.name))
+        key = _unnamed(point)
         if key != own and key not in found:
             found[key] = neighbour(hardware, point)
     return sorted(found.values(), key=lambda item: (item.distance, item.label))

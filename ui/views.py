@@ -171,11 +171,44 @@ def layer_details(hardware: Hardware, result: NetworkResult, name: str, key: str
     left.caption(
         "Double-buffered: " + (", ".join(frames.double_buffered_labels(chosen.mapping)) or "none")
     )
+    memory_levels(hardware, chosen, f"{key}_levels")
     ceilings = explain.roofline_frame(hardware, result)
     right.plotly_chart(charts.layer_ceilings(ceilings, name), key=f"{key}_ceilings")
     right.plotly_chart(
         charts.energy_breakdown(frames.energy_frame(result, name), f"Energy of {name}"),
         key=f"{key}_energy",
+    )
+
+
+def _bytes(count: float) -> str:
+    """Bytes as buffers are sized: B below 1 KiB, then KiB / MiB (binary prefixes)."""
+    for unit, size in (("MiB", 2**20), ("KiB", 2**10)):
+        if count >= size:
+            return f"{count / size:.3g} {unit}"
+    return f"{count:g} B"
+
+
+def memory_levels(hardware: Hardware, result, key: str) -> None:
+    """The tile each level holds per operand, in elements and bytes, with its share of the
+    level's capacity and of its ports' bandwidth (`explain.level_usage`)."""
+    usage = explain.level_usage(hardware, result)
+    shown = pd.DataFrame({
+        "Level": usage["level"], "Operand": usage["operand"],
+        "Tile (elements)": [format_si(float(v), "") for v in usage["tile_elements"]],
+        "Tile (bytes)": [_bytes(float(v)) for v in usage["tile_bytes"]],
+        "Double-buffered": ["⇄ yes (2 halves)" if v else "no" for v in usage["double_buffered"]],
+        "Capacity used": [format_percent(v) for v in usage["occupancy"]],
+        "Level capacity used (all operands)": [format_percent(v) for v in usage["level_occupancy"]],
+        "Read bandwidth used": [format_percent(v) for v in usage["read_bw_use"]],
+        "Write bandwidth used": [format_percent(v) for v in usage["write_bw_use"]],
+    })  # fmt: skip
+    st.markdown("**Memory levels of this mapping** (per instance of each level)")
+    st.dataframe(shown, hide_index=True, width="stretch", key=key,
+                 height=frames.table_height(len(shown)))  # fmt: skip
+    st.caption(
+        "Capacity used: the tile held (both halves when double-buffered) over the level's size. "
+        "Bandwidth used: this operand's bits through the level's port over what the port moves "
+        "in the layer's latency (all instances)."
     )
 
 
