@@ -42,15 +42,28 @@ def answer_frame(answer: Provisional) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def summary(answer: Provisional) -> str:
+    """ "Provisional answer: 1 of 5 layers final; 3 from stored designs nearby (neighbour
+    cores 2 (mip)), 1 weight-stationary (this design). ..." """
+    counts: dict[str, int] = {}
+    for source in answer.sources:
+        if source != FINAL_SOURCE:
+            counts[source] = counts.get(source, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    parts = [f"{count} {source}" for source, count in ranked]
+    return (
+        f"Provisional answer: {answer.final_layers} of {len(answer.sources)} layers final"
+        + (f"; provisional: {', '.join(parts)}" if parts else "")
+        + ". A neighbour's mapping is re-evaluated on this design and kept only where it is "
+        "legal here and better than this design's weight-stationary mapping. Each layer is "
+        "replaced as the mapper finishes it."
+    )
+
+
 def show_answer(answer: Provisional, design: state.Design, request: RunRequest) -> None:
     """Totals (with the change from the previous design), the latency figure and the per-layer
     sources of a provisional or partly refined answer."""
-    total = len(answer.sources)
-    st.info(
-        f"Provisional answer: {answer.final_layers} of {total} layers final, the others from "
-        "the nearest stored designs re-evaluated on this one, or its weight-stationary mapping "
-        "(whichever is better). Each layer is replaced as the mapper finishes it."
-    )
+    st.info(escape_markdown(summary(answer)))
     previous = state.comparable_run(request, design)
     old = None if previous is None else (previous["result"], previous["design"].hardware.area_mm2)
     if previous is not None:
