@@ -8,6 +8,7 @@ are built, so the shared solver workers follow it and nothing is written to the 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from pathlib import Path
@@ -208,6 +209,10 @@ def test_optimize_solves_tiny_and_draws_charts() -> None:
     assert faster["TOPS/W"] == metrics["TOPS/W"]  # energy per op does not depend on the clock
     at.selectbox(key="opt_layer").set_value("matmul").run()
     assert not at.exception
+    levels = next(frame.value for frame in at.dataframe if "Operand" in frame.value)
+    assert list(levels.columns[:4]) == ["Level", "Operand", "Tile (elements)", "Tile (bytes)"]
+    assert set(levels["Level"]) <= {"GB", "IBUF", "OBUF", "IReg", "OReg", "Macro"}
+    assert all(value.endswith(" %") for value in levels["Capacity used"])
 
 
 def test_optimize_mip_with_interactive_preset() -> None:
@@ -733,3 +738,43 @@ def test_progress_text_gives_points_elapsed_and_time_left() -> None:
     fraction, text = widgets.progress_text(job, points=4)
     assert fraction == 0.5 and "(≈ 2 of 4 points)" in text
     assert "about 10 s left (last: Conv_1 solved)" in text
+
+
+def test_a_cancelled_run_keeps_its_layers_and_fills_the_rest_provisionally() -> None:
+    """The Optimize page over a run cancelled after three of its five layers."""
+    from concurrent.futures import Future
+
+    from ui import cached
+
+    text = TINY_HARDWARE.read_text(encoding="utf-8")
+    workload = WorkloadSpec(YAML, TINY_WORKLOAD.read_text(encoding="utf-8"), "tiny_layers.yaml")
+    hardware, network = load_hardware(TINY_HARDWARE), load_workload(TINY_WORKLOAD)
+    options = (("preset", "interactive"), ("solver", "highs"))
+    request = RunRequest(cached.canonical_hardware_text(text), workload, "mip", "latency",
+                         True, options)  # fmt: skip
+    solved = map_network(hardware, network, "latency", "mip", jobs.solve_options(options))
+    cancelled = [
+        dataclasses.replace(r, status="cancelled", mapping=None, cost=None)
+        for r in solved.layer_results[3:]
+    ]
+    partial = dataclasses.replace(solved, layer_results=(*solved.layer_results[:3], *cancelled))
+    baseline = map_network(hardware, network, "latency", "ws")
+    store = cached.job_store()
+    for run, result, cancel in ((request, partial, True),
+                                (state.baseline_request(request), baseline, False)):  # fmt: skip
+        future: Future = Future()
+        future.set_result(result)
+        status = {"done": 5, "total": 5, "layer": "", "cancel": cancel}
+        store._jobs[cached.run_key(run)] = cached.Job(
+            cached.run_key(run), "mapping", future, status
+        )
+    at = seed_tiny(page("3_optimize.py")).run()
+    assert not at.exception, at.exception
+    assert [plain(w.value) for w in at.warning][0].startswith(
+        "Cancelled: 3 layers keep their answer (solved, or stopped with the best mapping so "
+        "far); 2 not reached show their provisional mapping"
+    )
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert re.fullmatch(r"\d+(\.\d+)? kcycles", metrics["Network latency"])  # complete totals
+    statuses = list(at.dataframe[0].value["Status"])
+    assert statuses[3:] == ["cancelled", "cancelled"] and "cancelled" not in statuses[:3]
