@@ -150,10 +150,11 @@ class SweepOutcome:
 
 
 #: Scheduling niceness of the dashboard's worker processes (and the solver processes they
-#: start, which inherit it): solves take the CPU the server does not need, so pages and other
-#: tabs keep rendering while a network is mapped. Work budgets, not time, bound a solve, so
-#: answers do not change with it.
-WORKER_NICENESS = 10
+#: start, which inherit it): the lowest priority, so solves take only the CPU the server does
+#: not need and pages and other tabs keep rendering while a network is mapped (on an otherwise
+#: idle machine the server needs little, and a solve runs at full speed). Work budgets, not
+#: time, bound a solve, so answers do not change with it.
+WORKER_NICENESS = 19
 
 
 def lower_priority() -> None:

@@ -43,13 +43,13 @@ def answer_frame(answer: Provisional) -> pd.DataFrame:
 
 
 def summary(answer: Provisional) -> str:
-    """ "Provisional answer: 1 of 5 layers final; 3 from stored designs nearby (neighbour
-    cores 2 (mip)), 1 weight-stationary (this design). ..." """
+    """ "Provisional answer: 1 of 5 layers final; provisional: 3 neighbour cores 2 (mip), 1
+    weight-stationary (this design). ...": how many layers come from each source."""
     counts: dict[str, int] = {}
     for source in answer.sources:
         if source != FINAL_SOURCE:
             counts[source] = counts.get(source, 0) + 1
-    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     parts = [f"{count} {source}" for source, count in ranked]
     return (
         f"Provisional answer: {answer.final_layers} of {len(answer.sources)} layers final"
