@@ -84,6 +84,8 @@ def tour(page, out: Path) -> None:
     page.get_by_text("Layer to inspect").scroll_into_view_if_needed()
     page.locator(CHART).nth(4).wait_for()
     shoot(page, out, "optimize_loop_nest")
+    page.get_by_text("Memory levels of this mapping").scroll_into_view_if_needed()
+    shoot(page, out, "optimize_memory_levels")
 
     # A slider move: the provisional figure from the stored neighbours, then the final answer.
     open_page(page, "Hardware")

@@ -609,13 +609,15 @@ def _panel_script() -> None:
     def stopped() -> None:
         st.session_state["stopped"] = True
 
-    widgets.progress_panel([SlowJob()], "cancel_job", stopped)
+    widgets.progress_panel([SlowJob()], "cancel_job", stopped, points=8)
 
 
 def test_cancel_answers_at_once_with_cancelling() -> None:
     at = AppTest.from_function(_panel_script, default_timeout=TIMEOUT).run()
     assert not at.exception
-    assert "mapping: 1/4" in plain(at.get("progress")[0].proto.text)
+    assert plain(at.get("progress")[0].proto.text) == (
+        "mapping: 1/4 layers (≈ 2 of 8 points), 12 s elapsed, about 30 s left (last: conv1)"
+    )
     assert not at.info
     at.button(key="cancel_job").click().run()
     assert [plain(i.value) for i in at.info] == [widgets.CANCELLING]
@@ -639,7 +641,7 @@ def test_optimize_shows_the_change_from_the_previous_design() -> None:
     assert not at.exception and not at.error, error_text(at)
     deltas = {metric.label: metric.delta for metric in at.metric}
     assert deltas["Network latency"].startswith("+")  # one core instead of two: slower
-    assert "%" in deltas["Area"] and deltas["Area"].startswith("−")
+    assert "%" in deltas["Area"] and deltas["Area"].startswith("-")
     notes = [plain(c.value) for c in at.caption]
     assert any(
         n.startswith("Changes are against the previous design: tiny (as loaded") for n in notes

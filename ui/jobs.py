@@ -150,11 +150,12 @@ class SweepOutcome:
 
 
 #: Scheduling niceness of the dashboard's worker processes (and the solver processes they
-#: start, which inherit it): the lowest priority, so solves take only the CPU the server does
-#: not need and pages and other tabs keep rendering while a network is mapped (on an otherwise
-#: idle machine the server needs little, and a solve runs at full speed). Work budgets, not
-#: time, bound a solve, so answers do not change with it.
-WORKER_NICENESS = 19
+#: start, which inherit it): the server (niceness 0) gets about nine times their share of a
+#: busy CPU, so pages and other tabs keep rendering while a network is mapped, and on an idle
+#: machine a solve still runs at full speed. Not the lowest priority (19): other programs'
+#: work would then starve a solve almost completely. Work budgets, not time, bound a solve,
+#: so answers do not change with it.
+WORKER_NICENESS = 10
 
 
 def lower_priority() -> None:

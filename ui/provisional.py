@@ -173,7 +173,8 @@ def provisional_network(
               if store is not None and points else [[] for _ in distinct])  # fmt: skip
     chosen: dict[tuple, tuple[LayerResult, str]] = {}
     for layer, items in zip(distinct, stored, strict=True):
-        ws = map_layer(hardware, layer, "ws", objective)
+        # Provisional answers cost no solve: the time of this quick mapping is not shown.
+        ws = dataclasses.replace(map_layer(hardware, layer, "ws", objective), solve_time_s=0.0)
         best = _best_stored(hardware, layer, objective, items, points)
         if best is None or (ws.cost is not None and objective_value(ws.cost, objective)
                             <= objective_value(best[0].cost, objective)):  # fmt: skip

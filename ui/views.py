@@ -59,7 +59,8 @@ def _delta(new: float, old: float | None, formatter) -> str | None:
     if old is None or not (math.isfinite(new) and math.isfinite(old)) or old == 0:
         return None
     difference = new - old
-    sign = "+" if difference >= 0 else "−"
+    # An ASCII "-": st.metric reads the direction of the change from the first character.
+    sign = "+" if difference >= 0 else "-"
     return f"{sign}{abs(difference) / abs(old):.1%} ({sign}{formatter(abs(difference))})"
 
 

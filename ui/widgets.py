@@ -133,8 +133,10 @@ def progress_text(job: Job, points: int = 0) -> tuple[float, str]:
     done, total, layer = job.progress()
     fraction = min(done / total, 1.0) if total else 0.0
     elapsed, left = job.estimate(done, total)
+    if not total:  # the worker has not read the workload yet
+        return 0.0, f"{job.label}: starting, {elapsed:.0f} s elapsed"
     text = f"{job.label}: {done}/{total} layers"
-    if points and total:
+    if points:
         text += f" (≈ {int(fraction * points)} of {points} points)"
     text += f", {elapsed:.0f} s elapsed"
     text += ", estimating the time left" if left is None else f", about {left:.0f} s left"
