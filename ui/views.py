@@ -195,7 +195,7 @@ def memory_levels(hardware: Hardware, result, key: str) -> None:
     usage = explain.level_usage(hardware, result)
     shown = pd.DataFrame({
         "Level": usage["level"], "Operand": usage["operand"],
-        "Tile (elements)": [format_si(float(v), "") for v in usage["tile_elements"]],
+        "Tile (elements)": [f"{int(v):,}" for v in usage["tile_elements"]],
         "Tile (bytes)": [_bytes(float(v)) for v in usage["tile_bytes"]],
         "Double-buffered": ["⇄ yes (2 halves)" if v else "no" for v in usage["double_buffered"]],
         "Capacity used": [format_percent(v) for v in usage["occupancy"]],
