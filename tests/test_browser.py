@@ -48,7 +48,10 @@ def choose(page, label: str, option: str) -> None:
 
 
 def metric_value(page, label: str) -> str:
+    """The value of the one metric labelled `label` (a page replacing its live view by the final
+    answer shows both for a moment)."""
     metric = page.get_by_test_id("stMetric").filter(has_text=label)
+    sync_api.expect(metric).to_have_count(1, timeout=TIMEOUT_MS)
     return metric.get_by_test_id("stMetricValue").inner_text()
 
 
@@ -89,6 +92,7 @@ def test_slider_optimize_and_csv_download(tmp_path: Path) -> None:
             choose(page, "Objective", "edp")
             choose(page, "Mapper", "ws")
             page.get_by_role("button", name="Optimize", exact=True).click()
+            page.get_by_role("button", name="Download per-layer CSV").wait_for()  # the answer
             page.locator(CHART).first.wait_for()
             assert re.search(r"\d kcycles$", metric_value(page, "Network latency"))
             main = page.get_by_test_id("stMainBlockContainer")
