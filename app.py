@@ -38,6 +38,7 @@ state.init()
 url.restore()
 # Start the solver worker processes now, so the first Optimize does not wait for them.
 cached.job_store()
+cached.warm_up_server()
 navigation = st.navigation(
     [
         st.Page(landing, title="Home", icon=":material/home:", default=True),

@@ -8,9 +8,10 @@ CLI's `--help` does not pay for numba, python-mip or pandas until it needs them.
     hardware and workloads   load_hardware, parse_hardware, dump_hardware, canonical_hardware,
                              hardware_key, load_workload, parse_workload, dump_workload,
                              get_network, list_networks, import_onnx, apply_variant, AXES
-    one layer                evaluate, simulate, solve_layer, SolveOptions, PRESETS, SOLVERS
+    one layer                evaluate, analyze (tiles and boundaries), simulate,
+                             solve_layer, SolveOptions, PRESETS, SOLVERS
     networks and sweeps      map_network, MAPPERS, register_mapper, run_sweep, SweepSpec,
-                             parse_axis, ResultStore, process_pool
+                             parse_axis, ResultStore, StoredMapping, process_pool
     results                  NetworkResult, LayerResult, SearchStats, pareto_mask,
                              layer_floors, channel_cycles (what bounds a layer)
     paper campaign           campaign_network, network_summary, summary_frame,
@@ -49,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(("Mapping", "InfeasibleMappingError"), "mapping"),
     **dict.fromkeys(("evaluate", "CostBreakdown"), "cost_model"),
+    **dict.fromkeys(("analyze", "Analysis"), "analysis"),
     **dict.fromkeys(("layer_floors", "channel_cycles", "spatial_bound"), "explain"),
     **dict.fromkeys(
         (
@@ -91,7 +93,15 @@ _EXPORTS: dict[str, str] = {
         "variants",
     ),  # fmt: skip
     **dict.fromkeys(
-        ("ResultStore", "StoreError", "default_store_path", "MEMORY", "STORE_ENV"), "store"
+        (
+            "ResultStore",
+            "StoreError",
+            "StoredMapping",
+            "default_store_path",
+            "MEMORY",
+            "STORE_ENV",
+        ),
+        "store",
     ),  # fmt: skip
     **dict.fromkeys(
         ("Objective", "Status", "objective_value", "OBJECTIVES", "STATUSES"), "kinds"

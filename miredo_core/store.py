@@ -30,6 +30,13 @@ opened raise `StoreError` with a hint to choose another store (`--store PATH`,
 `$MIREDO_STORE`) or none (`--no-store`). A store that cannot be written (a read-only file or
 directory) is not an error: it serves the answers it holds, new answers are not persisted, and
 one warning says so.
+
+Neighbours: `neighbour_mappings` reads the stored mappings of some layer shapes on a list of
+other hardware points (any mapper, any options), so that a caller can try them on a new design
+before its own answer exists (a mapping legal on one point may not be on another: re-evaluate).
+
+The module is a little over 400 lines: it is one class whose opening, reading and writing share
+one connection and its lock.
 """
 
 from __future__ import annotations
@@ -43,12 +50,14 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from miredo_core.hardware import Hardware
-from miredo_core.mapping import InfeasibleMappingError
+from miredo_core.kinds import Objective
+from miredo_core.mapping import InfeasibleMappingError, Mapping
 from miredo_core.problem_keys import (
     MAPPER_OPTION_FIELDS,
     OBJECTIVE_BLIND_MAPPERS,
@@ -70,6 +79,7 @@ __all__ = [
     "ProblemKey",
     "ResultStore",
     "StoreError",
+    "StoredMapping",
     "default_store_path",
     "hardware_hash",
     "problem_key",
@@ -132,6 +142,21 @@ def default_store_path() -> Path:
 
 
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class StoredMapping:
+    """One stored answer with a mapping, as `ResultStore.neighbour_mappings` returns it."""
+
+    hardware_index: int
+    """Position, in the caller's list, of the hardware point the answer was solved on."""
+    mapper: str
+    status: str
+    mapping_json: str
+
+    @property
+    def mapping(self) -> Mapping:
+        return Mapping.from_json(self.mapping_json)
 
 
 class ResultStore:
@@ -327,6 +352,45 @@ class ResultStore:
         except InfeasibleMappingError as error:
             logger.info("stored mapping of %s no longer valid (%s); solving again", layer, error)
             return None
+
+    def neighbour_mappings(
+        self, hardware: Sequence[Hardware | str], layers: Sequence[Layer], objective: str
+    ) -> list[list[StoredMapping]]:
+        """Per layer of `layers`, every stored mapping of its shape on any point of `hardware`
+        (Hardware objects or their `hardware_hash`), solved for `objective` or by a mapper that
+        ignores it, whatever the mapper and options: ordered by hardware position, then mapper.
+        The mappings are not evaluated here: on another hardware point they may be illegal."""
+        hashes = [hw if isinstance(hw, str) else hardware_hash(hw) for hw in hardware]
+        positions: dict[str, int] = {}
+        for index, digest in enumerate(hashes):
+            positions.setdefault(digest, index)
+        # The shape as the key spells it (the mapper and options do not enter `layer_shape`).
+        shapes = [problem_key("", layer, objective, "ws", SolveOptions()).layer_shape
+                  for layer in layers]  # fmt: skip
+        found: dict[str, list[StoredMapping]] = {shape: [] for shape in shapes}
+        digests = list(positions)
+        for start in range(0, len(digests), _LOOKUP_CHUNK // 2):
+            chunk = digests[start : start + _LOOKUP_CHUNK // 2]
+            for digest, shape, mapper, status, mapping in self._neighbour_rows(
+                chunk, list(found), Objective.parse(objective).value
+            ):
+                found[shape].append(StoredMapping(positions[digest], mapper, status, mapping))
+        for items in found.values():
+            items.sort(key=lambda item: (item.hardware_index, item.mapper, item.mapping_json))
+        return [list(found[shape]) for shape in shapes]
+
+    def _neighbour_rows(self, hashes: list[str], shapes: list[str], objective: str) -> list:
+        marks, shape_marks = ",".join("?" * len(hashes)), ",".join("?" * len(shapes))
+        with self._lock:
+            try:
+                return self._connection.execute(
+                    "SELECT hardware_hash, layer_shape, mapper, status, mapping FROM answers "
+                    f"WHERE mapping IS NOT NULL AND hardware_hash IN ({marks}) "
+                    f"AND layer_shape IN ({shape_marks}) AND objective IN (?, '-')",
+                    [*hashes, *shapes, objective],
+                ).fetchall()
+            except sqlite3.DatabaseError as error:
+                raise self._damaged(error) from error
 
     # ------------------------------------------------------------ writing
     def put_many(self, items: Iterable[tuple[ProblemKey, Answer]]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import cached, charts, explain, frames, state, url, views, widgets
+from ui import cached, charts, explain, frames, live, state, url, views, widgets
 from ui.text import escape_markdown
 
 state.init()
@@ -41,23 +41,28 @@ if jobs is None:
     st.stop()
 state.track_jobs("optimize", jobs)
 if not all(job.done() for job in jobs):
-    widgets.progress_panel(jobs, "cancel_optimize", lambda: state.stop(state.OPTIMIZE_ACTIVE))
-    views.show_provisional(jobs, design, request)
+    live.live_panel(jobs, design, request, lambda: state.stop(state.OPTIMIZE_ACTIVE))
     st.stop()
 outcomes = widgets.show_outcomes(jobs)
 result, baseline = outcomes[0], outcomes[-1]
 if result is None:
     st.stop()
-previous = state.record_run(request, result, baseline, design)
+shown, flags = result, None
 if jobs[0].cancel_requested():
-    st.warning("Cancelled: layers not solved yet are marked 'cancelled'. Press Optimize to rerun.")
-
+    answer = live.with_provisional_gaps(result, request, state.known_designs(design))
+    shown, flags = answer.result, [source != live.FINAL_SOURCE for source in answer.sources]
+    st.warning(
+        f"Cancelled: {len(flags) - sum(flags)} layers keep their answer (solved, or stopped "
+        f"with the best mapping so far); {sum(flags)} not reached show their provisional "
+        "mapping in the totals and the latency chart. Press Optimize to finish the run."
+    )
+previous = state.record_run(request, result, baseline, design)
 if previous is not None:
     views.previous_note(previous["design"].label)
     old = (previous["result"], previous["design"].hardware.area_mm2)
-    views.result_metrics(result, design.hardware.area_mm2, old)
+    views.result_metrics(shown, design.hardware.area_mm2, old)
 else:
-    views.result_metrics(result, design.hardware.area_mm2)
+    views.result_metrics(shown, design.hardware.area_mm2)
 figures = explain.efficiency(result, design.hardware.area_mm2, clock_mhz)
 views.efficiency_metrics(figures, clock_mhz)
 views.fidelity_warning(result)
@@ -73,7 +78,7 @@ st.download_button(
 
 frame = result.to_frame()
 subtitle = f"{design.hardware.name} #{design.hash}, {request.workload.label}"
-st.plotly_chart(charts.latency_breakdown(frame, subtitle), key="chart_latency")
+st.plotly_chart(charts.latency_breakdown(shown.to_frame(), subtitle, flags), key="chart_latency")
 st.plotly_chart(
     charts.energy_breakdown(frames.energy_frame(result), subtitle=subtitle), key="chart_energy"
 )

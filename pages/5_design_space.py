@@ -49,7 +49,7 @@ if job is None:
     st.stop()
 state.track_jobs("sweep", [job])
 if not job.done():
-    widgets.progress_panel([job], "cancel_sweep", lambda: state.stop("sweep_active"))
+    widgets.progress_panel([job], "cancel_sweep", lambda: state.stop("sweep_active"), size)
     st.stop()
 (outcome,) = widgets.show_outcomes([job])
 if outcome is None or outcome.points.empty:

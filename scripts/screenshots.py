@@ -2,7 +2,8 @@
 
 Serves the app with `streamlit run` (like the browser test), drives headless chromium through
 Hardware, Workload, Optimize (the MIP mapper on ResNet-18 and the paper's default 8-core
-template), Compare and Design space, and writes docs/dashboard_*.png at 1280x1400. The server
+template; then the global buffer moved to 128 KiB, caught while the provisional answer shows),
+Compare and Design space, and writes docs/dashboard_*.png at 1280x1400. The server
 uses a fresh result store in a temporary directory, so the pictures show real solves (and
 the user's store is left alone).
 
@@ -51,8 +52,12 @@ def settle(page) -> None:
     page.wait_for_timeout(1500)
 
 
-def shoot(page, out: Path, name: str) -> None:
-    settle(page)
+def shoot(page, out: Path, name: str, running: bool = False) -> None:
+    """`running`: the page polls a solve, so it never settles; only wait for transitions."""
+    if running:
+        page.wait_for_timeout(1500)
+    else:
+        settle(page)
     path = out / f"dashboard_{name}.png"
     page.screenshot(path=str(path))
     print(f"wrote {path}")
@@ -79,6 +84,20 @@ def tour(page, out: Path) -> None:
     page.get_by_text("Layer to inspect").scroll_into_view_if_needed()
     page.locator(CHART).nth(4).wait_for()
     shoot(page, out, "optimize_loop_nest")
+    page.get_by_text("Memory levels of this mapping").scroll_into_view_if_needed()
+    shoot(page, out, "optimize_memory_levels")
+
+    # A slider move: the provisional figure from the stored neighbours, then the final answer.
+    open_page(page, "Hardware")
+    buffer = page.get_by_label("Global buffer (KiB)")
+    buffer.fill("128")
+    buffer.press("Enter")
+    page.get_by_text(re.compile(r"^Design: default_8core\[gb_kib=128\]")).wait_for()
+    open_page(page, "Optimize")
+    page.get_by_text("Provisional answer:").first.wait_for()
+    page.locator(CHART).first.wait_for()
+    shoot(page, out, "optimize_provisional", running=True)
+    page.get_by_role("button", name="Download per-layer CSV").wait_for(timeout=SOLVE_TIMEOUT_MS)
 
     open_page(page, "Compare")
     page.get_by_role("button", name="Compare", exact=True).click()

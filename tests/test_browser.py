@@ -5,6 +5,10 @@
    are drawn in more than one colour), reloads the page and finds its settings kept.
 2. Uploads a hardware YAML whose description holds a Markdown image: it reads as text and the
    browser never requests the image.
+3. Maps the tiny layers with the MIP, moves a slider and watches the Optimize page answer with
+   a complete provisional figure (seeded from the stored answers of the design before the
+   move) and then the final one, the moved variant named.
+4. (slow) Cancels a ResNet-18 run once some layers are solved: they are kept.
 
 Skips cleanly without playwright or /usr/bin/chromium.
 """
@@ -44,7 +48,10 @@ def choose(page, label: str, option: str) -> None:
 
 
 def metric_value(page, label: str) -> str:
+    """The value of the one metric labelled `label` (a page replacing its live view by the final
+    answer shows both for a moment)."""
     metric = page.get_by_test_id("stMetric").filter(has_text=label)
+    sync_api.expect(metric).to_have_count(1, timeout=TIMEOUT_MS)
     return metric.get_by_test_id("stMetricValue").inner_text()
 
 
@@ -85,6 +92,7 @@ def test_slider_optimize_and_csv_download(tmp_path: Path) -> None:
             choose(page, "Objective", "edp")
             choose(page, "Mapper", "ws")
             page.get_by_role("button", name="Optimize", exact=True).click()
+            page.get_by_role("button", name="Download per-layer CSV").wait_for()  # the answer
             page.locator(CHART).first.wait_for()
             assert re.search(r"\d kcycles$", metric_value(page, "Network latency"))
             main = page.get_by_test_id("stMainBlockContainer")
@@ -167,5 +175,92 @@ def test_markdown_image_in_a_description_is_text_and_fetches_nothing(tmp_path: P
             page.get_by_text(image, exact=False).first.wait_for()
             assert page.locator("img[src$='pixel.png']").count() == 0
             assert not [seen for seen in requested if seen.endswith(IMAGE_URL_PATH)]
+        finally:
+            browser.close()
+
+
+#: Records every text the page has shown (Streamlit replaces elements in place).
+RECORD_TEXTS = """() => {
+  window.__texts = new Set();
+  const record = () => {
+    for (const node of document.querySelectorAll('[data-testid=stAlert], [data-testid=stDataFrame]'
+        + ', [data-testid=stCaptionContainer]')) { window.__texts.add(node.innerText); }
+  };
+  new MutationObserver(record).observe(document.body, {subtree: true, childList: true});
+}"""
+
+
+def seen(page, text: str) -> bool:
+    return page.evaluate("(text) => [...window.__texts].some(t => t.includes(text))", text)
+
+
+def start_on_tiny(page, url: str) -> None:
+    page.goto(url)
+    page.get_by_role("heading", name="MIREDO Studio").wait_for()
+    open_page(page, "Hardware")
+    choose(page, "Start from a sample", "tiny.yaml")
+    sync_api.expect(page.get_by_label("DRAM bandwidth (bits/cycle)")).to_have_value("16")
+    open_page(page, "Workload")
+    page.get_by_text("Sample workload file", exact=True).click()
+    page.get_by_role("heading", name=re.compile("^tiny_layers")).wait_for()
+
+
+def test_slider_move_shows_a_provisional_figure_then_the_final_one(tmp_path: Path) -> None:
+    store = {STORE_ENV: str(tmp_path / "results.sqlite3")}
+    with serve_dashboard(store) as url, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.set_default_timeout(TIMEOUT_MS)
+            start_on_tiny(page, url)
+            open_page(page, "Optimize")
+            page.get_by_role("button", name="Optimize", exact=True).click()
+            main = page.get_by_test_id("stMainBlockContainer")
+            final = re.compile(r"^All figures: tiny \(as loaded")
+            main.get_by_text(final).wait_for(timeout=120_000)  # the MIP's answer, 2 cores
+
+            page.evaluate(RECORD_TEXTS)
+            open_page(page, "Hardware")
+            slider = page.get_by_role("slider").first  # Cores: 2 -> 3
+            slider.focus()
+            slider.press("ArrowRight")
+            page.get_by_text(re.compile(r"^Design: tiny\[cores=3\]")).wait_for()
+            open_page(page, "Optimize")  # it follows the hardware: the new run starts itself
+            moved = re.compile(r"^All figures: tiny\[cores=3\] \(cores 2 → 3")
+            main.get_by_text(moved).wait_for(timeout=120_000)
+            page.locator(CHART).first.wait_for()
+            assert seen(page, "Provisional answer: 0 of 5 layers final")
+            # The layers came from the design before the move, re-evaluated on 3 cores.
+            assert seen(page, "neighbour cores 2 (mip)")
+            assert not main.get_by_text("Provisional answer:").count()  # replaced by the final
+            assert "Mcycles" in metric_value(page, "Network latency") or "kcycles" in (
+                metric_value(page, "Network latency")
+            )
+        finally:
+            browser.close()
+
+
+@pytest.mark.slow
+def test_cancel_keeps_the_layers_already_solved(tmp_path: Path) -> None:
+    store = {STORE_ENV: str(tmp_path / "results.sqlite3")}
+    with serve_dashboard(store) as url, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(url)
+            open_page(page, "Optimize")  # ResNet-18 on the 8-core sample, MIP: a long run
+            page.get_by_role("button", name="Optimize", exact=True).click()
+            progress = page.get_by_text(re.compile(r"^mapping: [1-9]\d*/21 layers"))
+            progress.wait_for(timeout=300_000)
+            solved = int(re.search(r"mapping: (\d+)/", progress.inner_text()).group(1))
+            page.get_by_role("button", name="Cancel", exact=True).click()
+            page.get_by_text("Cancelling…").first.wait_for()
+            warning = page.get_by_text(re.compile(r"^Cancelled: \d+ layers keep their answer"))
+            warning.wait_for(timeout=300_000)
+            kept = int(re.search(r"Cancelled: (\d+) layers", warning.inner_text()).group(1))
+            assert kept >= solved
+            assert metric_value(page, "Network latency").endswith("cycles")  # complete totals
+            page.locator(CHART).first.wait_for()
         finally:
             browser.close()

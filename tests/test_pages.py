@@ -8,6 +8,7 @@ are built, so the shared solver workers follow it and nothing is written to the 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from pathlib import Path
@@ -208,6 +209,10 @@ def test_optimize_solves_tiny_and_draws_charts() -> None:
     assert faster["TOPS/W"] == metrics["TOPS/W"]  # energy per op does not depend on the clock
     at.selectbox(key="opt_layer").set_value("matmul").run()
     assert not at.exception
+    levels = next(frame.value for frame in at.dataframe if "Operand" in frame.value)
+    assert list(levels.columns[:4]) == ["Level", "Operand", "Tile (elements)", "Tile (bytes)"]
+    assert set(levels["Level"]) <= {"GB", "IBUF", "OBUF", "IReg", "OReg", "Macro"}
+    assert all(value.endswith(" %") for value in levels["Capacity used"])
 
 
 def test_optimize_mip_with_interactive_preset() -> None:
@@ -598,16 +603,21 @@ def _panel_script() -> None:
         def cancel_requested(self) -> bool:
             return self.flags["cancel"]
 
+        def estimate(self, done: int, total: int) -> tuple[float, float | None]:
+            return 12.0, 30.0
+
     def stopped() -> None:
         st.session_state["stopped"] = True
 
-    widgets.progress_panel([SlowJob()], "cancel_job", stopped)
+    widgets.progress_panel([SlowJob()], "cancel_job", stopped, points=8)
 
 
 def test_cancel_answers_at_once_with_cancelling() -> None:
     at = AppTest.from_function(_panel_script, default_timeout=TIMEOUT).run()
     assert not at.exception
-    assert "mapping: 1/4" in plain(at.get("progress")[0].proto.text)
+    assert plain(at.get("progress")[0].proto.text) == (
+        "mapping: 1/4 layers (≈ 2 of 8 points), 12 s elapsed, about 30 s left (last: conv1)"
+    )
     assert not at.info
     at.button(key="cancel_job").click().run()
     assert [plain(i.value) for i in at.info] == [widgets.CANCELLING]
@@ -631,7 +641,7 @@ def test_optimize_shows_the_change_from_the_previous_design() -> None:
     assert not at.exception and not at.error, error_text(at)
     deltas = {metric.label: metric.delta for metric in at.metric}
     assert deltas["Network latency"].startswith("+")  # one core instead of two: slower
-    assert "%" in deltas["Area"] and deltas["Area"].startswith("−")
+    assert "%" in deltas["Area"] and deltas["Area"].startswith("-")
     notes = [plain(c.value) for c in at.caption]
     assert any(
         n.startswith("Changes are against the previous design: tiny (as loaded") for n in notes
@@ -639,41 +649,134 @@ def test_optimize_shows_the_change_from_the_previous_design() -> None:
     assert any(n.startswith("Hardware: tiny[cores=1] (cores 2 → 1") for n in notes)
 
 
-def _provisional_script() -> None:
-    """The Optimize page's provisional view over a running mapper and a finished baseline."""
+def _live_script() -> None:
+    """The Optimize page's live panel over a mapper job that does not end on its own."""
     from pathlib import Path
 
-    from miredo_core.config import load_hardware, parse_hardware
-    from miredo_core.network import map_network
-    from miredo_core.zoo import load_workload
-    from ui import state, views
+    import streamlit as st
+
+    from miredo_core import ResultStore
+    from miredo_core.config import parse_hardware
+    from ui import live, state
     from ui.jobs import YAML, RunRequest, WorkloadSpec
 
     root = Path(state.REPO_ROOT)
-    hardware_path = root / "sample_configs" / "hardware" / "tiny.yaml"
-    hardware = load_hardware(hardware_path)
-    baseline = map_network(
-        hardware, load_workload(root / "sample_configs/workloads/tiny_layers.yaml")
-    )
+    text = (root / "sample_configs" / "hardware" / "tiny.yaml").read_text(encoding="utf-8")
+    workload = (root / "sample_configs/workloads/tiny_layers.yaml").read_text(encoding="utf-8")
+    options = (("preset", "interactive"), ("solver", "highs"))
+    request = RunRequest(text, WorkloadSpec(YAML, workload, "tiny"), "mip", "latency",
+                         options=options)  # fmt: skip
+    design = state.Design(text, parse_hardware(text), "sample tiny.yaml", ())
 
-    class Job:
-        def __init__(self, finished: bool) -> None:
-            self.finished = finished
+    class SlowJob:
+        label = "mapping"
+
+        def __init__(self) -> None:
+            self.flags = st.session_state.setdefault("job_flags", {"cancel": False})
 
         def done(self) -> bool:
-            return self.finished
+            return False
 
-        def outcome(self):
-            return baseline, ""
+        def progress(self) -> tuple[int, int, str]:
+            with ResultStore(request.store_path) as store:  # one answer per layer solved
+                return len(store), 5, "conv3x3 solved"
 
-    text = hardware_path.read_text(encoding="utf-8")
-    design = state.Design(text, parse_hardware(text), "sample tiny.yaml", ())
-    request = RunRequest(text, WorkloadSpec(YAML, "", "tiny"), "mip", "latency")
-    views.show_provisional([Job(False), Job(True)], design, request)
+        def cancel(self) -> None:
+            self.flags["cancel"] = True
+
+        def cancel_requested(self) -> bool:
+            return self.flags["cancel"]
+
+        def estimate(self, done: int, total: int) -> tuple[float, float | None]:
+            return 12.0, 30.0
+
+    state.init()
+    live.live_panel([SlowJob()], design, request, lambda: None)
 
 
-def test_provisional_figure_while_the_mapper_runs() -> None:
-    at = AppTest.from_function(_provisional_script, default_timeout=TIMEOUT).run()
+def test_live_panel_shows_a_complete_provisional_answer_then_refines_it(
+    result_store_path: Path,
+) -> None:
+    at = AppTest.from_function(_live_script, default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
-    assert at.info[0].value.startswith("Provisional: the weight-stationary mapping")
+    assert plain(at.info[0].value).startswith("Provisional answer: 0 of 5 layers final")
     assert len(at.get("plotly_chart")) == 1 and len(at.metric) == 7
+    table = at.dataframe[0].value
+    assert list(table["Answer"]) == ["provisional: weight-stationary (this design)"] * 5
+    assert "mapping: 0/5 layers" in plain(at.get("progress")[0].proto.text)
+
+    # The worker stores each answer as it is solved; the next poll shows it as final.
+    hardware, network = load_hardware(TINY_HARDWARE), load_workload(TINY_WORKLOAD)
+    first = type(network)(network.name, network.layers[:1])
+    options = jobs.solve_options((("preset", "interactive"), ("solver", "highs")))
+    with ResultStore(result_store_path) as store:
+        map_network(hardware, first, "latency", "mip", options, store=store)
+    at.run()
+    assert not at.exception, at.exception
+    assert plain(at.info[0].value).startswith("Provisional answer: 1 of 5 layers final")
+    assert list(at.dataframe[0].value["Answer"])[0] == "final"
+
+    at.button(key="cancel_optimize").click().run()
+    assert widgets.CANCELLING in [plain(i.value) for i in at.info]
+    assert at.session_state["job_flags"]["cancel"]
+    assert len(at.get("plotly_chart")) == 1  # the answer stays on the page while cancelling
+
+
+def test_progress_text_gives_points_elapsed_and_time_left() -> None:
+    from concurrent.futures import Future
+
+    from ui import cached
+
+    status = {"done": 0, "total": 40, "layer": "", "cancel": False}
+    job = cached.Job("key", "sweep", Future(), status, started_s=time.monotonic() - 12)
+    fraction, text = widgets.progress_text(job, points=4)
+    assert fraction == 0 and text.startswith("sweep: 0/40 layers (≈ 0 of 4 points), 12 s")
+    assert text.endswith("estimating the time left")
+    status.update(done=10, layer="Conv_1 solved")  # a lump of answers from the store
+    assert "estimating the time left" in widgets.progress_text(job, points=4)[1]
+    # From the first progress on: 10 more layers in 5 s, so 20 left take about 10 s.
+    job.first_progress = (time.monotonic() - 5, 10)
+    status.update(done=20)
+    fraction, text = widgets.progress_text(job, points=4)
+    assert fraction == 0.5 and "(≈ 2 of 4 points)" in text
+    assert "about 10 s left (last: Conv_1 solved)" in text
+
+
+def test_a_cancelled_run_keeps_its_layers_and_fills_the_rest_provisionally() -> None:
+    """The Optimize page over a run cancelled after three of its five layers."""
+    from concurrent.futures import Future
+
+    from ui import cached
+
+    text = TINY_HARDWARE.read_text(encoding="utf-8")
+    workload = WorkloadSpec(YAML, TINY_WORKLOAD.read_text(encoding="utf-8"), "tiny_layers.yaml")
+    hardware, network = load_hardware(TINY_HARDWARE), load_workload(TINY_WORKLOAD)
+    options = (("preset", "interactive"), ("solver", "highs"))
+    request = RunRequest(cached.canonical_hardware_text(text), workload, "mip", "latency",
+                         True, options)  # fmt: skip
+    solved = map_network(hardware, network, "latency", "mip", jobs.solve_options(options))
+    cancelled = [
+        dataclasses.replace(r, status="cancelled", mapping=None, cost=None)
+        for r in solved.layer_results[3:]
+    ]
+    partial = dataclasses.replace(solved, layer_results=(*solved.layer_results[:3], *cancelled))
+    baseline = map_network(hardware, network, "latency", "ws")
+    store = cached.job_store()
+    for run, result, cancel in ((request, partial, True),
+                                (state.baseline_request(request), baseline, False)):  # fmt: skip
+        future: Future = Future()
+        future.set_result(result)
+        status = {"done": 5, "total": 5, "layer": "", "cancel": cancel}
+        store._jobs[cached.run_key(run)] = cached.Job(
+            cached.run_key(run), "mapping", future, status
+        )
+    at = seed_tiny(page("3_optimize.py")).run()
+    assert not at.exception, at.exception
+    assert [plain(w.value) for w in at.warning][0].startswith(
+        "Cancelled: 3 layers keep their answer (solved, or stopped with the best mapping so "
+        "far); 2 not reached show their provisional mapping"
+    )
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert re.fullmatch(r"\d+(\.\d+)? kcycles", metrics["Network latency"])  # complete totals
+    statuses = list(at.dataframe[0].value["Status"])
+    assert statuses[3:] == ["cancelled", "cancelled"] and "cancelled" not in statuses[:3]

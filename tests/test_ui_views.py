@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from miredo_core import layer_floors
+from miredo_core import SolveOptions, layer_floors, map_layer
 from miredo_core.config import load_hardware
 from miredo_core.mapping import Mapping
 from miredo_core.network import map_network
@@ -172,3 +172,34 @@ def test_candidate_floor_equals_the_minimum_over_every_candidate(objective: str)
         t_mac = hardware.macro.pass_cycles(layer.input_bits)
         assert floor == pytest.approx(min(c.bound(objective) for c in candidates), rel=1e-12)
         assert compute == min(t_mac * math.prod(s for _, s in c.temporal) for c in candidates)
+
+
+def test_level_usage_reads_tiles_capacity_and_bandwidth_off_the_model(tiny_run) -> None:
+    hardware, result = tiny_run
+    mip = map_layer(hardware, result.layer_results[0].layer, "mip",
+                    options=SolveOptions(preset="interactive"))  # fmt: skip
+    for layer_result in (*result.layer_results, mip):
+        usage = explain.level_usage(hardware, layer_result)
+        assert "DRAM" not in set(usage["level"])  # DRAM holds everything; not a tile
+        cost = layer_result.cost
+        for row in usage.itertuples():
+            level = next(lv for lv, name in frames.LEVEL_LABELS.items() if name == row.level)
+            memory = hardware.memory(level)
+            halves = 2 if row.double_buffered else 1
+            # A legal mapping fits: what one instance holds, both halves, is within its size.
+            assert 0 < row.occupancy <= row.level_occupancy <= 1 + 1e-12
+            assert row.occupancy == pytest.approx(row.tile_bytes * 8 * halves / memory.size_bits)
+            reads = sum(bits for (lv, op, access), bits in cost.memory_bits.items()
+                        if (lv, op.value, access) == (level, row.operand, "read"))  # fmt: skip
+            if math.isfinite(memory.read_bw_bits_per_cycle):
+                ceiling = memory.read_bw_bits_per_cycle * hardware.level_instances(level)
+                assert row.read_bw_use == pytest.approx(reads / ceiling / cost.latency_cycles)
+            else:
+                assert math.isnan(row.read_bw_use)  # the macro's reads are its compute
+        per_level = usage.groupby("level")["occupancy"].sum()
+        for name, total in per_level.items():
+            assert usage[usage["level"] == name]["level_occupancy"].iloc[0] == pytest.approx(total)
+        assert set(usage["double_buffered"]) <= {True, False}
+        assert usage["double_buffered"].sum() == sum(
+            level is not frames.Level.DRAM for level, _ in layer_result.mapping.double_buffered
+        )

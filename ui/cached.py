@@ -20,12 +20,13 @@ import contextlib
 import os
 import sys
 import threading
+import time
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
@@ -34,7 +35,9 @@ from miredo_core import (
     ConfigError,
     Hardware,
     InfeasibleMappingError,
+    Layer,
     Network,
+    ResultStore,
     StoreError,
     SweepError,
     WorkloadError,
@@ -43,12 +46,15 @@ from miredo_core import (
     dump_hardware,
     dump_workload,
     import_onnx,
+    load_hardware,
+    map_layer,
     parse_hardware,
     process_pool,
     spawn_manager,
+    template_path,
     workload_from_dict,
 )
-from ui import jobs
+from ui import jobs, provisional
 from ui.axes import read_axes
 
 #: Finished jobs kept (each holds one NetworkResult or sweep frame; ResNet-18 is ~1 MB).
@@ -113,9 +119,26 @@ class Job:
     label: str
     future: Future
     status: Any
+    started_s: float = field(default_factory=time.monotonic)
+    """`time.monotonic()` at submission."""
+    first_progress: tuple[float, int] | None = None
+    """(time, layers done) when progress was first seen: answers served from the store arrive
+    in one lump at the start, so the rate of work is measured from there."""
 
     def done(self) -> bool:
         return self.future.done()
+
+    def estimate(self, done: int, total: int) -> tuple[float, float | None]:
+        """(seconds since submission, seconds left at the rate since the first progress, None
+        while there is no rate yet)."""
+        now = time.monotonic()
+        if self.first_progress is None and done > 0:
+            self.first_progress = (now, done)
+        elapsed = now - self.started_s
+        if self.first_progress is None or done <= self.first_progress[1] or total <= done:
+            return elapsed, None if total > done or total == 0 else 0.0
+        since, then = now - self.first_progress[0], self.first_progress[1]
+        return elapsed, (total - done) * since / (done - then)
 
     def progress(self) -> tuple[int, int, str]:
         try:
@@ -229,6 +252,21 @@ def job_store() -> JobStore:
     return JobStore()
 
 
+def _warm_up_models() -> None:
+    """Import the search and cost-model modules and compile their kernels by mapping one small
+    layer: the first provisional answer then costs only its own work."""
+    layer = Layer("warm_up", R=3, S=3, P=4, Q=4, C=4, K=4)
+    map_layer(load_hardware(template_path("resnet18")), layer, "ws")
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_server() -> threading.Thread:
+    """Once per server, in the background: `_warm_up_models`."""
+    thread = threading.Thread(target=_warm_up_models, name="warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_key(request: jobs.RunRequest) -> tuple:
     return ("run", request.key())
 
@@ -275,3 +313,47 @@ def run_jobs(runs: Sequence[tuple[jobs.RunRequest, str]], start: bool) -> list[J
     if any(job is None for job in found.values()):
         return None
     return [job for job in found.values() if job is not None]
+
+
+# ---------------------------------------------------------------- provisional answers
+@st.cache_resource(show_spinner=False)
+def result_store(path: str) -> ResultStore | None:
+    """One reading connection per store file and server (None for a store that cannot be
+    opened: the run itself reports why)."""
+    try:
+        return ResultStore(path)
+    except StoreError:
+        return None
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def provisional_answer(
+    hardware_text: str,
+    workload: jobs.WorkloadSpec,
+    objective: str,
+    store_path: str,
+    known: tuple[str, ...],
+) -> provisional.Provisional:
+    """The provisional answer of a design (`ui.provisional`): its nearest stored neighbours,
+    `known` (canonical texts of designs the session used) among them, or WS."""  # fmt: skip
+    hardware = hardware_from_text(hardware_text)
+    points = provisional.neighbours(hardware, [hardware_from_text(text) for text in known])
+    network = load_network(workload.kind, workload.value, workload.label)
+    return provisional.provisional_network(
+        hardware, network, objective, result_store(store_path), points
+    )
+
+
+def live_answer(request: jobs.RunRequest, known: tuple[str, ...]) -> provisional.Provisional:
+    """The provisional answer with every layer the run has finished so far (its answers are
+    in the result store as soon as they are solved) in place."""
+    start = provisional_answer(
+        request.hardware_text, request.workload, request.objective, request.store_path, known
+    )
+    store = result_store(request.store_path)
+    if store is None:
+        return start
+    hardware = hardware_from_text(request.hardware_text)
+    network = load_network(request.workload.kind, request.workload.value, request.workload.label)
+    run = (request.objective, request.mapper, jobs.solve_options(request.options))
+    return provisional.refine(start, provisional.final_answers(store, hardware, network, run))

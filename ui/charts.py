@@ -22,6 +22,9 @@ from miredo_core import LATENCY_PARTS, PARETO_COLUMNS, Mapping
 from ui import frames
 from ui.text import format_edp
 
+#: How a provisional layer (not the mapper's final answer yet) is drawn.
+PROVISIONAL_MARK = "(prov.)"
+PROVISIONAL_OPACITY = 0.4
 #: Readable names of the latency breakdown columns (they add up to latency_cycles).
 LATENCY_PART_LABELS = {
     "compute_cycles": "compute",
@@ -75,14 +78,24 @@ def titled(title: str, subtitle: str = "") -> str:
     return plot_text(title) + (f"<br><sup>{plot_text(subtitle)}</sup>" if subtitle else "")
 
 
-def latency_breakdown(frame: pd.DataFrame, subtitle: str = "") -> go.Figure:
-    """Stacked bars per layer of the latency components (cycles)."""
+def latency_breakdown(
+    frame: pd.DataFrame, subtitle: str = "", provisional: Sequence[bool] | None = None
+) -> go.Figure:
+    """Stacked bars per layer of the latency components (cycles); layers flagged in
+    `provisional` are drawn faded and their names marked with PROVISIONAL_MARK."""
     figure = go.Figure()
+    flags = list(provisional) if provisional is not None else [False] * len(frame)
+    names = [f"{name} {PROVISIONAL_MARK}" if flag else name
+             for name, flag in zip(frame["layer"], flags, strict=True)]  # fmt: skip
+    opacity = [PROVISIONAL_OPACITY if flag else 1.0 for flag in flags]
     for column in LATENCY_PARTS:
         figure.add_bar(
-            x=frame["layer"], y=frame[column], name=LATENCY_PART_LABELS[column],
-            marker_color=LATENCY_PART_COLORS[column],
+            x=names, y=frame[column], name=LATENCY_PART_LABELS[column],
+            marker={"color": LATENCY_PART_COLORS[column], "opacity": opacity},
         )  # fmt: skip
+    if any(flags):
+        subtitle = f"{subtitle}; faded, {PROVISIONAL_MARK}: provisional" if subtitle else (
+            f"faded, {PROVISIONAL_MARK}: provisional")  # fmt: skip
     figure.update_layout(
         barmode="stack",
         title=titled("Latency breakdown per layer", subtitle),

@@ -12,6 +12,11 @@ starts from:
 
 A search that proves nothing above the candidate floor reports it as its lower bound; then the
 gap is measured against that floor, and the card says so: the true gap may be much smaller.
+
+`level_usage` reads a mapping's tiles off `miredo_core.analyze` (the facts the cost model starts
+from) and its traffic off the evaluated cost: per (level, operand) the tile one instance holds,
+the share of the level's capacity it takes (both halves when double-buffered) and the share of
+the level's port bandwidth its reads and writes use over the layer's latency.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from miredo_core import (
     LayerResult,
     Level,
     NetworkResult,
+    analyze,
     channel_cycles,
     layer_floors,
     objective_value,
@@ -180,3 +186,56 @@ def fidelity_flags(result: NetworkResult) -> pd.DataFrame:
         if abs(latency) > FIDELITY_TOLERANCE or abs(energy) > FIDELITY_TOLERANCE:
             rows.append((r.layer.name, latency, energy))
     return pd.DataFrame(rows, columns=["layer", "latency_difference", "energy_difference"])
+
+
+#: Short level names, outermost first (as the loop-nest view spells them).
+_LEVEL_NAMES = {
+    Level.DRAM: "DRAM", Level.GLOBAL_BUFFER: "GB", Level.INPUT_BUFFER: "IBUF",
+    Level.OUTPUT_BUFFER: "OBUF", Level.INPUT_REGISTER: "IReg", Level.OUTPUT_REGISTER: "OReg",
+    Level.MACRO: "Macro",
+}  # fmt: skip
+
+
+def _port_use(bits: float, bw_bits_per_cycle: float, instances: int, cycles: float) -> float:
+    """Bits moved through a port over the bits it could move in `cycles` (NaN: unlimited)."""
+    if not math.isfinite(bw_bits_per_cycle) or cycles <= 0:
+        return math.nan
+    return bits / (bw_bits_per_cycle * instances * cycles)
+
+
+def level_usage(hardware: Hardware, result: LayerResult) -> pd.DataFrame:
+    """One row per (level, operand) a mapping uses below DRAM: tile elements and bytes per
+    instance, double buffering, occupancy of the level (this operand, and all operands), and
+    the read / write port use of this operand's traffic (see the module docstring)."""
+    analysis = analyze(hardware, result.layer, result.mapping)
+    traffic = result.cost.memory_bits
+    cycles = result.cost.latency_cycles
+    held: dict[Level, float] = {}
+    rows = []
+    for operand, chain in analysis.boundaries.items():
+        for boundary in chain:
+            level = boundary.child
+            halves = 2 if boundary.double_buffered else 1
+            bits = analysis.resident_bits[(level, operand)] * halves
+            held[level] = held.get(level, 0.0) + bits
+            memory = hardware.memory(level)
+            instances = hardware.level_instances(level)
+            rows.append({
+                "level": _LEVEL_NAMES[level], "operand": operand.value,
+                "tile_elements": boundary.child_tile_elements,
+                "tile_bytes": analysis.resident_bits[(level, operand)] / 8,
+                "double_buffered": bool(boundary.double_buffered),
+                "occupancy": bits / memory.size_bits,
+                "read_bw_use": _port_use(traffic.get((level, operand, "read"), 0.0),
+                                         memory.read_bw_bits_per_cycle, instances, cycles),
+                "write_bw_use": _port_use(traffic.get((level, operand, "write"), 0.0),
+                                          memory.write_bw_bits_per_cycle, instances, cycles),
+                "_level": level,
+            })  # fmt: skip
+    order = list(_LEVEL_NAMES)
+    for row in rows:
+        level = row.pop("_level")
+        row["level_occupancy"] = held[level] / hardware.memory(level).size_bits
+        row["_order"] = order.index(level)
+    frame = pd.DataFrame(rows).sort_values(["_order", "operand"], kind="stable")
+    return frame.drop(columns=["_order"]).reset_index(drop=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -148,8 +149,30 @@ class SweepOutcome:
     store_path: str
 
 
+#: Scheduling niceness of the dashboard's worker processes (and the solver processes they
+#: start, which inherit it): the server (niceness 0) gets about nine times their share of a
+#: busy CPU, so pages and other tabs keep rendering while a network is mapped, and on an idle
+#: machine a solve still runs at full speed. Not the lowest priority (19): other programs'
+#: work would then starve a solve almost completely. Work budgets, not time, bound a solve,
+#: so answers do not change with it.
+WORKER_NICENESS = 10
+
+
+def lower_priority() -> None:
+    """In a worker process, raise its niceness to WORKER_NICENESS (never lowers it). A main
+    process (the server, a test calling a job function itself) and a platform without
+    `os.nice` keep their priority."""
+    nice = getattr(os, "nice", None)
+    if nice is None or multiprocessing.parent_process() is None:
+        return
+    current = nice(0)
+    if current < WORKER_NICENESS:
+        nice(WORKER_NICENESS - current)
+
+
 def warm_up() -> bool:
-    """A no-op task that makes a fresh worker import the library before the first real job."""
+    """Makes a fresh worker import the library, at a lower priority, before the first job."""
+    lower_priority()
     return True
 
 
@@ -169,7 +192,8 @@ def _cancel(status: Any):
     return lambda: bool(status.get("cancel"))
 
 
-def _options(pairs: tuple[tuple[str, str], ...]) -> SolveOptions:
+def solve_options(pairs: tuple[tuple[str, str], ...]) -> SolveOptions:
+    """The `SolveOptions` of a request's option pairs."""
     return SolveOptions(**dict(pairs))
 
 
@@ -195,12 +219,13 @@ def solver_executor(mapper: str) -> Iterator[Executor]:
 def run_network(request: RunRequest, status: Any) -> NetworkResult:
     """Map the request's network through the result store; library errors propagate to the
     caller unchanged."""
+    lower_priority()
     hardware = parse_hardware(request.hardware_text, source="hardware")
     network = request.workload.load()
     status.update(done=0, total=0, layer="")
     with ResultStore(request.store_path) as store, solver_executor(request.mapper) as executor:
         return map_network(
-            hardware, network, request.objective, request.mapper, _options(request.options),
+            hardware, network, request.objective, request.mapper, solve_options(request.options),
             store=store, executor=executor, simulate=request.simulate,
             progress=_progress(status), cancel=_cancel(status),
         )  # fmt: skip
@@ -215,12 +240,13 @@ def sweep_spec(request: SweepRequest) -> SweepSpec:
         network=request.workload.load(),
         objective=request.objective,
         mapper=request.mapper,
-        options=_options(request.options),
+        options=solve_options(request.options),
     )
 
 
 def run_sweep(request: SweepRequest, status: Any) -> SweepOutcome:
     """Map the network on every sweep point through the result store (the library's sweep)."""
+    lower_priority()
     spec = sweep_spec(request)
     status.update(done=0, total=0, layer="")
     with ResultStore(request.store_path) as store, solver_executor(request.mapper) as executor:

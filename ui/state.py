@@ -347,8 +347,36 @@ def record_run(request: RunRequest, result: Any, baseline: Any, design: Design) 
     previous = state.get(PREVIOUS_RUN)
     if previous is None or previous["design"].hash == design.hash:
         return None
-    earlier = previous["request"]
-    same = (earlier.workload, earlier.objective, earlier.mapper) == (
+    return previous if _same_run(previous["request"], request) else None
+
+
+def _same_run(earlier: RunRequest, request: RunRequest) -> bool:
+    return (earlier.workload, earlier.objective, earlier.mapper) == (
         request.workload, request.objective, request.mapper,
     )  # fmt: skip
-    return previous if same else None
+
+
+def comparable_run(request: RunRequest, design: Design) -> dict | None:
+    """The latest finished run of another design with the same workload, objective and mapper
+    (what a new answer is compared with), or None."""
+    for key in (LAST_RUN, PREVIOUS_RUN):
+        run = st.session_state.get(key)
+        if run is None or run.get("design") is None or run["design"].hash == design.hash:
+            continue
+        return run if _same_run(run["request"], request) else None
+    return None
+
+
+def known_designs(design: Design) -> tuple[str, ...]:
+    """Canonical texts of the other designs this session worked on (its base hardware, its
+    last runs), whose stored answers can seed a provisional answer of `design`."""
+    texts = []
+    try:
+        texts.append(cached.canonical_hardware_text(st.session_state[BASE_TEXT]))
+    except ValueError:  # ConfigError: an unparsable base has no answers
+        pass
+    for key in (LAST_RUN, PREVIOUS_RUN):
+        run = st.session_state.get(key)
+        if run is not None and run.get("design") is not None:
+            texts.append(run["design"].text)
+    return tuple(dict.fromkeys(text for text in texts if text != design.text))

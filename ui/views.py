@@ -12,9 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from miredo_core import Hardware, NetworkResult
-from ui import charts, explain, frames, state
+from ui import charts, explain, frames
 from ui.explain import BoundCard, Efficiency
-from ui.jobs import RunRequest
 from ui.text import (
     escape_markdown,
     format_area,
@@ -60,7 +59,8 @@ def _delta(new: float, old: float | None, formatter) -> str | None:
     if old is None or not (math.isfinite(new) and math.isfinite(old)) or old == 0:
         return None
     difference = new - old
-    sign = "+" if difference >= 0 else "−"
+    # An ASCII "-": st.metric reads the direction of the change from the first character.
+    sign = "+" if difference >= 0 else "-"
     return f"{sign}{abs(difference) / abs(old):.1%} ({sign}{formatter(abs(difference))})"
 
 
@@ -89,16 +89,6 @@ def result_metrics(
 
 def previous_note(label: str) -> None:
     st.caption(f"Changes are against the previous design: {escape_markdown(label)}")
-
-
-def provisional(result: NetworkResult, area_mm2: float, note: str, subtitle: str) -> None:
-    """A complete figure shown while the real answer is computed, plainly marked as such."""
-    st.info(note)
-    result_metrics(result, area_mm2)
-    st.plotly_chart(
-        charts.latency_breakdown(result.to_frame(), f"provisional: {subtitle}"),
-        key="chart_provisional",
-    )
 
 
 def efficiency_metrics(figures: Efficiency, clock_mhz: float) -> None:
@@ -182,11 +172,44 @@ def layer_details(hardware: Hardware, result: NetworkResult, name: str, key: str
     left.caption(
         "Double-buffered: " + (", ".join(frames.double_buffered_labels(chosen.mapping)) or "none")
     )
+    memory_levels(hardware, chosen, f"{key}_levels")
     ceilings = explain.roofline_frame(hardware, result)
     right.plotly_chart(charts.layer_ceilings(ceilings, name), key=f"{key}_ceilings")
     right.plotly_chart(
         charts.energy_breakdown(frames.energy_frame(result, name), f"Energy of {name}"),
         key=f"{key}_energy",
+    )
+
+
+def _bytes(count: float) -> str:
+    """Bytes as buffers are sized: B below 1 KiB, then KiB / MiB (binary prefixes)."""
+    for unit, size in (("MiB", 2**20), ("KiB", 2**10)):
+        if count >= size:
+            return f"{count / size:.3g} {unit}"
+    return f"{count:g} B"
+
+
+def memory_levels(hardware: Hardware, result, key: str) -> None:
+    """The tile each level holds per operand, in elements and bytes, with its share of the
+    level's capacity and of its ports' bandwidth (`explain.level_usage`)."""
+    usage = explain.level_usage(hardware, result)
+    shown = pd.DataFrame({
+        "Level": usage["level"], "Operand": usage["operand"],
+        "Tile (elements)": [f"{int(v):,}" for v in usage["tile_elements"]],
+        "Tile (bytes)": [_bytes(float(v)) for v in usage["tile_bytes"]],
+        "Double-buffered": ["⇄ yes (2 halves)" if v else "no" for v in usage["double_buffered"]],
+        "Capacity used": [format_percent(v) for v in usage["occupancy"]],
+        "Level capacity used (all operands)": [format_percent(v) for v in usage["level_occupancy"]],
+        "Read bandwidth used": [format_percent(v) for v in usage["read_bw_use"]],
+        "Write bandwidth used": [format_percent(v) for v in usage["write_bw_use"]],
+    })  # fmt: skip
+    st.markdown("**Memory levels of this mapping** (per instance of each level)")
+    st.dataframe(shown, hide_index=True, width="stretch", key=key,
+                 height=frames.table_height(len(shown)))  # fmt: skip
+    st.caption(
+        "Capacity used: the tile held (both halves when double-buffered) over the level's size. "
+        "Bandwidth used: this operand's bits through the level's port over what the port moves "
+        "in the layer's latency (all instances)."
     )
 
 
@@ -209,25 +232,3 @@ def compare_totals(comparison: pd.DataFrame) -> None:
         rows.append(row)
     table = pd.DataFrame(rows)
     st.dataframe(table, hide_index=True, width="stretch", height=frames.table_height(len(table)))
-
-
-def show_provisional(jobs: list, design: state.Design, request: RunRequest) -> None:
-    """While the mapper runs: the finished weight-stationary baseline of this design, else the
-    last finished run (another design), each marked as what it is; nothing when neither."""
-    subtitle = f"{design.hardware.name} #{design.hash}, {request.workload.label}"
-    if len(jobs) > 1 and jobs[-1].done():
-        baseline, message = jobs[-1].outcome()
-        if baseline is not None and not message:
-            provisional(
-                baseline, design.hardware.area_mm2,
-                "Provisional: the weight-stationary mapping of this design, shown while the "
-                "mapper runs; its answer replaces it.", subtitle,
-            )  # fmt: skip
-            return
-    last = state.recall(state.LAST_RUN)
-    if last is not None and last.get("design") is not None:
-        provisional(
-            last["result"], last["design"].hardware.area_mm2,
-            "Provisional: the previous answer (" + escape_markdown(last["design"].label)
-            + "), shown until this design's answer arrives.", "previous design",
-        )  # fmt: skip

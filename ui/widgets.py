@@ -127,22 +127,38 @@ def yaml_editor() -> None:
 CANCELLING = "Cancelling… layers already solved are kept."
 
 
-def progress_panel(jobs: Sequence[Job], key: str, on_cancel: Callable[[], None]) -> None:
-    """Progress bars of running jobs, polled off the main run; reruns the page when all end.
-    Cancel answers in the same fragment run: the panel says "cancelling…" at once and keeps
-    saying it until the workers have stopped."""
+def progress_text(job: Job, points: int = 0) -> tuple[float, str]:
+    """A job's progress bar: the fraction done and "label: 30/84 layers (≈ 2 of 6 points),
+    12 s elapsed, about 25 s left (last: ...)"."""
+    done, total, layer = job.progress()
+    fraction = min(done / total, 1.0) if total else 0.0
+    elapsed, left = job.estimate(done, total)
+    if not total:  # the worker has not read the workload yet
+        return 0.0, f"{job.label}: starting, {elapsed:.0f} s elapsed"
+    text = f"{job.label}: {done}/{total} layers"
+    if points:
+        text += f" (≈ {int(fraction * points)} of {points} points)"
+    text += f", {elapsed:.0f} s elapsed"
+    text += ", estimating the time left" if left is None else f", about {left:.0f} s left"
+    return fraction, text + (f" (last: {layer})" if layer else "")
+
+
+def progress_panel(
+    jobs: Sequence[Job], key: str, on_cancel: Callable[[], None], points: int = 0
+) -> None:
+    """Progress bars of running jobs (with `points`, a sweep's design points, the share of
+    them done), polled off the main run; reruns the page when one ends. Cancel answers in the
+    same fragment run: the panel says "cancelling…" at once and keeps saying it until the
+    workers have stopped."""
 
     finished = sum(job.done() for job in jobs)
 
     def panel() -> None:
-        # A job that ends reruns the page: the last one shows the answer, an earlier one (the
-        # baseline) gives the page a provisional figure to show meanwhile.
+        # A job that ends reruns the page, which shows its answer.
         if sum(job.done() for job in jobs) != finished:
             st.rerun(scope="app")
         for job in jobs:
-            done, total, layer = job.progress()
-            fraction = min(done / total, 1.0) if total else 0.0
-            text = f"{job.label}: {done}/{total}" + (f" (last: {layer})" if layer else "")
+            fraction, text = progress_text(job, points)
             st.progress(fraction, text=escape_markdown(text))
         if any(job.cancel_requested() for job in jobs):
             st.info(CANCELLING)
