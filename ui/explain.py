@@ -73,12 +73,12 @@ def bound_card(hardware: Hardware, result: LayerResult) -> BoundCard:
     bound = float(result.search.lower_bound)
     gap = float(result.search.gap)
     compute, dram, floor = layer_floors(hardware, result.layer, objective)
-    which = "compute" if compute >= dram else "DRAM traffic"
+    which = _floor_parts(objective, compute, dram, floor)
     if math.isnan(bound):
         kind = "none"
         text = (
             f"{result.mapper} is a baseline and proves no bound. For reference, the candidate "
-            f"floor ({which} of the best unrolling) is {_ratio_text(value, floor)} below it."
+            f"floor ({which}, best unrolling) is {_ratio_text(value, floor)} below it."
         )
     elif gap <= _SAME or result.status == "optimal":
         kind = "optimal"
@@ -86,20 +86,31 @@ def bound_card(hardware: Hardware, result: LayerResult) -> BoundCard:
     elif abs(bound - floor) <= _SAME * max(abs(floor), 1.0):
         kind = "candidate floor"
         text = (
-            f"The gap is measured against the candidate floor ({which} of the best spatial "
+            f"The gap is measured against the candidate floor ({which}, best spatial "
             "unrolling): the search proved nothing tighter, so the true gap may be much smaller."
         )
     else:
         kind = "above the floor"
         text = (
             f"The search proved a bound {_ratio_text(bound, floor)} above the candidate floor "
-            f"({which}); weight writes, partial-sum round trips, bandwidth and start-up add to it."
+            f"({which}); the searched nests add buffer reloads, bandwidth and start-up to it."
         )
     part, share = _largest_part(result)
     return BoundCard(
         result.layer.name, objective, value, bound, gap, compute, dram, floor, kind, text,
         part, share,
     )  # fmt: skip
+
+
+def _floor_parts(objective: str, compute: float, dram: float, floor: float) -> str:
+    """What the candidate floor is made of, in words."""
+    if objective != "latency":
+        return "MAC, DRAM, register-traffic and leakage energy"
+    if dram >= floor * (1 - _SAME):
+        return "DRAM traffic"
+    if compute >= floor * (1 - _SAME):
+        return "compute"
+    return "compute plus register reloads and interface transfers"
 
 
 def _ratio_text(high: float, low: float) -> str:

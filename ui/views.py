@@ -156,7 +156,8 @@ def gap_note(table: pd.DataFrame) -> None:
         st.caption(
             f"{count} layer(s) have a gap above 1 %. A gap is measured against the proven lower "
             "bound; open a layer's bound card below to see whether that bound is only the "
-            "candidate floor (compute or DRAM traffic), in which case the true gap may be smaller."
+            "candidate floor (compute, register reloads, interface and DRAM traffic of the best "
+            "unrolling), in which case the true gap may be smaller."
         )
 
 
