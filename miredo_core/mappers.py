@@ -139,13 +139,14 @@ def get_mapper(name: str) -> Mapper:
 def map_layer(
     hw: Hardware,
     layer: Layer,
-    mapper: str = "ws",
     objective: str = "latency",
-    simulate: bool = False,
+    mapper: str = "ws",
     options: SolveOptions | None = None,
+    *,
+    simulate: bool = False,
     cancel: Any = None,
 ) -> LayerResult:
-    """Map, evaluate and optionally simulate one layer.
+    """Map, evaluate and optionally simulate one layer (arguments in `map_network`'s order).
 
     An `InfeasibleMappingError` from the mapper, the cost model or the simulator yields an
     "infeasible" result carrying the error message, so that one impossible layer does not hide

@@ -208,7 +208,7 @@ def test_weights_wider_than_the_macro_cells_are_infeasible() -> None:
 
 
 def test_mip_mapper_reports_wide_weights_as_an_infeasible_layer() -> None:
-    result = map_layer(hardware("default_8core"), WIDE_WEIGHTS, "mip", options=INTERACTIVE)
+    result = map_layer(hardware("default_8core"), WIDE_WEIGHTS, mapper="mip", options=INTERACTIVE)
     assert result.status == "infeasible"
     assert "16-bit weights" in result.reason and result.cost is None
 

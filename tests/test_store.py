@@ -41,7 +41,7 @@ def store(tmp_path: Path):
 
 
 def stored_and_read(store: ResultStore, hw: Hardware, layer: Layer, mapper: str, objective: str):
-    result = map_layer(hw, layer, mapper, objective, options=OPTIONS)
+    result = map_layer(hw, layer, objective, mapper, OPTIONS)
     key = problem_key(hw, layer, objective, mapper, OPTIONS)
     store.put(key, Answer.from_result(result))
     return result, store.lookup(hw, layer, objective, mapper, OPTIONS)
