@@ -50,8 +50,6 @@ from typing import Any, TypeVar
 from miredo_core.hardware import Hardware
 from miredo_core.mapping import InfeasibleMappingError
 from miredo_core.problem_keys import (
-    MAPPER_OPTION_FIELDS,
-    OBJECTIVE_BLIND_MAPPERS,
     Answer,
     ProblemKey,
     hardware_hash,
@@ -62,9 +60,7 @@ from miredo_core.search.engine import SolveOptions
 from miredo_core.workload import Layer
 
 __all__ = [
-    "MAPPER_OPTION_FIELDS",
     "MEMORY",
-    "OBJECTIVE_BLIND_MAPPERS",
     "STORE_ENV",
     "Answer",
     "ProblemKey",
