@@ -99,18 +99,7 @@ def _mip(hw, layer, objective, options, cancel) -> MapperOutcome:
     result = solve_layer(hw, layer, objective, options, cancel=cancel)
     if result.mapping is None:
         raise InfeasibleMappingError(result.reason)
-    return MapperOutcome(
-        result.mapping,
-        result.status,
-        SearchStats(
-            predicted_latency_cycles=result.predicted_latency_cycles,
-            predicted_energy_pj=result.predicted_energy_pj,
-            lower_bound=result.lower_bound,
-            gap=result.gap,
-            candidates_total=result.candidates_total,
-            candidates_pruned=result.candidates_pruned,
-        ),
-    )
+    return MapperOutcome(result.mapping, result.status, SearchStats.from_attributes(result))
 
 
 def _exhaustive(hw, layer, objective, options, cancel) -> MapperOutcome:
