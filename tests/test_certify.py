@@ -67,8 +67,16 @@ def sample_candidates(hw, layer: Layer, count: int, max_orders: int, seed: int =
     return small[:count]
 
 
-@pytest.mark.parametrize("objective", OBJECTIVES)
-@pytest.mark.parametrize("layer_name", ["conv3x3", "conv1x1", "depthwise3x3", "matmul"])
+@pytest.mark.parametrize(
+    ("layer_name", "objective"),
+    [
+        pytest.param(name, objective, marks=pytest.mark.slow)
+        if (name, objective) in {("conv3x3", "latency"), ("conv3x3", "edp"), ("conv1x1", "latency")}
+        else (name, objective)
+        for name in ["conv3x3", "conv1x1", "depthwise3x3", "matmul"]
+        for objective in OBJECTIVES
+    ],
+)  # fmt: skip
 def test_exact_optimum_of_a_candidate_equals_complete_enumeration(layer_name, objective):
     hw, layer = hardware("tiny"), tiny_layer(layer_name)
     for cand in sample_candidates(hw, layer, count=3, max_orders=150):
@@ -104,7 +112,11 @@ def test_exact_optimum_with_a_ping_pong_macro(objective):
     ("hw_name", "layer"),
     [
         ("tiny", Layer("conv1x1_c8k4", P=4, Q=4, C=8, K=4)),
-        ("default_8core", Layer("conv1x1_c64k32_p4", P=4, Q=4, C=64, K=32)),
+        pytest.param(
+            "default_8core",
+            Layer("conv1x1_c64k32_p4", P=4, Q=4, C=64, K=32),
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_no_random_mapping_beats_the_certified_optimum(hw_name, layer):
@@ -246,6 +258,7 @@ def test_no_mapper_beats_a_proven_bound_and_the_certificate_reproduces(layer_nam
     )
 
 
+@pytest.mark.slow
 def test_layer_certificate_with_two_worker_processes_agrees_with_the_oracle():
     assert_certifies_the_oracle_optimum("conv1x1", "latency", workers=2)
 

@@ -248,6 +248,7 @@ def test_mip_mapper_fills_the_search_columns(serial_network_result) -> None:
         )
 
 
+@pytest.mark.slow
 def test_parallel_mapping_gives_the_serial_mappings(serial_network_result) -> None:
     parallel = map_network(
         hardware("tiny"), tiny_workload(), "latency", "mip", options=BALANCED, jobs=2
@@ -285,8 +286,9 @@ def test_cancel_after_the_first_layer_keeps_its_result() -> None:
 
 @pytest.mark.parametrize(
     ("hw_name", "layer_name", "objective"),
-    [("tiny", "conv3x3", "edp"), ("default_8core", "Conv_17", "latency")],
-)
+    [pytest.param("tiny", "conv3x3", "edp", marks=pytest.mark.slow),
+     ("default_8core", "Conv_17", "latency")],
+)  # fmt: skip
 def test_presets_are_monotone(hw_name, layer_name, objective) -> None:
     """Each preset starts from the cheaper one's answer: thorough is never worse than balanced,
     balanced never worse than interactive, and the proven bounds only rise."""

@@ -181,8 +181,15 @@ def test_searched_mapping_survives_a_round_trip(default_hardware: Hardware) -> N
     assert Mapping.from_dict(mapping.to_dict()) == mapping
 
 
-@pytest.mark.parametrize("depth", [1, 2])
-@pytest.mark.parametrize("layer_name", ["conv1x1", "matmul", "depthwise3x3"])
+@pytest.mark.parametrize(
+    ("layer_name", "depth"),
+    [
+        ("depthwise3x3", 1),
+        *(pytest.param(name, depth, marks=pytest.mark.slow)
+          for name, depth in [("conv1x1", 1), ("conv1x1", 2), ("matmul", 1), ("matmul", 2),
+                              ("depthwise3x3", 2)]),
+    ],
+)  # fmt: skip
 def test_no_mapping_of_a_candidate_beats_its_bounds_exhaustively(
     tiny_hardware, tiny_layers, layer_name, depth
 ) -> None:
