@@ -1,11 +1,13 @@
 """The mapper registry and `map_layer`: map, evaluate and optionally simulate one layer.
 
 A mapper is a function `(hw, layer, objective, options, cancel) -> MapperOutcome` registered in
-`MAPPERS` with what a caller needs to know about it (`Mapper`): whether it reads solver options
-(preset, solver, time limit) and whether it is expensive (worth a process pool and a progress
-bar). `cancel` is None or an object with `is_set()`; an interruptible mapper returns its best
-mapping so far with status "stopped" once it is set. A mapper that finds no legal mapping raises
-`InfeasibleMappingError`, which becomes an "infeasible" layer with the error as its reason.
+`MAPPERS` with what a caller needs to know about it (`Mapper`): the SolveOptions fields its
+answer depends on (they key its answers in the result store, `problem_keys`, and say whether it
+takes the solver settings a user picks), whether it ignores the objective, and whether it is
+expensive (worth a process pool and a progress bar). `cancel` is None or an object with
+`is_set()`; an interruptible mapper returns its best mapping so far with status "stopped" once
+it is set. A mapper that finds no legal mapping raises `InfeasibleMappingError`, which becomes
+an "infeasible" layer with the error as its reason.
 Every mapping is evaluated by `cost_model.evaluate`, the single source of truth for cost.
 """
 
