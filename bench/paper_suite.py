@@ -42,6 +42,7 @@ from miredo_core import (  # noqa: E402
     Network,
     NetworkSummary,
     ResultStore,
+    Run,
     SolveOptions,
     campaign_network,
     load_hardware,
@@ -109,8 +110,8 @@ def run_campaign(args: argparse.Namespace) -> list[NetworkSummary]:
                 map_network(hw, network, objective, "mip", options, store=store,
                             executor=pool, progress=progress)  # fmt: skip
                 wall_s = time.monotonic() - start
-                summary, result = network_summary(store, hw, network, objective, "mip",
-                                                           options)  # fmt: skip
+                summary, result = network_summary(store, hw, network,
+                                                  Run(objective, "mip", options))  # fmt: skip
                 failed = [r.layer.name for r in result.layer_results if not r.feasible]
                 print(f"{name} {objective}: {summary.stored_layers}/{summary.layers} layers in "
                       f"the store, {summary.certified_layers} certified, wall {wall_s:.1f} s this "

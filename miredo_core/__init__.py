@@ -10,7 +10,7 @@ CLI's `--help` does not pay for numba, python-mip or pandas until it needs them.
                              get_network, list_networks, import_onnx, apply_variant, AXES
     one layer                evaluate, analyze (tiles and boundaries), simulate,
                              solve_layer, SolveOptions, PRESETS, SOLVERS
-    networks and sweeps      map_network, MAPPERS, register_mapper, run_sweep, SweepSpec,
+    networks and sweeps      map_network, Run, MAPPERS, register_mapper, run_sweep, SweepSpec,
                              parse_axis, ResultStore, StoredMapping, process_pool
     results                  NetworkResult, LayerResult, SearchStats, pareto_mask,
                              layer_floors, channel_cycles (what bounds a layer)
@@ -74,7 +74,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
         ("MAPPERS", "Mapper", "register_mapper", "get_mapper", "map_layer"), "mappers"
     ),  # fmt: skip
-    **dict.fromkeys(("map_network", "map_networks", "ProgressCallback"), "network"),
+    **dict.fromkeys(("map_network", "map_networks", "Run", "ProgressCallback"), "network"),
     **dict.fromkeys(
         (
             "run_sweep",

@@ -2,7 +2,8 @@
 
 A campaign maps every layer of a suite of networks for some objectives and leaves the answers
 in a `ResultStore` (bench/paper_suite.py runs one, possibly over several sessions). This module
-only reads: `stored_network_result` rebuilds a network's `NetworkResult` from the store (a layer
+only reads: `stored_network_result` rebuilds a network's `NetworkResult` from the store under a
+`network.Run` (objective, mapper, options) (a layer
 not yet solved is reported "cancelled" with the reason "not in the result store"; nothing is
 solved), every mapping re-evaluated by `cost_model.evaluate` as the store does on every read.
 `summarize` turns it into one `NetworkSummary` row: layers and distinct shapes, how many are
@@ -36,7 +37,7 @@ from miredo_core.config import load_hardware
 from miredo_core.hardware import Hardware
 from miredo_core.kinds import OBJECTIVES, Status, objective_value
 from miredo_core.mapping import InfeasibleMappingError
-from miredo_core.network import MAPPERS, map_network
+from miredo_core.network import MAPPERS, Run, map_network
 from miredo_core.results import LayerResult, NetworkResult
 from miredo_core.search.engine import PRESETS, SolveOptions, within_tolerance
 from miredo_core.store import ResultStore, hardware_hash, problem_key
@@ -100,21 +101,17 @@ def template_path(network_name: str) -> Path:
 
 
 def stored_network_result(
-    store: ResultStore,
-    hw: Hardware,
-    network: Network,
-    objective: str,
-    mapper: str = "mip",
-    options: SolveOptions | None = None,
+    store: ResultStore, hw: Hardware, network: Network, run: Run
 ) -> NetworkResult:
-    """`network` as the store knows it under (hw, objective, mapper, options); solves nothing.
+    """`network` as the store knows it on `hw` under the run's objective, mapper and options;
+    solves nothing (and simulates nothing: `run.simulate` is not read).
 
     A copy of a shape gets the stored answer under its own name with `reused_from` set and
     solve time 0, as `network.map_network` reports copies.
     """
-    options = options or SolveOptions()
+    objective, mapper = run.objective, run.mapper
     hw_hash = hardware_hash(hw)
-    keys = [problem_key(hw_hash, layer, objective, mapper, options) for layer in network.layers]
+    keys = [problem_key(hw_hash, layer, objective, mapper, run.options) for layer in network.layers]
     answers = store.get_many(keys)
     first: dict[str, str] = {}
     results: list[LayerResult] = []
@@ -215,18 +212,13 @@ def summarize(
 
 
 def network_summary(
-    store: ResultStore,
-    hw: Hardware,
-    network: Network,
-    objective: str,
-    mapper: str = "mip",
-    options: SolveOptions | None = None,
+    store: ResultStore, hw: Hardware, network: Network, run: Run
 ) -> tuple[NetworkSummary, NetworkResult]:
-    """The campaign row of one network and objective, and the stored result it summarises."""
-    options = options or SolveOptions()
-    result = stored_network_result(store, hw, network, objective, mapper, options)
-    baseline = map_network(hw, network, mapper="ws", objective=objective)
-    return summarize(result, baseline, options.gap_tolerance), result
+    """The campaign row of one network under the run's objective, mapper and options, and the
+    stored result it summarises (`stored_network_result`)."""
+    result = stored_network_result(store, hw, network, run)
+    baseline = map_network(hw, network, run.objective, "ws")
+    return summarize(result, baseline, run.options.gap_tolerance), result
 
 
 SUMMARY_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(NetworkSummary))
@@ -351,7 +343,8 @@ def run_report(args, out) -> int:
     summaries, layer_frames = [], []
     with ResultStore(args.store) as store:
         for objective in args.objective or DEFAULT_OBJECTIVES:
-            summary, result = network_summary(store, hw, network, objective, args.mapper, options)
+            run = Run(objective, args.mapper, options)
+            summary, result = network_summary(store, hw, network, run)
             summaries.append(summary)
             layer_frames.append(result.to_frame()[list(LAYER_COLUMNS)])
     frame = summary_frame(summaries)

@@ -63,7 +63,7 @@ from miredo_core.config import ConfigError, load_hardware
 from miredo_core.kinds import OBJECTIVES
 from miredo_core.mapping import InfeasibleMappingError
 from miredo_core.network import MAPPERS, map_network
-from miredo_core.onnx_import import skipped_work
+from miredo_core.onnx_ops import skipped_work
 from miredo_core.pareto import PARETO_COLUMNS, resolve_columns
 from miredo_core.search.engine import PRESETS, SolveOptions
 from miredo_core.search.mip import SOLVERS

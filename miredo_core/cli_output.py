@@ -13,7 +13,7 @@ from typing import TextIO
 import pandas as pd
 
 from miredo_core.config import ConfigError
-from miredo_core.onnx_import import skipped_work
+from miredo_core.onnx_ops import skipped_work
 from miredo_core.results import NetworkResult
 from miredo_core.sweep import SweepResult
 

@@ -73,6 +73,7 @@ from typing import Any, ClassVar
 
 from miredo_core.analysis import Analysis, Boundary, analyze
 from miredo_core.hardware import Hardware, Level
+from miredo_core.kinds import EnergyDelay
 from miredo_core.latency import (
     LATENCY_PART_NAMES,
     LatencyParts,
@@ -151,13 +152,14 @@ def _read_parts(cls):
 
 @_read_parts
 @dataclass(frozen=True)
-class CostBreakdown:
+class CostBreakdown(EnergyDelay):
     """Cost of one layer under one mapping, built from its latency and energy parts.
 
     Every field of the parts reads directly off the breakdown too: `cost.latency_cycles`,
     `cost.compute_cycles`, the three `*_stall_cycles`, `cost.startup_cycles`,
     `cost.writeback_cycles` (`LatencyParts`), `cost.energy_pj`, `cost.mac_energy_pj`,
-    `cost.leakage_energy_pj`, `cost.memory_energy_pj`, `cost.memory_bits` (`EnergyParts`).
+    `cost.leakage_energy_pj`, `cost.memory_energy_pj`, `cost.memory_bits` (`EnergyParts`), and
+    their product `cost.edp_pj_cycles` (`kinds.EnergyDelay`).
     """
 
     #: Names of the fields that add up to `latency_cycles`, in column order.
@@ -173,11 +175,6 @@ class CostBreakdown:
     """Fraction of the cores x rows x columns compute cells the mapping unrolls onto."""
     utilization: float
     """Achieved MACs per cycle over the peak of the hardware."""
-
-    @property
-    def edp_pj_cycles(self) -> float:
-        """Energy-delay product in pJ x cycles."""
-        return self.energy_pj * self.latency_cycles
 
     @property
     def stall_cycles(self) -> float:

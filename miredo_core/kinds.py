@@ -1,4 +1,4 @@
-"""The vocabulary every part of the tool shares: objectives and result statuses.
+"""The vocabulary every part of the tool shares: objectives and result statuses, and the EDP.
 
 Both are `StrEnum`s, so a member compares equal to its plain string (`Objective.EDP == "edp"`)
 and prints as it; command-line choices, CSV columns and the result store keep the plain strings.
@@ -37,6 +37,15 @@ class Objective(_Vocabulary):
 
 #: The objectives as plain strings, in menu order.
 OBJECTIVES: tuple[str, ...] = tuple(member.value for member in Objective)
+
+
+class EnergyDelay:
+    """Base of a result with `latency_cycles` and `energy_pj`: gives their product, the EDP."""
+
+    @property
+    def edp_pj_cycles(self) -> float:
+        """Energy-delay product, pJ x cycles: energy_pj x latency_cycles."""
+        return self.energy_pj * self.latency_cycles
 
 
 def objective_value(cost, objective: str) -> float:

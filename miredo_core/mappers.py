@@ -1,11 +1,13 @@
 """The mapper registry and `map_layer`: map, evaluate and optionally simulate one layer.
 
 A mapper is a function `(hw, layer, objective, options, cancel) -> MapperOutcome` registered in
-`MAPPERS` with what a caller needs to know about it (`Mapper`): whether it reads solver options
-(preset, solver, time limit) and whether it is expensive (worth a process pool and a progress
-bar). `cancel` is None or an object with `is_set()`; an interruptible mapper returns its best
-mapping so far with status "stopped" once it is set. A mapper that finds no legal mapping raises
-`InfeasibleMappingError`, which becomes an "infeasible" layer with the error as its reason.
+`MAPPERS` with what a caller needs to know about it (`Mapper`): the SolveOptions fields its
+answer depends on (they key its answers in the result store, `problem_keys`, and say whether it
+takes the solver settings a user picks), whether it ignores the objective, and whether it is
+expensive (worth a process pool and a progress bar). `cancel` is None or an object with
+`is_set()`; an interruptible mapper returns its best mapping so far with status "stopped" once
+it is set. A mapper that finds no legal mapping raises `InfeasibleMappingError`, which becomes
+an "infeasible" layer with the error as its reason.
 Every mapping is evaluated by `cost_model.evaluate`, the single source of truth for cost.
 """
 
@@ -41,17 +43,44 @@ class MapperOutcome:
 MapperFunction = Callable[[Hardware, Layer, str, SolveOptions, Any], MapperOutcome]
 
 
+#: SolveOptions fields that change how fast an answer comes, never what it is.
+SPEED_ONLY_OPTIONS = frozenset({"threads", "workers"})
+
+
+def answer_options() -> tuple[str, ...]:
+    """The SolveOptions figures an optimizing mapper's answer can depend on: every field but
+    the speed-only ones, and `budget`, the preset's resolved work budget (so a preset whose
+    meaning changes never serves answers computed under the old one)."""
+    names = (f.name for f in dataclasses.fields(SolveOptions))
+    return (*(name for name in names if name not in SPEED_ONLY_OPTIONS), "budget")
+
+
 @dataclass(frozen=True)
 class Mapper:
     """A registered mapper: call it as the function it wraps."""
 
     name: str
     function: MapperFunction
-    takes_options: bool = False
-    """Whether it reads SolveOptions (preset, solver, time limit, gap tolerance)."""
+    option_fields: tuple[str, ...] | None = None
+    """The SolveOptions fields (or properties) its answer depends on, which key its stored
+    answers; None: all of them (a mapper that does not say)."""
+    objective_blind: bool = False
+    """Whether its answer ignores the objective (its stored answer serves every objective)."""
     expensive: bool = False
     """Whether a layer takes seconds or more (solve layers in parallel, show progress)."""
     description: str = ""
+
+    @property
+    def takes_options(self) -> bool:
+        """Whether it reads the solver settings a user picks (preset, solver, time limit, gap
+        tolerance), which the option fields it depends on then include."""
+        return self.option_fields is None or "preset" in self.option_fields
+
+    def key_options(self, options: SolveOptions) -> tuple[str, ...]:
+        """The names of `options` that key this mapper's answers."""
+        if self.option_fields is None:
+            return tuple(f.name for f in dataclasses.fields(options))
+        return self.option_fields
 
     def __call__(self, hw, layer, objective, options, cancel=None) -> MapperOutcome:
         return self.function(hw, layer, objective, options, cancel)
@@ -72,18 +101,7 @@ def _mip(hw, layer, objective, options, cancel) -> MapperOutcome:
     result = solve_layer(hw, layer, objective, options, cancel=cancel)
     if result.mapping is None:
         raise InfeasibleMappingError(result.reason)
-    return MapperOutcome(
-        result.mapping,
-        result.status,
-        SearchStats(
-            predicted_latency_cycles=result.predicted_latency_cycles,
-            predicted_energy_pj=result.predicted_energy_pj,
-            lower_bound=result.lower_bound,
-            gap=result.gap,
-            candidates_total=result.candidates_total,
-            candidates_pruned=result.candidates_pruned,
-        ),
-    )
+    return MapperOutcome(result.mapping, result.status, SearchStats.from_attributes(result))
 
 
 def _exhaustive(hw, layer, objective, options, cancel) -> MapperOutcome:
@@ -107,21 +125,25 @@ def register_mapper(
     name: str,
     function: MapperFunction,
     *,
-    takes_options: bool = False,
+    option_fields: tuple[str, ...] | None = None,
+    objective_blind: bool = False,
     expensive: bool = False,
     description: str = "",
 ) -> Mapper:
-    """Add (or replace) a mapper; a new mapper plugs in with this one call."""
-    mapper = Mapper(name, function, takes_options, expensive, description)
+    """Add (or replace) a mapper; a new mapper plugs in with this one call (see `Mapper`)."""
+    mapper = Mapper(name, function, option_fields, objective_blind, expensive, description)
     MAPPERS[name] = mapper
     return mapper
 
 
-register_mapper("mip", _mip, takes_options=True, expensive=True,
+# The tolerance is among the engine's answer options: it decides optimal vs best_found.
+register_mapper("mip", _mip, option_fields=answer_options(), expensive=True,
                 description="the mapping engine: order search, MIP, certificate")  # fmt: skip
-register_mapper("ws", _weight_stationary, description="weight-stationary baseline")
-register_mapper("random", _random_search, description="best of 300 random mappings")
-register_mapper("exhaustive", _exhaustive, expensive=True,
+register_mapper("ws", _weight_stationary, option_fields=(), objective_blind=True,
+                description="weight-stationary baseline")  # fmt: skip
+register_mapper("random", _random_search, option_fields=("seed",),
+                description="best of 300 random mappings")  # fmt: skip
+register_mapper("exhaustive", _exhaustive, option_fields=(), expensive=True,
                 description="exhaustive oracle (tiny layers only)")  # fmt: skip
 
 
@@ -139,13 +161,14 @@ def get_mapper(name: str) -> Mapper:
 def map_layer(
     hw: Hardware,
     layer: Layer,
-    mapper: str = "ws",
     objective: str = "latency",
-    simulate: bool = False,
+    mapper: str = "ws",
     options: SolveOptions | None = None,
+    *,
+    simulate: bool = False,
     cancel: Any = None,
 ) -> LayerResult:
-    """Map, evaluate and optionally simulate one layer.
+    """Map, evaluate and optionally simulate one layer (arguments in `map_network`'s order).
 
     An `InfeasibleMappingError` from the mapper, the cost model or the simulator yields an
     "infeasible" result carrying the error message, so that one impossible layer does not hide

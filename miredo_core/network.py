@@ -110,7 +110,7 @@ def solve_problem(hw: Hardware, layer: Layer, run: Run, cancel: Any = None) -> L
     """Solve one problem (runs in a worker: module level, picklable arguments). In a worker of
     a `WorkerPool`, the pool's stop event is the cancel."""
     cancel = cancel if cancel is not None else workers.worker_cancel()
-    return map_layer(hw, layer, run.mapper, run.objective, options=run.options, cancel=cancel)
+    return map_layer(hw, layer, run.objective, run.mapper, run.options, cancel=cancel)
 
 
 def _failed(problem: Problem, run: Run, reason: str) -> LayerResult:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import pathlib
 import stat
-from collections.abc import Iterable
 from typing import Any
 
 import onnx
@@ -30,38 +29,20 @@ from google.protobuf.message import DecodeError
 from onnx import checker, inliner, shape_inference
 
 from miredo_core.onnx_layers import (
-    CONV_OPS,
-    MATMUL_OPS,
     Shape,
     conv_node_layer,
     gemm_node_layer,
     matmul_node_layer,
 )
+from miredo_core.onnx_ops import CONTROL_FLOW_OPS, CONV_OPS, MATMUL_OPS, UNSUPPORTED_MAC_OPS
 from miredo_core.workload import Layer, Network, SkippedNode, WorkloadError
 
 logger = logging.getLogger(__name__)
 
-#: Operators that do multiply-accumulate work this importer cannot express as a conv nest.
-_UNSUPPORTED_MAC_OPS = frozenset(
-    {"ConvTranspose", "DeformConv", "Einsum", "LSTM", "GRU", "RNN", "Attention"}
-)
 #: Largest ONNX file read: protobuf cannot parse a message of 2 GiB or more. Weights stored as
 #: external data are never read, so a large model stays well below it.
 MAX_ONNX_BYTES = 2**31 - 1
-_CONTROL_FLOW_OPS = frozenset({"If", "Loop", "Scan"})
 _STANDARD_DOMAINS = frozenset({"", "ai.onnx"})
-
-
-#: Operators whose skipping leaves multiply-accumulate work out of the mapped network (a
-#: skipped Relu or Add loses nothing the accelerator would run).
-MAC_WORK_OPS = frozenset(
-    {*CONV_OPS, *MATMUL_OPS, "Gemm", *_UNSUPPORTED_MAC_OPS, *_CONTROL_FLOW_OPS}
-)
-
-
-def skipped_work(nodes: Iterable[SkippedNode]) -> list[SkippedNode]:
-    """The skipped nodes that carry MAC work (or may, inside a control-flow subgraph)."""
-    return [node for node in nodes if node.op_type in MAC_WORK_OPS]
 
 
 def import_onnx(source: str | pathlib.Path | bytes, name: str | None = None) -> Network:
@@ -227,8 +208,8 @@ def _map_node(node: onnx.NodeProto, name: str, shapes: dict[str, Shape]) -> Laye
 def _skip_reason(node: onnx.NodeProto) -> str:
     if node.domain not in _STANDARD_DOMAINS:
         return f"operator {node.domain}.{node.op_type} is outside the standard ONNX domain"
-    if node.op_type in _UNSUPPORTED_MAC_OPS:
+    if node.op_type in UNSUPPORTED_MAC_OPS:
         return f"MAC operator {node.op_type} is not supported by the importer"
-    if node.op_type in _CONTROL_FLOW_OPS:
+    if node.op_type in CONTROL_FLOW_OPS:
         return f"control flow ({node.op_type}): layers inside its subgraphs are not imported"
     return f"not a MAC layer ({node.op_type})"

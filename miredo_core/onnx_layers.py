@@ -14,15 +14,12 @@ from typing import Any, NamedTuple
 import onnx
 from onnx import AttributeProto, helper
 
+from miredo_core.onnx_ops import CONV_OPS, MATMUL_OPS
 from miredo_core.workload import Layer, SkippedNode, WorkloadError, matmul_layer
 
 #: A tensor shape: an int per static axis, the dim_param name per symbolic axis, None if unknown.
 Shape = tuple[int | str | None, ...]
 
-#: Mapped operators and the input positions of (activation, weight); the quantized variants
-#: carry scale and zero-point inputs in between.
-CONV_OPS = {"Conv": (0, 1), "ConvInteger": (0, 1), "QLinearConv": (0, 3)}
-MATMUL_OPS = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3)}
 _INT, _INTS, _STRING = AttributeProto.INT, AttributeProto.INTS, AttributeProto.STRING
 
 

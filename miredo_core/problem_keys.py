@@ -12,12 +12,13 @@ else.
   `name` and `description`: a variant's name records how it was derived (`default_8core[cores=8]`)
   but two equal accelerators are the same problem whatever they are called;
 * the layer's `Layer.shape_key()` (the name and kind are labels, not part of the problem);
-* the objective, except for the weight-stationary mapper, which ignores it;
-* the mapper name, and the `SolveOptions` fields that mapper reads (`MAPPER_OPTION_FIELDS`):
-  preset and its resolved budget, time limit, solver, seed and gap tolerance for `mip` (the
-  tolerance decides between `optimal` and `best_found`), the seed for `random`, none for `ws`.
-  `threads` and `workers` are left out: they change how fast an answer comes, not what the
-  problem is.
+* the objective, except for a mapper registered as objective-blind (the weight-stationary
+  one), whose answer ignores it;
+* the mapper name, and the `SolveOptions` fields that mapper's answer depends on, as its
+  registry entry declares them (`mappers.Mapper.option_fields`): for `mip` every field but the
+  speed-only `threads` and `workers` (`mappers.SPEED_ONLY_OPTIONS`), plus the preset's resolved
+  budget; the seed for `random`; none for `ws` and `exhaustive`; all of them for a mapper that
+  does not say.
 """
 
 from __future__ import annotations
@@ -31,22 +32,11 @@ from typing import Any
 from miredo_core import cost_model
 from miredo_core.config import hardware_to_dict
 from miredo_core.hardware import Hardware
+from miredo_core.mappers import get_mapper
 from miredo_core.mapping import Mapping
 from miredo_core.results import LayerResult
 from miredo_core.search.engine import SolveOptions
 from miredo_core.workload import Layer
-
-#: The SolveOptions fields each mapper reads; a mapper not listed here is keyed on all of them.
-MAPPER_OPTION_FIELDS: dict[str, tuple[str, ...]] = {
-    # `budget` is the preset's resolved budget: a preset whose meaning changes (for instance
-    # `thorough` gaining certification) never serves answers computed under the old one.
-    "mip": ("preset", "budget", "time_limit_s", "solver", "seed", "gap_tolerance"),
-    "random": ("seed",),
-    "ws": (),
-    "exhaustive": (),
-}
-#: Mappers whose answer does not depend on the objective.
-OBJECTIVE_BLIND_MAPPERS = frozenset({"ws"})
 
 
 def _canonical(data: Any) -> str:
@@ -86,11 +76,12 @@ def problem_key(
 ) -> ProblemKey:
     """The key of one problem; `hw` may be a precomputed `hardware_hash` (sweeps hash each
     point once)."""
-    fields = MAPPER_OPTION_FIELDS.get(mapper, tuple(f.name for f in dataclasses.fields(options)))
+    registered = get_mapper(mapper)
+    fields = registered.key_options(options)
     return ProblemKey(
         hardware_hash=hw if isinstance(hw, str) else hardware_hash(hw),
         layer_shape=_canonical(layer.shape_key()),
-        objective="-" if mapper in OBJECTIVE_BLIND_MAPPERS else objective,
+        objective="-" if registered.objective_blind else objective,
         mapper=mapper,
         options=_canonical({name: _plain(getattr(options, name)) for name in fields}),
     )

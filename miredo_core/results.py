@@ -47,7 +47,7 @@ from typing import Any
 import pandas as pd
 
 from miredo_core.cost_model import CostBreakdown
-from miredo_core.kinds import STATUSES, Status
+from miredo_core.kinds import STATUSES, EnergyDelay, Status
 from miredo_core.mapping import Mapping
 from miredo_core.workload import Layer, SkippedNode
 
@@ -132,6 +132,13 @@ class SearchStats:
         if isinstance(figures, SearchStats):
             return figures
         return cls(**{name: float(value) for name, value in dict(figures).items()})
+
+    @classmethod
+    def from_attributes(cls, source: Any) -> SearchStats:
+        """The figures `source` (a `search.engine.MappingResult`) carries under these names;
+        those it lacks stay NaN."""
+        names = (f.name for f in dataclasses.fields(cls))
+        return cls(**{name: getattr(source, name) for name in names if hasattr(source, name)})
 
     def items(self) -> tuple[tuple[str, float], ...]:
         """The known figures as (column, value) pairs, NaN ones left out."""
@@ -231,11 +238,12 @@ class LayerResult:
 
 
 @dataclass(frozen=True)
-class NetworkResult:
+class NetworkResult(EnergyDelay):
     """Per-layer results of one network on one hardware, in network order.
 
     Totals follow the module docstring: sums over layers for latency and energy, product of the
-    totals for EDP, NaN as soon as one layer is infeasible.
+    totals for EDP (`edp_pj_cycles`: the network runs as one job, layer after layer), NaN as
+    soon as one layer is infeasible.
     """
 
     hardware_name: str
@@ -269,11 +277,6 @@ class NetworkResult:
     @property
     def energy_pj(self) -> float:
         return self._total("energy_pj")
-
-    @property
-    def edp_pj_cycles(self) -> float:
-        """Total latency x total energy (the network runs as one job, layer after layer)."""
-        return self.latency_cycles * self.energy_pj
 
     @property
     def solve_time_s(self) -> float:

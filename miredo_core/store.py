@@ -59,8 +59,6 @@ from miredo_core.hardware import Hardware
 from miredo_core.kinds import Objective
 from miredo_core.mapping import InfeasibleMappingError, Mapping
 from miredo_core.problem_keys import (
-    MAPPER_OPTION_FIELDS,
-    OBJECTIVE_BLIND_MAPPERS,
     Answer,
     ProblemKey,
     hardware_hash,
@@ -71,9 +69,7 @@ from miredo_core.search.engine import SolveOptions
 from miredo_core.workload import Layer
 
 __all__ = [
-    "MAPPER_OPTION_FIELDS",
     "MEMORY",
-    "OBJECTIVE_BLIND_MAPPERS",
     "STORE_ENV",
     "Answer",
     "ProblemKey",

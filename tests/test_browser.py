@@ -55,6 +55,7 @@ def metric_value(page, label: str) -> str:
     return metric.get_by_test_id("stMetricValue").inner_text()
 
 
+@pytest.mark.slow
 def test_slider_optimize_and_csv_download(tmp_path: Path) -> None:
     # The server and its solver workers use a store of their own, never the user's.
     store = {STORE_ENV: str(tmp_path / "results.sqlite3")}

@@ -12,7 +12,7 @@ import pytest
 
 from miredo_core import campaign, cli
 from miredo_core.config import dump_workload, load_hardware
-from miredo_core.network import map_network
+from miredo_core.network import Run, map_network
 from miredo_core.search.engine import SolveOptions
 from miredo_core.store import ResultStore
 from miredo_core.workload import Network
@@ -47,7 +47,9 @@ def filled(tmp_path_factory: pytest.TempPathFactory):
 def test_stored_result_is_the_run_result_re_evaluated(filled) -> None:
     path, network, run = filled
     with ResultStore(path) as store:
-        stored = campaign.stored_network_result(store, TINY, network, "latency", "mip", OPTIONS)
+        stored = campaign.stored_network_result(
+            store, TINY, network, Run("latency", "mip", OPTIONS)
+        )
     assert [r.layer.name for r in stored.layer_results] == [layer.name for layer in network.layers]
     for got, expected in zip(stored.layer_results, run.layer_results, strict=True):
         assert (got.status, got.cost, got.search.gap) == (
@@ -61,7 +63,7 @@ def test_stored_result_is_the_run_result_re_evaluated(filled) -> None:
 def test_summary_counts_follow_the_layer_results(filled) -> None:
     path, network, run = filled
     with ResultStore(path) as store:
-        summary, _ = campaign.network_summary(store, TINY, network, "latency", "mip", OPTIONS)
+        summary, _ = campaign.network_summary(store, TINY, network, Run("latency", "mip", OPTIONS))
     statuses = [r.status for r in run.layer_results]
     gaps = [r.search.gap for r in run.layer_results]
     assert (summary.layers, summary.distinct_shapes, summary.stored_layers) == (4, 3, 4)
@@ -83,9 +85,11 @@ def test_a_layer_missing_from_the_store_is_counted_and_leaves_totals_undefined(f
     extra = TINY_LAYERS.layer("conv3x3")
     bigger = Network("campaign_tiny_plus", (*network.layers, extra))
     with ResultStore(path) as store:
-        summary, result = campaign.network_summary(store, TINY, bigger, "latency", "mip", OPTIONS)
+        summary, result = campaign.network_summary(
+            store, TINY, bigger, Run("latency", "mip", OPTIONS)
+        )
         # Nothing was solved by reading: the store still has no answer for the extra layer.
-        again = campaign.stored_network_result(store, TINY, bigger, "latency", "mip", OPTIONS)
+        again = campaign.stored_network_result(store, TINY, bigger, Run("latency", "mip", OPTIONS))
     assert (summary.layers, summary.stored_layers) == (5, 4)
     assert result.layer_results[-1].reason == campaign.NOT_STORED
     assert again.layer_results[-1].status == "cancelled"
@@ -95,9 +99,9 @@ def test_a_layer_missing_from_the_store_is_counted_and_leaves_totals_undefined(f
 def test_another_objective_or_preset_finds_nothing(filled) -> None:
     path, network, _ = filled
     with ResultStore(path) as store:
-        edp, _ = campaign.network_summary(store, TINY, network, "edp", "mip", OPTIONS)
+        edp, _ = campaign.network_summary(store, TINY, network, Run("edp", "mip", OPTIONS))
         thorough = SolveOptions(preset="thorough")
-        other, _ = campaign.network_summary(store, TINY, network, "latency", "mip", thorough)
+        other, _ = campaign.network_summary(store, TINY, network, Run("latency", "mip", thorough))
     assert edp.stored_layers == other.stored_layers == 0
 
 

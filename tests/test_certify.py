@@ -67,8 +67,16 @@ def sample_candidates(hw, layer: Layer, count: int, max_orders: int, seed: int =
     return small[:count]
 
 
-@pytest.mark.parametrize("objective", OBJECTIVES)
-@pytest.mark.parametrize("layer_name", ["conv3x3", "conv1x1", "depthwise3x3", "matmul"])
+@pytest.mark.parametrize(
+    ("layer_name", "objective"),
+    [
+        pytest.param(name, objective, marks=pytest.mark.slow)
+        if name == "conv3x3" or (name, objective) == ("conv1x1", "latency")
+        else (name, objective)
+        for name in ["conv3x3", "conv1x1", "depthwise3x3", "matmul"]
+        for objective in OBJECTIVES
+    ],
+)  # fmt: skip
 def test_exact_optimum_of_a_candidate_equals_complete_enumeration(layer_name, objective):
     hw, layer = hardware("tiny"), tiny_layer(layer_name)
     for cand in sample_candidates(hw, layer, count=3, max_orders=150):
@@ -87,7 +95,10 @@ def test_exact_optimum_of_a_candidate_equals_complete_enumeration(layer_name, ob
         assert result.mapping.spatial == cand.spatial
 
 
-@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize(
+    "objective",
+    [o if o == "edp" else pytest.param(o, marks=pytest.mark.slow) for o in OBJECTIVES],
+)
 def test_exact_optimum_with_a_ping_pong_macro(objective):
     """A double-buffered macro: the innermost level of the weights may be double-buffered."""
     hw, layer = with_ping_pong(hardware("tiny"), True), tiny_layer("conv1x1")
@@ -104,7 +115,11 @@ def test_exact_optimum_with_a_ping_pong_macro(objective):
     ("hw_name", "layer"),
     [
         ("tiny", Layer("conv1x1_c8k4", P=4, Q=4, C=8, K=4)),
-        ("default_8core", Layer("conv1x1_c64k32_p4", P=4, Q=4, C=64, K=32)),
+        pytest.param(
+            "default_8core",
+            Layer("conv1x1_c64k32_p4", P=4, Q=4, C=64, K=32),
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_no_random_mapping_beats_the_certified_optimum(hw_name, layer):
@@ -225,7 +240,7 @@ def test_certified_optimum_still_evaluates_to_its_value(index):
     assert (entry["value"] - entry["lower_bound"]) / entry["value"] <= tolerance + 1e-9
 
 
-@pytest.mark.parametrize("layer_name", ["Conv_12", "Conv_17"])
+@pytest.mark.parametrize("layer_name", [pytest.param("Conv_12", marks=pytest.mark.slow), "Conv_17"])
 def test_no_mapper_beats_a_proven_bound_and_the_certificate_reproduces(layer_name):
     hw = hardware("default_8core")
     layer = get_network("resnet18").layer(layer_name)
@@ -246,6 +261,7 @@ def test_no_mapper_beats_a_proven_bound_and_the_certificate_reproduces(layer_nam
     )
 
 
+@pytest.mark.slow
 def test_layer_certificate_with_two_worker_processes_agrees_with_the_oracle():
     assert_certifies_the_oracle_optimum("conv1x1", "latency", workers=2)
 
@@ -275,8 +291,15 @@ def test_a_broken_worker_pool_falls_back_to_this_process(monkeypatch, caplog):
 # ------------------------------------------------------------------ anytime bounds
 
 
-@pytest.mark.parametrize("objective", OBJECTIVES)
-@pytest.mark.parametrize("layer_name", ["conv3x3", "conv1x1", "matmul"])
+@pytest.mark.parametrize(
+    ("layer_name", "objective"),
+    [
+        (name, objective) if name == "conv1x1"
+        else pytest.param(name, objective, marks=pytest.mark.slow)
+        for name in ["conv3x3", "conv1x1", "matmul"]
+        for objective in OBJECTIVES
+    ],
+)  # fmt: skip
 def test_a_search_stopped_at_any_node_budget_reports_a_valid_bound_that_only_rises(
     layer_name, objective
 ):

@@ -191,6 +191,7 @@ def console_script() -> str:
     return found
 
 
+@pytest.mark.slow
 def test_console_script_maps_resnet18_above_its_floors(
     repo_root: Path, sample_hardware_dir: Path, tmp_path: Path
 ) -> None:

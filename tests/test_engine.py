@@ -135,7 +135,16 @@ def test_engine_reaches_the_oracle_on_tiny_layers(layer_name, objective, solver)
     assert result.mip_status == "optimal"
 
 
-@pytest.mark.parametrize("layer_name", RESNET18_SHAPES)
+#: The shapes whose never-worse-than-WS check runs by default: the stem, the first 3x3 conv
+#: (the short-budget test below reuses its cached solve), the last conv and the fc head.
+DEFAULT_RUN_SHAPES = frozenset({"Conv_0", "Conv_1", "Conv_17", "fc"})
+
+
+@pytest.mark.parametrize(
+    "layer_name",
+    [name if name in DEFAULT_RUN_SHAPES else pytest.param(name, marks=pytest.mark.slow)
+     for name in RESNET18_SHAPES],
+)  # fmt: skip
 def test_engine_is_never_worse_than_weight_stationary(layer_name: str) -> None:
     hw, layer = hardware("default_8core"), layer_named(layer_name)
     result = interactive_latency(layer_name)
@@ -213,7 +222,7 @@ def test_weights_wider_than_the_macro_cells_are_infeasible() -> None:
 
 
 def test_mip_mapper_reports_wide_weights_as_an_infeasible_layer() -> None:
-    result = map_layer(hardware("default_8core"), WIDE_WEIGHTS, "mip", options=INTERACTIVE)
+    result = map_layer(hardware("default_8core"), WIDE_WEIGHTS, mapper="mip", options=INTERACTIVE)
     assert result.status == "infeasible"
     assert "16-bit weights" in result.reason and result.cost is None
 
@@ -253,6 +262,7 @@ def test_mip_mapper_fills_the_search_columns(serial_network_result) -> None:
         )
 
 
+@pytest.mark.slow
 def test_parallel_mapping_gives_the_serial_mappings(serial_network_result) -> None:
     parallel = map_network(
         hardware("tiny"), tiny_workload(), "latency", "mip", options=BALANCED, jobs=2
@@ -290,8 +300,9 @@ def test_cancel_after_the_first_layer_keeps_its_result() -> None:
 
 @pytest.mark.parametrize(
     ("hw_name", "layer_name", "objective"),
-    [("tiny", "conv3x3", "edp"), ("default_8core", "Conv_17", "latency")],
-)
+    [pytest.param("tiny", "conv3x3", "edp", marks=pytest.mark.slow),
+     ("default_8core", "Conv_17", "latency")],
+)  # fmt: skip
 def test_presets_are_monotone(hw_name, layer_name, objective) -> None:
     """Each preset starts from the cheaper one's answer: thorough is never worse than balanced,
     balanced never worse than interactive, and the proven bounds only rise."""

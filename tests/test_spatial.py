@@ -213,8 +213,20 @@ def _tiny_variant(hw: Hardware, variant: str) -> Hardware:
     )
 
 
-@pytest.mark.parametrize("variant", ["depth1", "depth2", "ping_pong", "wide_registers"])
-@pytest.mark.parametrize("layer_name", ["conv1x1", "matmul", "depthwise3x3"])
+_DEFAULT_EXHAUSTIVE = [("depthwise3x3", "depth1"), ("conv1x1", "wide_registers"),
+                       ("matmul", "ping_pong")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("layer_name", "variant"),
+    [
+        *_DEFAULT_EXHAUSTIVE,
+        *(pytest.param(name, variant, marks=pytest.mark.slow)
+          for name in ("conv1x1", "matmul", "depthwise3x3")
+          for variant in ("depth1", "depth2", "ping_pong", "wide_registers")
+          if (name, variant) not in _DEFAULT_EXHAUSTIVE),
+    ],
+)  # fmt: skip
 def test_no_mapping_of_a_candidate_beats_its_bounds_exhaustively(
     tiny_hardware, tiny_layers, layer_name, variant
 ) -> None:

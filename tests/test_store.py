@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from miredo_core.hardware import Hardware
+from miredo_core.mappers import MAPPERS, register_mapper
 from miredo_core.mapping import Mapping
 from miredo_core.network import map_layer
 from miredo_core.search.engine import SolveOptions
@@ -41,7 +42,7 @@ def store(tmp_path: Path):
 
 
 def stored_and_read(store: ResultStore, hw: Hardware, layer: Layer, mapper: str, objective: str):
-    result = map_layer(hw, layer, mapper, objective, options=OPTIONS)
+    result = map_layer(hw, layer, objective, mapper, OPTIONS)
     key = problem_key(hw, layer, objective, mapper, OPTIONS)
     store.put(key, Answer.from_result(result))
     return result, store.lookup(hw, layer, objective, mapper, OPTIONS)
@@ -159,6 +160,29 @@ def test_key_holds_what_changes_the_answer_and_nothing_else(tiny_hardware: Hardw
         mapper="random"
     )
     assert digest(mapper="random", options=SolveOptions(seed=3)) != digest(mapper="random")
+    assert digest(options=dataclasses.replace(OPTIONS, workers=3)) == base
+
+
+def test_a_registered_mapper_is_keyed_on_the_options_it_declares(tiny_hardware: Hardware) -> None:
+    def digest(mapper: str, objective="edp", **change) -> str:
+        options = dataclasses.replace(OPTIONS, **change)
+        return problem_key(tiny_hardware, POINTWISE, objective, mapper, options).digest
+
+    try:
+        register_mapper("seeded_blind", MAPPERS["random"].function, option_fields=("seed",),
+                        objective_blind=True)  # fmt: skip
+        register_mapper("undeclared", MAPPERS["random"].function)
+        base = digest("seeded_blind")
+        assert digest("seeded_blind", objective="latency", preset="thorough") == base
+        assert digest("seeded_blind", seed=7) != base
+        assert not MAPPERS["seeded_blind"].takes_options
+        # A mapper that declares nothing is keyed on every option, speed-only ones included.
+        assert digest("undeclared", threads=2) != digest("undeclared")
+        assert digest("undeclared", objective="latency") != digest("undeclared")
+        assert MAPPERS["undeclared"].takes_options
+    finally:
+        MAPPERS.pop("seeded_blind", None)
+        MAPPERS.pop("undeclared", None)
 
 
 # ------------------------------------------------------------------ file-level checks

@@ -28,7 +28,7 @@ def store(tmp_path: Path):
 
 def put(store: ResultStore, hw: Hardware, layer: Layer, mapper: str, objective: str):
     options = OPTIONS if mapper == "mip" else SolveOptions()
-    result = map_layer(hw, layer, mapper, objective, options=options)
+    result = map_layer(hw, layer, objective, mapper, options=options)
     store.put(problem_key(hw, layer, objective, mapper, options), Answer.from_result(result))
     return result
 

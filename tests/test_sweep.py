@@ -247,7 +247,7 @@ def _register_killer(marker: str) -> None:
     MAPPERS["killer"] = _kill_matmul
 
 
-@pytest.mark.parametrize("once", [True, False])
+@pytest.mark.parametrize("once", [pytest.param(True, marks=pytest.mark.slow), False])
 def test_a_killed_worker_is_replaced_its_problem_retried_once_and_nothing_else_lost(
     tiny_hardware: Hardware, threads, store: ResultStore, tmp_path: Path, monkeypatch, once
 ) -> None:
@@ -283,6 +283,7 @@ def test_default_process_pool_matches_threads(tiny_hardware: Hardware, threads) 
     pd.testing.assert_frame_equal(in_processes.points_frame(), in_threads.points_frame())
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_writes_the_same_csv_as_the_process_pool(
     tiny_hardware: Hardware, tmp_path: Path
 ) -> None:

@@ -176,7 +176,7 @@ def test_candidate_floor_equals_the_minimum_over_every_candidate(objective: str)
 
 def test_level_usage_reads_tiles_capacity_and_bandwidth_off_the_model(tiny_run) -> None:
     hardware, result = tiny_run
-    mip = map_layer(hardware, result.layer_results[0].layer, "mip",
+    mip = map_layer(hardware, result.layer_results[0].layer, mapper="mip",
                     options=SolveOptions(preset="interactive"))  # fmt: skip
     for layer_result in (*result.layer_results, mip):
         usage = explain.level_usage(hardware, layer_result)

@@ -74,6 +74,7 @@ def _survivors(processes: list[psutil.Process], wait_s: float = 10.0) -> list[ps
     return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
+@pytest.mark.slow
 def test_a_killed_worker_costs_at_most_its_own_layer(tmp_path: Path) -> None:
     process = _start_map(tmp_path)
     victim = _wait_for_workers(process, 2)[0]

@@ -256,7 +256,7 @@ def _warm_up_models() -> None:
     """Import the search and cost-model modules and compile their kernels by mapping one small
     layer: the first provisional answer then costs only its own work."""
     layer = Layer("warm_up", R=3, S=3, P=4, Q=4, C=4, K=4)
-    map_layer(load_hardware(template_path("resnet18")), layer, "ws")
+    map_layer(load_hardware(template_path("resnet18")), layer, mapper="ws")
 
 
 @st.cache_resource(show_spinner=False)

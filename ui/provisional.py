@@ -174,7 +174,7 @@ def provisional_network(
     chosen: dict[tuple, tuple[LayerResult, str]] = {}
     for layer, items in zip(distinct, stored, strict=True):
         # Provisional answers cost no solve: the time of this quick mapping is not shown.
-        ws = dataclasses.replace(map_layer(hardware, layer, "ws", objective), solve_time_s=0.0)
+        ws = dataclasses.replace(map_layer(hardware, layer, objective, "ws"), solve_time_s=0.0)
         best = _best_stored(hardware, layer, objective, items, points)
         if best is None or (ws.cost is not None and objective_value(ws.cost, objective)
                             <= objective_value(best[0].cost, objective)):  # fmt: skip

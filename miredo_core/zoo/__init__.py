@@ -12,7 +12,6 @@ from __future__ import annotations
 import pathlib
 
 from miredo_core.config import load_workload_yaml
-from miredo_core.onnx_import import import_onnx
 from miredo_core.workload import Network, WorkloadError, matmul_layer
 from miredo_core.zoo.registry import (
     CNN,
@@ -71,5 +70,9 @@ def load_workload(spec: str | pathlib.Path) -> Network:
     if not path.is_file():
         raise WorkloadError(f"workload file not found: {path}")
     if suffix in _ONNX_SUFFIXES:
+        # Imported here, not at the top: `onnx` costs about two CPU seconds, which every CLI
+        # run and dashboard worker would otherwise pay without reading a model.
+        from miredo_core.onnx_import import import_onnx
+
         return import_onnx(path)
     return load_workload_yaml(path)
