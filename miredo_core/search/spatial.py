@@ -293,20 +293,27 @@ def _firing_energy(hw: Hardware, layer: Layer, spatial, op: Operand, parent: int
             child_bits * face.write_energy_pj_per_bit, 0.0)  # fmt: skip
 
 
-def _register_energy(hw, layer, spatial, op, firings, revisits, psums) -> float:
-    """Fewest pJ `firings` firings (`revisits` of them partial-sum revisits) of a register's
-    boundary can cost, over every feeding level; DRAM's share of the DRAM floor (counted
-    elsewhere) is not counted twice."""
+def _firing_options(hw: Hardware, layer: Layer, spatial, op: Operand):
+    """(feeding depth, per-firing pJ triple) for every level that may feed the register and,
+    for outputs, both widths."""
     depth = len(OPERAND_LEVELS[op]) - 1
-    floor = dram_floor_energy_pj(hw, layer, op)
+    psums = (False, True) if op is Operand.O else (False,)
+    return [(parent, psum, _firing_energy(hw, layer, spatial, op, parent, psum))
+            for parent in range(depth) for psum in psums]  # fmt: skip
+
+
+def _register_energy(options, dram_floor_pj: float, firings, revisits, psum_only: bool) -> float:
+    """Fewest pJ `firings` firings (`revisits` of them partial-sum revisits) of a register's
+    boundary can cost, over its feeding `options` (`_firing_options`); DRAM's share of the
+    DRAM floor (counted elsewhere) is not counted twice."""
     best = math.inf
-    for parent in range(depth):
-        for psum in psums if op is Operand.O else (False,):
-            feed, face, revisit = _firing_energy(hw, layer, spatial, op, parent, psum)
-            feed *= firings
-            if parent == 0:
-                feed = max(0.0, feed - floor)
-            best = min(best, feed + firings * face + revisits * revisit)
+    for parent, psum, (feed, face, revisit) in options:
+        if psum_only and not psum:
+            continue
+        feed *= firings
+        if parent == 0:
+            feed = max(0.0, feed - dram_floor_pj)
+        best = min(best, feed + firings * face + revisits * revisit)
     return best
 
 
@@ -318,13 +325,15 @@ def _register_traffic_floor(hw, layer, spatial, remaining, passes) -> float:
         return 0.0
     q_i = _irrelevant_product(remaining, Operand.I)
     q_o = _irrelevant_product(remaining, Operand.O)
-    both = (False, True)
+    inputs = (_firing_options(hw, layer, spatial, Operand.I),
+              dram_floor_energy_pj(hw, layer, Operand.I))  # fmt: skip
+    outputs = (_firing_options(hw, layer, spatial, Operand.O),
+               dram_floor_energy_pj(hw, layer, Operand.O))  # fmt: skip
     # (a) no slot after the output register's trigger; (b) none after the input register's.
-    case_a = _register_energy(hw, layer, spatial, Operand.O, passes, passes - passes / q_o,
-                              (True,) if q_o > 1 else both)  # fmt: skip
-    case_a += _register_energy(hw, layer, spatial, Operand.I, passes / q_i, 0.0, both)
-    case_b = _register_energy(hw, layer, spatial, Operand.I, passes, 0.0, both)
-    case_b += _register_energy(hw, layer, spatial, Operand.O, passes / q_o, 0.0, both)
+    case_a = _register_energy(*outputs, passes, passes - passes / q_o, q_o > 1)
+    case_a += _register_energy(*inputs, passes / q_i, 0.0, False)
+    case_b = _register_energy(*inputs, passes, 0.0, False)
+    case_b += _register_energy(*outputs, passes / q_o, 0.0, False)
     return min(case_a, case_b)
 
 
