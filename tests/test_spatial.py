@@ -278,13 +278,15 @@ def _scored_orders_respect_the_bound(hw, layer, picks: int, evaluations: int, se
     """Every order a local search scores (each with its best placement, so near-optimal
     mappings, not random ones) costs at least its candidate's latency bound; returns how many
     were checked."""
-    cands = spatial_candidates(hw, layer)
+    # The best-bound candidates: where the bounds are tightest and the optimum lives (and
+    # whose few loops keep each placement search cheap).
+    cands = sorted(spatial_candidates(hw, layer), key=lambda c: c.latency_bound_cycles)[:40]
     rng = random.Random(seed)
     chosen = cands[:2] + rng.sample(cands[2:], min(picks, len(cands) - 2))
     checked = 0
     for cand in chosen:
         search = OrderSearch(hw, layer, cand, "latency")
-        for loops in search.starts():
+        for loops in search.starts()[:3]:  # unsplit loops: cheap placement searches
             search.score(loops)
         while search.state.best is not None and search.state.evaluations < evaluations:
             search.score(neighbour(search.state.best.mapping.loops, rng))
@@ -306,12 +308,12 @@ def test_bounds_hold_for_near_optimal_mappings_across_the_grid(
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("axis", "value"), GRID_POINTS)
-@pytest.mark.parametrize("name", ["Conv_1", "Conv_7", "Conv_11", "Conv_16", "Conv_17"])
+@pytest.mark.parametrize("name", ["Conv_1", "Conv_11", "Conv_17"])
 def test_bounds_hold_for_near_optimal_mappings_of_many_shapes(
     default_hardware, resnet18_layers, axis, value, name
 ) -> None:
     hw = default_hardware if axis is None else apply_variant(default_hardware, axis, value)
-    assert _scored_orders_respect_the_bound(hw, resnet18_layers[name], 4, 40, 11) >= 8
+    assert _scored_orders_respect_the_bound(hw, resnet18_layers[name], 3, 24, 11) >= 8
 
 
 def test_certified_optima_respect_every_candidate_bound(default_hardware, resnet18_layers):
