@@ -240,13 +240,10 @@ def _irrelevant_product(remaining: dict, op: Operand) -> int:
 def _transition_floor(hw, layer, spatial, remaining, passes, faces) -> float:
     """Cycles every mapping of the candidate spends beyond t_MAC x passes on register
     reloads between passes, plus the first and last transfers (module docstring, "transition
-    floor"); 0 when its premises fail (a register that can hold a relevant loop, or a double-
-    buffered register)."""
+    floor"); only valid when no register can hold a relevant loop
+    (`_holds_no_relevant_loop` of I and O); 0 when a register is double-buffered."""
     face_i, face_w, face_o = (faces[op] for op in OPERANDS)
     if not (face_i.serial and face_o.serial):
-        return 0.0
-    if not all(_holds_no_relevant_loop(hw, layer, spatial, remaining, op)
-               for op in (Operand.I, Operand.O)):  # fmt: skip
         return 0.0
     x_i, x_o, x_w = face_i.firing_cycles, face_o.firing_cycles, face_w.firing_cycles
     most = max(x_i, x_o)
@@ -319,10 +316,8 @@ def _register_energy(options, dram_floor_pj: float, firings, revisits, psum_only
 
 def _register_traffic_floor(hw, layer, spatial, remaining, passes) -> float:
     """Energy of the input and output registers' boundaries in every mapping of the candidate
-    (module docstring, "register traffic"); 0 when a register can hold a relevant loop."""
-    if not all(_holds_no_relevant_loop(hw, layer, spatial, remaining, op)
-               for op in (Operand.I, Operand.O)):  # fmt: skip
-        return 0.0
+    (module docstring, "register traffic"); only valid when no register can hold a relevant
+    loop (`_holds_no_relevant_loop` of I and O)."""
     q_i = _irrelevant_product(remaining, Operand.I)
     q_o = _irrelevant_product(remaining, Operand.O)
     inputs = (_firing_options(hw, layer, spatial, Operand.I),
@@ -347,7 +342,12 @@ def candidate(hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], 
     faces = {op: _interface(hw, layer, spatial, remaining, op) for op in OPERANDS}
     serial = max((face.volume_cycles for face in faces.values() if face.serial), default=0.0)
     parallel = max((face.volume_cycles for face in faces.values()), default=0.0)
-    transitions = _transition_floor(hw, layer, spatial, remaining, passes, faces)
+    # The premise of the transition floor and of the register-traffic energy.
+    premise = all(_holds_no_relevant_loop(hw, layer, spatial, remaining, op)
+                  for op in (Operand.I, Operand.O))  # fmt: skip
+    transitions = 0.0
+    if premise:
+        transitions = _transition_floor(hw, layer, spatial, remaining, passes, faces)
     latency = max(
         t_mac * passes + max(serial, transitions),
         parallel,
@@ -360,7 +360,7 @@ def candidate(hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], 
         + faces[Operand.W].energy_pj
         + max(
             faces[Operand.I].energy_pj + faces[Operand.O].energy_pj,
-            _register_traffic_floor(hw, layer, spatial, remaining, passes),
+            _register_traffic_floor(hw, layer, spatial, remaining, passes) if premise else 0.0,
         )
         + hw.leakage_pj_per_cycle * latency
     )
