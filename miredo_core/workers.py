@@ -115,6 +115,8 @@ class WorkerPool(concurrent.futures.Executor):
         self._ids = itertools.count()
         self._task_of: dict[Future, int] = {}
         self._worker_of: dict[int, int] = {}
+        # The pool's processes by pid, kept here because a breaking pool forgets its own.
+        self._known: dict[int, multiprocessing.process.BaseProcess] = {}
         self._pool = self._new_pool()
 
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -132,6 +134,7 @@ class WorkerPool(concurrent.futures.Executor):
         task_id = next(self._ids)
         future = self._pool.submit(_tracked_call, task_id, fn, args, kwargs)
         self._task_of[future] = task_id
+        self._known.update(self._processes())  # a submit starts any worker the pool still lacks
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -162,7 +165,9 @@ class WorkerPool(concurrent.futures.Executor):
             self._worker_of[task_id] = pid
         started = [f for f in futures if self._task_of.get(f) in self._worker_of]
         # A broken pool terminates (SIGTERM) its remaining workers; the dead one ended otherwise.
-        dead = {pid for pid, process in self._processes().items()
+        # The process objects come from `_known`: by now the pool may have dropped them.
+        self._known.update(self._processes())
+        dead = {pid for pid, process in self._known.items()
                 if process.exitcode not in (None, 0, -signal.SIGTERM)}  # fmt: skip
         culprits = [f for f in started if self._worker_of[self._task_of[f]] in dead]
         return culprits or started
@@ -172,6 +177,7 @@ class WorkerPool(concurrent.futures.Executor):
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._task_of.clear()
         self._worker_of.clear()
+        self._known.clear()
         self._pool = self._new_pool()
 
 
