@@ -6,6 +6,11 @@
 3. Visit candidates best bound first; skip every candidate whose bound is not below the
    incumbent (it cannot contain a better mapping); search tilings and loop orders of the others
    with the order search of `heuristic`, each order scored by the exact placement search.
+   Then dive: the best-bound candidates still open are searched by the certifier's branch and
+   bound (`tilechain_search`) within a node budget each. It places loops split into any
+   factors in any order, which the order search reaches only slowly (the best mappings of
+   mid-sized 3x3 convolutions interleave split K, C and P loops), and each dive's proven bound
+   tightens its candidate's.
 4. Re-solve the winning order with the MIP (`mip.solve_placement_mip`), which proves its
    placement and double buffering optimal for that order, and re-evaluate the mapping with
    `cost_model.evaluate`: the reported cost is the evaluated one, the MIP's is "predicted".
@@ -42,7 +47,7 @@ from miredo_core.hardware import Hardware
 from miredo_core.kinds import OBJECTIVES, Status, objective_value
 from miredo_core.mapping import InfeasibleMappingError, Mapping
 from miredo_core.search.baselines import weight_stationary
-from miredo_core.search.certify import certify_layer
+from miredo_core.search.certify import certify_candidate, certify_layer
 from miredo_core.search.heuristic import count_orders, enumerate_candidate, search_candidate
 from miredo_core.search.mip import SOLVERS, MipError, solve_placement_mip
 from miredo_core.search.placement import FixedOrder
@@ -67,6 +72,11 @@ class Preset:
     enumeration_evaluations: int = 0
     """Orders for enumerating small candidates beyond `candidates` completely (best bound first,
     each only if it fits in what is left), so that small layers end certified."""
+    dive_candidates: int = 0
+    """Spatial candidates (best bound first, those the order search left open) searched by the
+    certifier's branch and bound for a better mapping after the order search."""
+    dive_nodes: int = 0
+    """Branch-and-bound nodes of each such dive."""
     certify_nodes: int = 0
     """Certifier nodes over all spatial candidates (0: no certification)."""
     mip_cap_s: float = 60.0
@@ -76,10 +86,12 @@ class Preset:
     """The cheaper preset run first; its answer seeds this one."""
 
 
-_INTERACTIVE = Preset(evaluations=40, candidates=3, exhaustive_orders=60,
-                      enumeration_evaluations=300)  # fmt: skip
+_INTERACTIVE = Preset(evaluations=80, candidates=3, exhaustive_orders=60,
+                      enumeration_evaluations=300, dive_candidates=4,
+                      dive_nodes=300_000)  # fmt: skip
 _BALANCED = Preset(evaluations=160, candidates=8, exhaustive_orders=400,
-                   enumeration_evaluations=3000, base=_INTERACTIVE)  # fmt: skip
+                   enumeration_evaluations=3000, dive_candidates=8, dive_nodes=1_000_000,
+                   base=_INTERACTIVE)  # fmt: skip
 PRESETS: dict[str, Preset] = {
     "interactive": _INTERACTIVE,
     "balanced": _BALANCED,
@@ -248,7 +260,9 @@ def _run(problem, preset: Preset, seed: _Outcome) -> _Outcome:
     outcome.tally["orders"] += tally["orders"]
     for key in ("pruned", "searched"):
         outcome.tally[key] = max(outcome.tally[key], tally[key])
-    bound = min([value, *open_bounds])
+    if preset.dive_candidates > 0 and mapping is not None:
+        mapping, value = _dive(problem, preset, mapping, value, open_bounds, outcome.tally)
+    bound = min([value, *(b for b in open_bounds.values() if b < value)])
     if preset.certify_nodes > 0 and mapping is not None:
         certificate = certify_layer(hw, layer, objective, mapping, value, options.gap_tolerance,
                                     workers=options.workers, node_budget=preset.certify_nodes,
@@ -267,9 +281,9 @@ def _run(problem, preset: Preset, seed: _Outcome) -> _Outcome:
 
 
 def _order_search(problem, preset: Preset, best_mapping, best_value):
-    """The preset's order search from the incumbent: (mapping, value, bounds of the candidates
-    not settled, counts). A candidate is settled when its bound is not below the incumbent or
-    it was enumerated completely."""
+    """The preset's order search from the incumbent: (mapping, value, the candidates not
+    settled with their bounds (best bound first), counts). A candidate is settled when its
+    bound is not below the incumbent or it was enumerated completely."""
     hw, layer, objective, options, ordered, ws_candidate, stop = problem
     queue: list[SpatialCandidate] = ordered[: preset.candidates]
     if preset.candidates and ws_candidate is not None and ws_candidate not in queue:
@@ -278,7 +292,7 @@ def _order_search(problem, preset: Preset, best_mapping, best_value):
     queue += [c for c in ordered if c not in queue[:searched]]
     left = {"search": preset.evaluations, "enumerate": preset.enumeration_evaluations}
     tally = {"pruned": 0, "searched": 0, "orders": 0}
-    open_bounds: list[float] = []
+    open_bounds: dict[SpatialCandidate, float] = {}
     for index, cand in enumerate(queue):
         if cand.bound(objective) >= best_value:
             tally["pruned"] += 1
@@ -290,8 +304,31 @@ def _order_search(problem, preset: Preset, best_mapping, best_value):
             if state.best is not None and state.best_value < best_value:
                 best_mapping, best_value = state.best.mapping, state.best_value
         if not complete:
-            open_bounds.append(cand.bound(objective))
-    return best_mapping, best_value, [b for b in open_bounds if b < best_value], tally
+            open_bounds[cand] = cand.bound(objective)
+    ordered_open = sorted(open_bounds.items(), key=lambda item: item[1])
+    return best_mapping, best_value, {c: b for c, b in ordered_open if b < best_value}, tally
+
+
+def _dive(problem, preset: Preset, mapping, value, open_bounds, tally):
+    """Search the best-bound open candidates with the certifier's branch and bound, each within
+    `preset.dive_nodes` nodes, for a mapping below the incumbent: (mapping, value). Each dive's
+    proven (anytime) bound replaces its candidate's floor in `open_bounds`; a dive that runs to
+    the end settles its candidate (its optimum is the incumbent or the mapping it found)."""
+    hw, layer, objective, options, ordered, ws_candidate, stop = problem
+    for cand in list(open_bounds)[: preset.dive_candidates]:
+        if stop() or open_bounds[cand] >= value:
+            continue
+        result = certify_candidate(hw, layer, cand, objective, upper=value,
+                                   node_limit=preset.dive_nodes, stop=stop)  # fmt: skip
+        tally["nodes"] += result.nodes
+        if result.mapping is not None and result.best_value < value:
+            mapping, value = result.mapping, result.best_value
+        if result.complete:
+            tally["certified"] += 1
+            del open_bounds[cand]
+        else:
+            open_bounds[cand] = max(open_bounds[cand], result.lower_bound)
+    return mapping, value
 
 
 def _search(problem, preset: Preset, cand: SpatialCandidate, index: int, searched: int, left):
