@@ -8,11 +8,10 @@ from miredo_core import ConfigError
 from ui import state, url, views, widgets
 from ui.text import escape_markdown
 
-state.init()
-st.title("Hardware")
-st.caption(
+views.page(
+    "Hardware",
     "Start from a sample or an uploaded YAML, then move the inputs or edit the YAML: each "
-    "follows the other, and every problem is shown next to the place it concerns."
+    "follows the other, and every problem is shown next to the place it concerns.",
 )
 if message := state.notice():
     st.warning(escape_markdown(message))

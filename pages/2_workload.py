@@ -5,14 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from miredo_core import ConfigError, WorkloadError
-from ui import cached, frames, state, url, widgets
+from ui import cached, frames, state, url, views, widgets
 from ui.text import escape_markdown
 
-state.init()
-st.title("Workload")
-st.caption(
+views.page(
+    "Workload",
     "Choose what to map. ONNX models are read for their shapes only (never executed); "
-    "operators that are not Conv, Gemm or MatMul are listed as skipped."
+    "operators that are not Conv, Gemm or MatMul are listed as skipped.",
 )
 if message := state.notice():
     st.error(escape_markdown(message))

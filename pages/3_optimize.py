@@ -7,12 +7,11 @@ import streamlit as st
 from ui import cached, charts, explain, frames, live, state, url, views, widgets
 from ui.text import escape_markdown
 
-state.init()
-st.title("Optimize")
-st.caption(
+views.page(
+    "Optimize",
     "Map every layer with the chosen mapper and objective. Results are cached by hardware, "
     "workload, objective, mapper and preset: going back to an earlier design is instant, and "
-    "a layer solved before, in any session, comes from the result store."
+    "a layer solved before, in any session, comes from the result store.",
 )
 settings = widgets.run_settings("opt_")
 left, right = st.columns(2)

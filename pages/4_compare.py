@@ -6,12 +6,11 @@ import streamlit as st
 
 from ui import cached, charts, frames, state, views, widgets
 
-state.init()
-st.title("Compare")
-st.caption(
+views.page(
+    "Compare",
     "Run the current workload two or three times (different mappers, objectives or hardware) "
     "and read B and C against A per layer and for the whole network, on a log scale (below 1: "
-    "better than A), with the absolute values beside the ratios."
+    "better than A), with the absolute values beside the ratios.",
 )
 state.default("cmp_three", False)
 three = st.toggle("Compare three runs (A, B, C)", key="cmp_three")

@@ -7,13 +7,12 @@ import streamlit as st
 from ui import cached, charts, frames, state, url, views, widgets
 from ui.jobs import SweepRequest
 
-state.init()
-st.title("Design space")
-st.caption(
+views.page(
+    "Design space",
     "Every combination of the axis values is applied to the current hardware and the workload "
     "is mapped on it. Answers are kept in the result store: a repeated or overlapping sweep "
     "solves only what is new. Hover a point for its configuration; select one to open it in "
-    "Optimize."
+    "Optimize.",
 )
 axes = widgets.sweep_axes_input()
 settings = widgets.run_settings("sweep_", mapper="mip")

@@ -7,12 +7,11 @@ import streamlit as st
 from ui import frames, report, state, views
 from ui.text import escape_markdown
 
-state.init()
-st.title("Reports")
-st.caption(
+views.page(
+    "Reports",
     "Downloads of this session's last Optimize run and last sweep. The HTML report is one "
     "offline file with interactive figures, the hardware YAML, the loop nests and the bound "
-    "cards; every CSV row names its hardware variant (with a short hash) and workload."
+    "cards; every CSV row names its hardware variant (with a short hash) and workload.",
 )
 run = state.recall(state.LAST_RUN)
 sweep = state.recall(state.LAST_SWEEP)

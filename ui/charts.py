@@ -73,6 +73,21 @@ def plot_text(text: object) -> str:
     return html.escape(str(text))
 
 
+def _lay_out(
+    figure: go.Figure, title: str, x: str = "", y: str = "", log: str = "", **extra
+) -> go.Figure:
+    """Give `figure` the house layout: its title, axis titles and the axes ("x", "y", "xy") on
+    a log scale."""
+    layout = {"title": title, **_LAYOUT, **extra}
+    for axis, text in (("x", x), ("y", y)):
+        if text:
+            layout[f"{axis}axis_title"] = text
+        if axis in log:
+            layout[f"{axis}axis_type"] = "log"
+    figure.update_layout(**layout)
+    return figure
+
+
 def titled(title: str, subtitle: str = "") -> str:
     """A figure title with the design and workload it shows (user text escaped) below it."""
     return plot_text(title) + (f"<br><sup>{plot_text(subtitle)}</sup>" if subtitle else "")
@@ -96,14 +111,9 @@ def latency_breakdown(
     if any(flags):
         subtitle = f"{subtitle}; faded, {PROVISIONAL_MARK}: provisional" if subtitle else (
             f"faded, {PROVISIONAL_MARK}: provisional")  # fmt: skip
-    figure.update_layout(
-        barmode="stack",
-        title=titled("Latency breakdown per layer", subtitle),
-        yaxis_title="cycles",
-        xaxis_title="layer",
-        **_LAYOUT,
+    return _lay_out(
+        figure, titled("Latency breakdown per layer", subtitle), "layer", "cycles", barmode="stack"
     )
-    return figure
 
 
 def energy_breakdown(
@@ -119,13 +129,7 @@ def energy_breakdown(
             name=operand,
             marker_color=OPERAND_COLORS.get(str(operand)),
         )
-    figure.update_layout(
-        barmode="stack",
-        title=titled(title, subtitle),
-        yaxis_title="pJ",
-        xaxis_title="level",
-        **_LAYOUT,
-    )
+    _lay_out(figure, titled(title, subtitle), "level", "pJ", barmode="stack")
     figure.update_xaxes(categoryorder="array", categoryarray=levels)
     figure.update_yaxes(tickformat=SI_TICKS)
     return figure
@@ -188,14 +192,7 @@ def predicted_vs_simulated(frame: pd.DataFrame) -> go.Figure:
                 x=frame["layer"], y=frame[column], mode="markers", name=name,
                 marker={"symbol": symbol, "size": 10, "color": color},
             )  # fmt: skip
-    figure.update_layout(
-        title="Predicted vs simulated latency per layer",
-        xaxis_title="layer",
-        yaxis_title="cycles",
-        yaxis_type="log",
-        **_LAYOUT,
-    )
-    return figure
+    return _lay_out(figure, "Predicted vs simulated latency per layer", "layer", "cycles", "y")
 
 
 def compare_bars(frame: pd.DataFrame, metric: str) -> go.Figure:
@@ -215,14 +212,10 @@ def compare_bars(frame: pd.DataFrame, metric: str) -> go.Figure:
             f"<br>first run %{{customdata[1]:.3s}}{unit}<extra></extra>",
         )  # fmt: skip
     figure.add_hline(y=1.0, line_dash="dot")
-    figure.update_layout(
-        barmode="group",
-        title=f"{METRIC_LABELS[metric]} normalized to {plot_text(runs[0])} (below 1: better)",
-        yaxis_title=f"{METRIC_LABELS[metric]} / first run (log)",
-        yaxis_type="log",
-        **_LAYOUT,
-    )
-    return figure
+    return _lay_out(
+        figure, f"{METRIC_LABELS[metric]} normalized to {plot_text(runs[0])} (below 1: better)",
+        y=f"{METRIC_LABELS[metric]} / first run (log)", log="y", barmode="group",
+    )  # fmt: skip
 
 
 def roofline(frame: pd.DataFrame, dram_bw_bits_per_cycle: float) -> go.Figure:
@@ -245,13 +238,12 @@ def roofline(frame: pd.DataFrame, dram_bw_bits_per_cycle: float) -> go.Figure:
         hovertemplate="%{text}<br>%{x:.3g} MACs per DRAM bit<br>%{y:.3g} MACs/cycle"
         "<extra></extra>", marker={"size": 10, "color": SERIES_COLORS[1]},
     )  # fmt: skip
-    figure.update_layout(
-        title="Roofline: achieved MACs/cycle vs the array's peak and DRAM bandwidth",
-        xaxis_title="MACs per DRAM bit moved (mapping's arithmetic intensity)",
-        yaxis_title="MACs / cycle",
-        xaxis_type="log",
-        yaxis_type="log",
-        **_LAYOUT,
+    _lay_out(
+        figure,
+        "Roofline: achieved MACs/cycle vs the array's peak and DRAM bandwidth",
+        "MACs per DRAM bit moved (mapping's arithmetic intensity)",
+        "MACs / cycle",
+        "xy",
     )
     return figure
 
@@ -266,11 +258,9 @@ def layer_ceilings(frame: pd.DataFrame, layer: str) -> go.Figure:
     figure = go.Figure(
         go.Bar(x=list(names), y=values, marker_color=list(SERIES_COLORS[: len(names)]))
     )
-    figure.update_layout(
-        title=f"MACs per cycle of {plot_text(layer)}", yaxis_title="MACs / cycle (log)",
-        yaxis_type="log", **_LAYOUT,
-    )  # fmt: skip
-    return figure
+    return _lay_out(
+        figure, f"MACs per cycle of {plot_text(layer)}", y="MACs / cycle (log)", log="y"
+    )
 
 
 def parallel_axes(frame: pd.DataFrame, axes: list[str], color: str) -> go.Figure:
@@ -337,13 +327,10 @@ def sweep_scatter(
         hoverinfo="skip",
     )
     _add_edp_curves(figure, frame)
-    figure.update_layout(
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
-        title="Design space: latency vs energy (dotted: equal EDP)",
-        xaxis_title="network latency (cycles)",
-        yaxis_title="network energy (J)",
-        **_LAYOUT,
-    )
+    _lay_out(figure, "Design space: latency vs energy (dotted: equal EDP)",
+             "network latency (cycles)", "network energy (J)",
+             legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1,
+                     "xanchor": "right"})  # fmt: skip
     figure.update_yaxes(tickformat=SI_TICKS)
     return figure
 

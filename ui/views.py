@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from miredo_core import Hardware, NetworkResult
-from ui import charts, explain, frames
+from ui import charts, explain, frames, state
 from ui.explain import BoundCard, Efficiency
 from ui.text import (
     escape_markdown,
@@ -28,6 +28,13 @@ from ui.text import (
 #: Default clock for figures per second (the model counts cycles; the user sets the clock).
 DEFAULT_CLOCK_MHZ = 500.0
 OBJECTIVE_FORMATS = {"latency": format_cycles, "energy": format_energy, "edp": format_edp}
+
+
+def page(title: str, caption: str) -> None:
+    """The head of every page: the session's state, the page's title and what it is for."""
+    state.init()
+    st.title(title)
+    st.caption(caption)
 
 
 def identity(label: str, value: str) -> None:
