@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -40,6 +39,7 @@ from miredo_core.search.tilechain_search import (  # noqa: F401 (re-exported)
     TileChainSearch,
     certify_candidate,
 )
+from miredo_core.workers import process_pool, worker_cancel
 from miredo_core.workload import Layer
 
 logger = logging.getLogger(__name__)
@@ -161,24 +161,16 @@ def certify_layer(
     )
 
 
-#: In a certifier worker process: the event its parent sets to stop every search.
-_WORKER_STOP: list = [None]
-
-
-def _install_stop(event) -> None:
-    _WORKER_STOP[0] = event
-
-
 def _search_in_worker(problem, cand, upper, share, deadline) -> CertifyResult:
     hw, layer, objective, tolerance = problem
-    signal = StopSignal(_WORKER_STOP[0], deadline)
+    signal = StopSignal(worker_cancel(), deadline)  # the pool's stop event, set by the parent
     return certify_candidate(hw, layer, cand, objective, upper, tolerance, node_limit=share,
                              stop=signal)  # fmt: skip
 
 
 class _Runner:
-    """Runs the searches of one wave, in this process or in a spawn-context worker pool (which
-    falls back to this process if its workers cannot start or die)."""
+    """Runs the searches of one wave, in this process or in a `workers.WorkerPool` (which falls
+    back to this process if its workers cannot start or die)."""
 
     def __init__(self, workers: int, problem, signal: StopSignal):
         self.workers, self.problem, self.signal = workers, problem, signal
@@ -186,11 +178,8 @@ class _Runner:
 
     def __enter__(self) -> _Runner:
         if self.workers > 1:
-            context = multiprocessing.get_context("spawn")
-            self.event = context.Event()
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                            initializer=_install_stop,
-                                            initargs=(self.event,))  # fmt: skip
+            self.pool = process_pool(self.workers)
+            self.event = self.pool.stop_event
         return self
 
     def __exit__(self, *exc) -> None:
