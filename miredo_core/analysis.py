@@ -160,6 +160,44 @@ def make_boundary(
     )
 
 
+def _transfer(hw, layer, spatial, operand, parent_depth, child_depth, tile, psum):
+    """(parent tile elements, child tile elements, element bits, cycles) of one firing."""
+    chain = OPERAND_LEVELS[operand]
+    if operand is Operand.O:
+        bits = hw.macro.psum_bits if psum else layer.output_bits
+    else:
+        bits = layer.precision_bits(operand)
+    parent_elements = layer.tile_elements(operand, _extent(spatial, tile, operand, parent_depth))
+    child_elements = layer.tile_elements(operand, _extent(spatial, tile, operand, child_depth))
+    parent = hw.memory(chain[parent_depth])
+    child = hw.memory(chain[child_depth])
+    if operand is Operand.O:  # written back up: child reads, parent writes
+        parent_bw, child_bw = parent.write_bw_bits_per_cycle, child.read_bw_bits_per_cycle
+    else:
+        parent_bw, child_bw = parent.read_bw_bits_per_cycle, child.write_bw_bits_per_cycle
+    cycles = max(
+        math.ceil(parent_elements * bits / parent_bw),
+        math.ceil(child_elements * bits / child_bw),
+        1,
+    )
+    return parent_elements, child_elements, bits, cycles
+
+
+def transfer_cycles(
+    hw: Hardware,
+    layer: Layer,
+    spatial: tuple[tuple[Axis, Dim, int], ...],
+    operand: Operand,
+    parent_depth: int,
+    child_depth: int,
+    tile: dict[Dim, int],
+    psum: bool,
+) -> int:
+    """Cycles of one firing of the boundary `tile_boundary` describes (the same geometry),
+    without building the boundary: for bounds that need only the time."""
+    return _transfer(hw, layer, spatial, operand, parent_depth, child_depth, tile, psum)[3]
+
+
 def tile_boundary(
     hw: Hardware,
     layer: Layer,
@@ -181,22 +219,8 @@ def tile_boundary(
     `make_boundary` derives those facts from a loop order; a search that builds the tile chain
     itself (`search/certify.py`) supplies them directly, so both share the transfer geometry."""
     chain = OPERAND_LEVELS[operand]
-    if operand is Operand.O:
-        bits = hw.macro.psum_bits if psum else layer.output_bits
-    else:
-        bits = layer.precision_bits(operand)
-    parent_elements = layer.tile_elements(operand, _extent(spatial, tile, operand, parent_depth))
-    child_elements = layer.tile_elements(operand, _extent(spatial, tile, operand, child_depth))
-    parent = hw.memory(chain[parent_depth])
-    child = hw.memory(chain[child_depth])
-    if operand is Operand.O:  # written back up: child reads, parent writes
-        parent_bw, child_bw = parent.write_bw_bits_per_cycle, child.read_bw_bits_per_cycle
-    else:
-        parent_bw, child_bw = parent.read_bw_bits_per_cycle, child.write_bw_bits_per_cycle
-    cycles = max(
-        math.ceil(parent_elements * bits / parent_bw),
-        math.ceil(child_elements * bits / child_bw),
-        1,
+    parent_elements, child_elements, bits, cycles = _transfer(
+        hw, layer, spatial, operand, parent_depth, child_depth, tile, psum
     )
     return Boundary(
         operand=operand,

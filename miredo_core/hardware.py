@@ -22,6 +22,7 @@ Units are in field names. Sizes and bandwidths are per instance of a level; `are
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from dataclasses import dataclass
 
@@ -144,6 +145,12 @@ class Macro:
         )
         return array + tree + merge
 
+    @functools.cached_property
+    def memory_level(self) -> MemoryLevel:
+        """`as_memory()`, built once (bounds and searches ask for it hundreds of thousands of
+        times)."""
+        return self.as_memory()
+
     def as_memory(self) -> MemoryLevel:
         """The macro seen as the weight memory of one cell. Reading it is computing (free)."""
         return MemoryLevel(
@@ -173,7 +180,7 @@ class Hardware:
 
     def memory(self, level: Level) -> MemoryLevel:
         if level is Level.MACRO:
-            return self.macro.as_memory()
+            return self.macro.memory_level
         return getattr(self, level.value)
 
     def axis_size(self, axis: Axis) -> int:

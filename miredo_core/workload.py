@@ -248,11 +248,9 @@ class Layer:
 
     def precision_bits(self, operand: Operand) -> int:
         """Bits per element of an operand as stored off-chip (final outputs, not psums)."""
-        return {
-            Operand.I: self.input_bits,
-            Operand.W: self.weight_bits,
-            Operand.O: self.output_bits,
-        }[operand]
+        if operand is Operand.I:
+            return self.input_bits
+        return self.weight_bits if operand is Operand.W else self.output_bits
 
     def tile_elements(self, operand: Operand, extent: dict[Dim, int]) -> int:
         """Elements of `operand` touched by a tile with the given per-dim extents.
@@ -260,14 +258,16 @@ class Layer:
         Input tiles use the exact halo of (P, R) and (Q, S), clipped to the input size.
         Missing dims count as extent 1.
         """
-        e = {d: extent.get(d, 1) for d in DIMS}
+        e = extent.get
         if operand is Operand.W:
-            return e[Dim.R] * e[Dim.S] * e[Dim.C] * e[Dim.K] * e[Dim.G]
+            return e(Dim.R, 1) * e(Dim.S, 1) * e(Dim.C, 1) * e(Dim.K, 1) * e(Dim.G, 1)
         if operand is Operand.O:
-            return e[Dim.P] * e[Dim.Q] * e[Dim.K] * e[Dim.G] * e[Dim.N]
-        rows = min(window_extent(e[Dim.P], e[Dim.R], self.stride_h, self.dilation_h), self.input_h)
-        cols = min(window_extent(e[Dim.Q], e[Dim.S], self.stride_w, self.dilation_w), self.input_w)
-        return rows * cols * e[Dim.C] * e[Dim.G] * e[Dim.N]
+            return e(Dim.P, 1) * e(Dim.Q, 1) * e(Dim.K, 1) * e(Dim.G, 1) * e(Dim.N, 1)
+        rows = min(window_extent(e(Dim.P, 1), e(Dim.R, 1), self.stride_h, self.dilation_h),
+                   self.input_h)  # fmt: skip
+        cols = min(window_extent(e(Dim.Q, 1), e(Dim.S, 1), self.stride_w, self.dilation_w),
+                   self.input_w)  # fmt: skip
+        return rows * cols * e(Dim.C, 1) * e(Dim.G, 1) * e(Dim.N, 1)
 
     def operand_elements(self, operand: Operand) -> int:
         """Elements of the whole operand tensor (the input without padding)."""

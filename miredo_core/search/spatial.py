@@ -96,9 +96,9 @@ import itertools
 import math
 from dataclasses import dataclass
 
+from miredo_core.analysis import tile_boundary, transfer_cycles
 from miredo_core.cost_model import mac_energy_pj
 from miredo_core.hardware import AXES, OPERAND_LEVELS, Axis, Hardware
-from miredo_core.mapping import tile_boundary
 from miredo_core.search.factors import divisors
 from miredo_core.search.placement import can_double_buffer
 from miredo_core.workload import DIMS, OPERANDS, Dim, Layer, Operand, is_relevant
@@ -173,8 +173,7 @@ def _interface_cycles(
     depth = len(OPERAND_LEVELS[op]) - 1
     psums = psums if op is Operand.O else (False,)
     return min(
-        tile_boundary(hw, layer, spatial, op, parent, depth, tile, trigger=0, firings=1,
-                      distinct_tiles=1, psum=psum, double_buffered=False).cycles
+        transfer_cycles(hw, layer, spatial, op, parent, depth, tile, psum)
         for parent in range(depth) for psum in psums
     )  # fmt: skip
 
