@@ -23,6 +23,7 @@ from miredo_core.network import map_layer, map_network
 from miredo_core.results import SEARCH_COLUMNS
 from miredo_core.search.baselines import weight_stationary
 from miredo_core.search.engine import PRESETS, MappingResult, SolveOptions, solve_layer
+from miredo_core.search.heuristic import count_orders, search_candidate
 from miredo_core.search.oracle import exhaustive_search
 from miredo_core.search.spatial import spatial_candidates
 from miredo_core.workload import Layer, Network
@@ -170,6 +171,32 @@ def test_interactive_dives_reach_the_optimum_the_order_search_misses() -> None:
     assert CERTIFIED_LATENCY["Conv_11"] <= result.value <= 1.01 * CERTIFIED_LATENCY["Conv_11"]
     assert result.lower_bound <= CERTIFIED_LATENCY["Conv_11"]
     assert_predicted_is_evaluated(result)
+
+
+class _CountingStop:
+    """A stop signal that only counts how often the search polls it (a backstop: it fires
+    after `limit` polls, so a search that would never end fails instead of hanging)."""
+
+    def __init__(self, limit: int) -> None:
+        self.polls, self.limit = 0, limit
+
+    def __call__(self) -> bool:
+        self.polls += 1
+        return self.polls > self.limit
+
+
+def test_an_order_search_with_more_budget_than_orders_ends_on_its_own() -> None:
+    # depthwise 3x3 G8 on 2x2: every candidate has fewer reachable orders than the budget, so
+    # most moves land on orders already scored, which cost no evaluation.
+    hw = hardware("tiny")
+    layer = Layer("dw", R=3, S=3, P=2, Q=2, G=8, pad_top=1, pad_bottom=1, pad_left=1,
+                  pad_right=1)  # fmt: skip
+    for cand in spatial_candidates(hw, layer):
+        stop = _CountingStop(limit=100_000)
+        state = search_candidate(hw, layer, cand, "energy", max_evaluations=10_000, stop=stop)
+        assert stop.polls <= stop.limit, f"search of {cand.spatial} did not end by itself"
+        assert state.evaluations <= count_orders(cand.temporal)
+        assert state.best is not None
 
 
 def test_big_layer_in_a_short_budget_is_best_found_with_an_honest_gap() -> None:

@@ -12,7 +12,9 @@ itself moves through orders and tilings:
 
 Everything is seeded and deterministic for a given budget of evaluations: the same budget gives
 the same orders in the same sequence on any machine, and a larger budget extends a smaller one's
-sequence. Only a stop signal (cancel, or an optional wall-clock cap) can end a search early.
+sequence. A search whose moves keep landing on orders it has scored (a candidate with fewer
+reachable orders than its budget) ends after MAX_REPEATED_MOVES of them in a row; otherwise only
+a stop signal (cancel, or an optional wall-clock cap) can end a search early.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ START_SEQUENCES: tuple[tuple[Dim, ...], ...] = (
     (Dim.N, Dim.G, Dim.C, Dim.K, Dim.R, Dim.S, Dim.P, Dim.Q),
     (Dim.N, Dim.G, Dim.P, Dim.K, Dim.C, Dim.R, Dim.S, Dim.Q),
 )
+
+
+#: Consecutive moves to already-scored orders after which a search stops (a work budget too).
+MAX_REPEATED_MOVES = 2000
 
 
 @dataclass
@@ -147,10 +153,16 @@ def search_candidate(
         return search.state
     current = search.state.best.mapping.loops
     current_value = search.state.best_value
-    stale = 0
+    stale = repeats = 0
     while not out_of_budget():
         candidate_loops = neighbour(current, rng)
+        scored = search.state.evaluations
         value = search.score(candidate_loops)
+        # A move to an order scored before costs no evaluation: in a small space every move
+        # may be one, so a long run of them ends the search (the space is as good as covered).
+        repeats = repeats + 1 if search.state.evaluations == scored else 0
+        if repeats > MAX_REPEATED_MOVES:
+            break
         if value <= current_value:
             stale = 0 if value < current_value else stale + 1
             current, current_value = candidate_loops, value
