@@ -183,16 +183,8 @@ def _transfer(hw, layer, spatial, operand, parent_depth, child_depth, tile, psum
     return parent_elements, child_elements, bits, cycles
 
 
-def transfer_cycles(
-    hw: Hardware,
-    layer: Layer,
-    spatial: tuple[tuple[Axis, Dim, int], ...],
-    operand: Operand,
-    parent_depth: int,
-    child_depth: int,
-    tile: dict[Dim, int],
-    psum: bool,
-) -> int:
+def transfer_cycles(hw: Hardware, layer: Layer, spatial, operand: Operand, parent_depth: int,
+                    child_depth: int, tile: dict[Dim, int], psum: bool) -> int:  # fmt: skip
     """Cycles of one firing of the boundary `tile_boundary` describes (the same geometry),
     without building the boundary: for bounds that need only the time."""
     return _transfer(hw, layer, spatial, operand, parent_depth, child_depth, tile, psum)[3]

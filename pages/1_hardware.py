@@ -12,9 +12,8 @@ views.page(
     "Hardware",
     "Start from a sample or an uploaded YAML, then move the inputs or edit the YAML: each "
     "follows the other, and every problem is shown next to the place it concerns.",
+    notice=st.warning,
 )
-if message := state.notice():
-    st.warning(escape_markdown(message))
 widgets.hardware_source()
 
 design, config_error = None, None

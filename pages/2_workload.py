@@ -12,9 +12,8 @@ views.page(
     "Workload",
     "Choose what to map. ONNX models are read for their shapes only (never executed); "
     "operators that are not Conv, Gemm or MatMul are listed as skipped.",
+    notice=st.error,
 )
-if message := state.notice():
-    st.error(escape_markdown(message))
 
 choice = widgets.workload_picker(widgets.workload_source())
 if choice is not None:

@@ -30,11 +30,15 @@ DEFAULT_CLOCK_MHZ = 500.0
 OBJECTIVE_FORMATS = {"latency": format_cycles, "energy": format_energy, "edp": format_edp}
 
 
-def page(title: str, caption: str) -> None:
-    """The head of every page: the session's state, the page's title and what it is for."""
+def page(title: str, caption: str, notice=None) -> None:
+    """The head of every page: the session's state, the page's title and what it is for, then
+    the one-shot notice another page left for this one, shown with `notice` (`st.warning`,
+    `st.error`) when the page shows notices."""
     state.init()
     st.title(title)
     st.caption(caption)
+    if notice is not None and (message := state.notice()):
+        notice(escape_markdown(message))
 
 
 def identity(label: str, value: str) -> None:
