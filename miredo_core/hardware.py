@@ -147,12 +147,8 @@ class Macro:
 
     @functools.cached_property
     def memory_level(self) -> MemoryLevel:
-        """`as_memory()`, built once (bounds and searches ask for it hundreds of thousands of
-        times)."""
-        return self.as_memory()
-
-    def as_memory(self) -> MemoryLevel:
-        """The macro seen as the weight memory of one cell. Reading it is computing (free)."""
+        """The macro seen as the weight memory of one cell. Reading it is computing (free).
+        Built once: bounds and searches ask for it hundreds of thousands of times."""
         return MemoryLevel(
             size_bits=self.cell_bits,
             read_bw_bits_per_cycle=math.inf,
