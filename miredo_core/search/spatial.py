@@ -72,9 +72,23 @@ a partial-sum round trip of at least X_O* = 2 x (its fewest cycles at partial-su
 M* = max(X_I, X_O*) (X_O* = X_O when Q_O = 1). Every mapping falls in one of two cases:
     (a) no slot after t_O:  sum_i c_i serial(i) >= L_a = (P - 1) M* - (M* - X_O*)(P - P/Q_I),
         every per-slot bound u_i used <= U_a = M*;
-    (b) slots after t_O, hence none after t_I:
-                            sum_i c_i serial(i) >= L_b = (P - 1) M - (M - X_I)(P - P/Q_O),
-        every u_i <= U_b = M;
+    (b) slots after t_O, hence none after t_I; those slots are reduction loops (R, S, C), all
+        relevant to W. Let s be the largest product of reduction factors whose weight tile fits
+        one macro (`_reduction_capacity`: a weight tile is the spatial tile times the factors
+        of the W-relevant loops in the block, with no halo), and let X_W^s = X_W when the macro
+        is single-buffered, 0 otherwise; X_IW = max(X_I, X_W^s), M_W = max(M, X_W^s).
+        (b1) t_O <= t_W. The slots after t_W lie after t_O, so they are reduction loops, hence
+             relevant to W and inside the macro block: their product is at most s and
+             n_{t_W} >= P / s. Every slot costs at least X_I, every slot i <= t_W at least
+             X_W^s (as above), every slot i <= t_O at least M_W; as sum_{i<=t} c_i = n_t - 1,
+                  sum_i c_i serial(i) >= L_b1 = X_I (P - 1) + (X_IW - X_I)(P/s - 1)
+                                              + (M_W - X_IW)(P/Q_O - 1),    every u_i <= M_W;
+        (b2) t_W < t_O (possible only if s >= 2). The slots after t_O lie after t_W and are
+             relevant to W, so they are inside the macro block: their product is at most s and
+             n_{t_O} >= P / s. If s < Q_O a reduction loop sits above t_O and every output
+             firing is a partial-sum round trip; let X_b = X_O* then, X_O otherwise:
+                  sum_i c_i serial(i) >= L_b2 = X_I (P - 1) + (max(X_I, X_b) - X_I)(P/s - 1),
+             every u_i <= max(X_I, X_b);
 and in its case latency >= max(X_I, X_W) + t_MAC P + L + X_O (start-up, E(0), write-back).
 Weights on top, in either case. Let the macro be single-buffered with weight firing cycles
 X_W > U. The slots i <= t_W cost at least X_W' >= X_W, the actual firing cycles, so
@@ -82,7 +96,7 @@ X_W > U. The slots i <= t_W cost at least X_W' >= X_W, the actual firing cycles,
                          >= (n_{t_W} - 1)(X_W' - U) + L.
 Adding start-up >= X_W' gives n_{t_W} (X_W' - U) + U + L, and n_{t_W} (X_W' - U) =
 n_{t_W} X_W' (1 - U / X_W') >= B_W (1 - U / X_W). So latency >= t_MAC P + L + U +
-B_W (1 - U / X_W) + X_O. The floor is the smaller of the two cases' larger bounds.
+B_W (1 - U / X_W) + X_O. The floor is the smallest of the cases' larger bounds.
 
 Proof of the interface energy. Each firing moves the tile into (for O: out of) every instance
 of the level (`cost_model.boundary_traffic`), n_t w >= the instance's elements as above, at the
@@ -236,6 +250,23 @@ def _irrelevant_product(remaining: dict, op: Operand) -> int:
     return math.prod(size for dim, size in remaining.items() if not is_relevant(op, dim))
 
 
+def _reduction_capacity(hw: Hardware, layer: Layer, spatial, remaining: dict) -> int:
+    """The largest product of reduction loops (dims irrelevant to O, each factor a divisor of
+    its remainder) whose weight tile fits one macro (`analysis.resident_bits` terms; a weight
+    tile is the spatial tile times the factors of the W-relevant loops in the block, with no
+    halo): no macro block holds reduction loops of a larger product (module docstring)."""
+    depth = len(OPERAND_LEVELS[Operand.W]) - 1
+    base = tile_boundary(hw, layer, spatial, Operand.W, 0, depth, {}, trigger=0, firings=1,
+                         distinct_tiles=1, psum=False, double_buffered=False)  # fmt: skip
+    room = hw.memory(OPERAND_LEVELS[Operand.W][depth]).size_bits // (
+        base.child_tile_elements * layer.precision_bits(Operand.W))
+    products = {1}
+    for dim, size in remaining.items():
+        if size > 1 and not is_relevant(Operand.O, dim):
+            products = {p * f for p in products for f in divisors(size) if p * f <= room}
+    return max(products)
+
+
 def _transition_floor(hw, layer, spatial, remaining, passes, faces) -> float:
     """Cycles every mapping of the candidate spends beyond t_MAC x passes on register
     reloads between passes, plus the first and last transfers (module docstring, "transition
@@ -252,14 +283,22 @@ def _transition_floor(hw, layer, spatial, remaining, passes, faces) -> float:
     if _irrelevant_product(remaining, Operand.O) > 1:
         x_psum = 2.0 * _interface_cycles(hw, layer, spatial, {}, Operand.O, psums=(True,))
     most_psum = max(x_i, x_psum)
-    cases = (  # (L, U) of the two cases of the docstring
+    q_o = _irrelevant_product(remaining, Operand.O)
+    fits = _reduction_capacity(hw, layer, spatial, remaining)
+    x_ws = x_w if face_w.serial else 0.0  # a single-buffered macro's weight firing
+    x_iw, most_w = max(x_i, x_ws), max(most, x_ws)
+    cases = [  # (L, U) of the cases of the docstring
         ((passes - 1) * most_psum
          - (most_psum - x_psum) * (passes - passes / _irrelevant_product(remaining, Operand.I)),
          most_psum),
-        ((passes - 1) * most
-         - (most - x_i) * (passes - passes / _irrelevant_product(remaining, Operand.O)),
-         most),
-    )  # fmt: skip
+        # (b1): the weight trigger at or inside the output register's
+        (x_i * (passes - 1) + (x_iw - x_i) * (passes / fits - 1)
+         + (most_w - x_iw) * (passes / q_o - 1), most_w),
+    ]  # fmt: skip
+    if fits > 1:  # (b2): the weight trigger outside it, the reductions inside it in the macro
+        x_b2 = x_o if fits == q_o else x_psum
+        cases.append((x_i * (passes - 1) + (max(x_i, x_b2) - x_i) * (passes / fits - 1),
+                      max(x_i, x_b2)))  # fmt: skip
     totals = []
     for reloads, dearest in cases:
         total = reloads + max(x_i, x_w) + x_o
