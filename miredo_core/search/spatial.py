@@ -259,7 +259,8 @@ def _reduction_capacity(hw: Hardware, layer: Layer, spatial, remaining: dict) ->
     base = tile_boundary(hw, layer, spatial, Operand.W, 0, depth, {}, trigger=0, firings=1,
                          distinct_tiles=1, psum=False, double_buffered=False)  # fmt: skip
     room = hw.memory(OPERAND_LEVELS[Operand.W][depth]).size_bits // (
-        base.child_tile_elements * layer.precision_bits(Operand.W))
+        base.child_tile_elements * layer.precision_bits(Operand.W)
+    )
     products = {1}
     for dim, size in remaining.items():
         if size > 1 and not is_relevant(Operand.O, dim):
