@@ -3,15 +3,15 @@ bench/certify_grid.py (default_8core with one axis moved).
 
 tests/data/resnet18_grid_certified.json holds every (point, ResNet-18 shape, objective, preset)
 that `interactive` or `thorough` proved within 1 % of the optimum. Presets are budgets of work,
-so the same inputs must give the same value, the same status and a bound that still proves it
-(thorough's also whatever number of certifier workers runs it). Three fast interactive cases run
-by default; the rest (thorough: 6-60 s each) behind `slow`.
+so the same inputs must give a certified answer again (thorough's whatever number of certifier
+workers runs it), consistent with the stored one: neither answer's value below the other's
+bound, and the value no worse than the stored one beyond the tolerance. Three fast interactive
+cases run by default; the rest (thorough: 6-60 s each) behind `slow`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -51,11 +51,14 @@ def test_a_certified_answer_at_a_grid_point_reproduces(entry: dict) -> None:
     options = SolveOptions(preset=entry["preset"], gap_tolerance=DATA["tolerance"])
     result = solve_layer(hw, layer, entry["objective"], options)
     assert result.status == "optimal"
-    assert math.isclose(result.value, entry["value"], rel_tol=1e-9)
-    # The bound proves the value within the tolerance, and no stored answer beats the bound.
+    # The bound proves the value within the tolerance.
     assert result.lower_bound <= result.value
     assert result.value * (1 - DATA["tolerance"]) <= result.lower_bound * (1 + 1e-9)
-    assert math.isclose(result.lower_bound, entry["lower_bound"], rel_tol=1e-9)
+    # Stronger bounds or searches may move either number, never past the other run's: no
+    # mapping beats a proven bound, and no proven bound exceeds a mapping's cost.
+    assert result.value >= entry["lower_bound"] * (1 - 1e-9)
+    assert result.lower_bound <= entry["value"] * (1 + 1e-9)
+    assert result.value <= entry["value"] * (1 + DATA["tolerance"]) * (1 + 1e-9)
 
 
 def test_the_grid_file_holds_certified_answers_only() -> None:

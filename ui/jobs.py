@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import multiprocessing
+import multiprocessing.util
 import os
 from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -34,19 +35,24 @@ import miredo_core
 from miredo_core import (
     MAPPERS,
     PRESETS,
+    Layer,
     Network,
     NetworkResult,
     ResultStore,
     SolveOptions,
     SweepSpec,
     SweepStats,
+    WorkerPool,
     default_store_path,
     get_network,
     hardware_key,
+    load_hardware,
     map_network,
     parse_hardware,
     parse_workload,
     process_pool,
+    solve_layer,
+    template_path,
 )
 
 #: Workload kinds: a built-in network by name, or a workload YAML document (sample files,
@@ -171,13 +177,42 @@ def lower_priority() -> None:
 
 
 def warm_up() -> bool:
-    """Makes a fresh worker import the library, at a lower priority, before the first job."""
+    """Makes a fresh worker import the library, at a lower priority, before the first job, and
+    start its solver processes (`layer_pool`)."""
     lower_priority()
+    layer_pool()
     return True
 
 
 #: Distinct layer shapes solved in parallel by one expensive run (baselines are fast alone).
 PARALLEL_LAYERS = max(1, min(2, os.cpu_count() or 1))
+
+_layer_pool: WorkerPool | None = None
+
+
+def _warm_solver() -> bool:
+    """In a solver process: import the search and load its compiled kernels by solving one
+    small layer, so that the first real layer costs only its own work."""
+    layer = Layer("warm_up", R=3, S=3, P=8, Q=8, C=64, K=32)
+    hardware = load_hardware(template_path("resnet18"))
+    solve_layer(hardware, layer, "latency", SolveOptions(preset="interactive", workers=1))
+    return True
+
+
+def layer_pool() -> WorkerPool:
+    """The dashboard worker's PARALLEL_LAYERS solver processes, started (and warmed up) on
+    first use and kept for every later run: a spawned solver takes about two seconds to import
+    the library and load its kernels, which a fresh pool per run paid on every slider move. A
+    worker that dies is replaced by the pool (`WorkerPool.renew`); the processes end with the
+    dashboard worker."""
+    global _layer_pool
+    if _layer_pool is None:
+        _layer_pool = process_pool(PARALLEL_LAYERS)
+        # A worker process that ends joins its children first: stop them before that join.
+        multiprocessing.util.Finalize(_layer_pool, _layer_pool.kill, exitpriority=10)
+        for _ in range(PARALLEL_LAYERS):
+            _layer_pool.submit(_warm_solver)
+    return _layer_pool
 
 
 def _progress(status: Any):
@@ -201,14 +236,16 @@ def solve_options(pairs: tuple[tuple[str, str], ...]) -> SolveOptions:
 def solver_executor(mapper: str) -> Iterator[Executor]:
     """Where a worker solves the problems the store does not hold.
 
-    An expensive mapper (`MAPPERS[mapper].expensive`): a nested `WorkerPool` of PARALLEL_LAYERS
-    processes (layers in parallel). Its processes start only when a problem is submitted, so an
-    answer served from the store costs no start-up; and a worker's main module is blank (see
-    `ui.cached`), so they do not re-run a page. Others: one thread of this worker, as they take
-    milliseconds and a pool seconds to start. Either way a solver crash ends a worker process at
-    worst, never the server.
+    An expensive mapper (`MAPPERS[mapper].expensive`): the worker's `layer_pool` of
+    PARALLEL_LAYERS processes (layers in parallel), kept from run to run; called outside a
+    worker process, a pool of its own for the run. A worker's main module is blank (see
+    `ui.cached`), so its solver processes do not re-run a page. Others: one thread of this
+    worker, as they take milliseconds and a pool seconds to start. Either way a solver crash
+    ends a worker process at worst, never the server.
     """
-    if MAPPERS[mapper].expensive:
+    if MAPPERS[mapper].expensive and multiprocessing.parent_process() is not None:
+        yield layer_pool()
+    elif MAPPERS[mapper].expensive:  # a caller's own process (tests): a pool of its own
         with process_pool(PARALLEL_LAYERS) as pool:
             yield pool
     else:

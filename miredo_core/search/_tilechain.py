@@ -314,10 +314,12 @@ def _expand(depth, tile, floor, labs, opss, cut_ops, tables, trans, params, cols
     ops = opss[depth]
     remaining = params[P_TOTAL] / tile_prod[tile]
     bound = max(floor, _bound(params, remaining, lab, ops, tile, geo, distinct))
+    # The budget is checked first, so a search never counts more nodes than its budget (a
+    # node it stops at is left open with its bound, which is valid whether or not it prunes).
+    if _stop_check(state, bound):
+        return 0
     if bound >= state[S_THRESHOLD]:
         state[S_PRUNED_MIN] = min(state[S_PRUNED_MIN], bound)
-        return 0
-    if _stop_check(state, bound):
         return 0
     key = tile
     for o in range(3):
@@ -385,6 +387,8 @@ def _expand(depth, tile, floor, labs, opss, cut_ops, tables, trans, params, cols
     order = np.argsort(kids_bound[:n_kids])
     for m in order:
         if kids_bound[m] >= state[S_THRESHOLD]:
+            if _stop_check(state, kids_bound[m]):
+                break
             state[S_PRUNED_MIN] = min(state[S_PRUNED_MIN], kids_bound[m])
             state[S_NODES] += 1
             continue

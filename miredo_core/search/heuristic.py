@@ -5,7 +5,8 @@ per-operand placement and double buffering for that order under the cost model. 
 itself moves through orders and tilings:
 
 - constructive starts: one loop per dim in a few classic dataflow orders (weight-, output- and
-  input-stationary), then the same with each dim split into its prime factors;
+  input-stationary), two weight-stationary orders with the largest reduction tile the macro
+  holds innermost, then the classic orders with each dim split into its prime factors;
 - local search with restarts from the incumbent: swap two adjacent loops, move a loop, split a
   loop into two factors, or merge two loops of the same dim; a move is kept when it does not
   worsen the objective (plateaus are walked, which matters because many orders tie).
@@ -25,14 +26,15 @@ import random
 import time
 from dataclasses import dataclass
 
-from miredo_core.hardware import Hardware
+from miredo_core.analysis import tile_boundary
+from miredo_core.hardware import OPERAND_LEVELS, Hardware, Level
 from miredo_core.kinds import objective_value
 from miredo_core.mapping import Loop
-from miredo_core.search.factors import factorizations, prime_factors
+from miredo_core.search.factors import divisors, factorizations, prime_factors
 from miredo_core.search.placement import FixedOrder, PlacementResult, best_placement
-from miredo_core.search.spatial import SpatialCandidate
+from miredo_core.search.spatial import SpatialCandidate, reduction_fit
 from miredo_core.search.stopping import NEVER, StopSignal
-from miredo_core.workload import Dim, Layer
+from miredo_core.workload import Dim, Layer, Operand
 
 #: Dim sequences (outermost first) of the classic dataflows used as constructive starts.
 START_SEQUENCES: tuple[tuple[Dim, ...], ...] = (
@@ -43,6 +45,9 @@ START_SEQUENCES: tuple[tuple[Dim, ...], ...] = (
     (Dim.N, Dim.G, Dim.P, Dim.K, Dim.C, Dim.R, Dim.S, Dim.Q),
 )
 
+
+#: Reduction dims (irrelevant to the outputs), outermost first in a fitted start.
+REDUCTIONS = (Dim.C, Dim.R, Dim.S)
 
 #: Consecutive moves to already-scored orders after which a search stops (a work budget too).
 MAX_REPEATED_MOVES = 2000
@@ -78,10 +83,54 @@ class OrderSearch:
             self.state.best, self.state.best_value = result, value
         return value
 
+    def fitted_starts(self) -> list[tuple[Loop, ...]]:
+        """Weight-stationary orders whose innermost loops are the largest reduction tile the
+        macro holds (`spatial.reduction_fit`), inside the largest output tile whose partial
+        sums the output buffer holds: the weights stay for those output loops, and the output
+        register accumulates over the reduction tile before each partial-sum round trip."""
+        tu = dict(self.candidate.temporal)
+        fit = reduction_fit(self.hw, self.layer, self.candidate.spatial, tu)
+        if not fit:
+            return []
+        orders = []
+        for share in (1, 2):  # the output buffer whole, or one half of a double buffer
+            rows, cols = self._psum_tile(tu, share)
+            outer = [Loop(d, tu[d]) for d in (Dim.N, Dim.G) if d in tu]
+            kernels = [Loop(Dim.K, tu[Dim.K])] if Dim.K in tu else []
+            split = ((Dim.P, rows), (Dim.Q, cols))
+            around = [Loop(d, tu[d] // f) for d, f in split if tu.get(d, 1) > f]
+            rest = [Loop(d, tu[d] // fit.get(d, 1)) for d in REDUCTIONS
+                    if tu.get(d, 1) > fit.get(d, 1)]  # fmt: skip
+            inside = [Loop(d, f) for d, f in split if f > 1]
+            inner = [Loop(d, fit[d]) for d in REDUCTIONS if d in fit]
+            for order in (outer + kernels + around + rest + inside + inner,
+                          outer + around + rest + kernels + inside + inner):  # fmt: skip
+                if tuple(order) not in orders:
+                    orders.append(tuple(order))
+        return orders
+
+    def _psum_tile(self, tu: dict, share: int) -> tuple[int, int]:
+        """The (P, Q) temporal tile of the largest product whose partial sums fit 1/`share` of
+        one output buffer (ties: the larger Q); (1, 1) if none does."""
+        depth = OPERAND_LEVELS[Operand.O].index(Level.OUTPUT_BUFFER)
+        size_bits = self.hw.memory(Level.OUTPUT_BUFFER).size_bits // share
+        best = (0, 1, 1)
+        for cols in divisors(tu.get(Dim.Q, 1)):
+            for rows in divisors(tu.get(Dim.P, 1)):
+                tile = tile_boundary(self.hw, self.layer, self.candidate.spatial, Operand.O, 0,
+                                     depth, {Dim.P: rows, Dim.Q: cols}, trigger=0, firings=1,
+                                     distinct_tiles=1, psum=True,
+                                     double_buffered=False)  # fmt: skip
+                if tile.child_tile_elements * tile.bits <= size_bits:
+                    best = max(best, (rows * cols, cols, rows))
+        return best[2], best[1]
+
     def starts(self) -> list[tuple[Loop, ...]]:
         tu = dict(self.candidate.temporal)
         orders = []
         for split in (False, True):
+            if split:
+                orders += [o for o in self.fitted_starts() if o not in orders]
             for sequence in START_SEQUENCES:
                 loops = []
                 for dim in sequence:

@@ -74,7 +74,7 @@ M* = max(X_I, X_O*) (X_O* = X_O when Q_O = 1). Every mapping falls in one of two
         every per-slot bound u_i used <= U_a = M*;
     (b) slots after t_O, hence none after t_I; those slots are reduction loops (R, S, C), all
         relevant to W. Let s be the largest product of reduction factors whose weight tile fits
-        one macro (`_reduction_capacity`: a weight tile is the spatial tile times the factors
+        one macro (`reduction_fit`: a weight tile is the spatial tile times the factors
         of the W-relevant loops in the block, with no halo), and let X_W^s = X_W when the macro
         is single-buffered, 0 otherwise; X_IW = max(X_I, X_W^s), M_W = max(M, X_W^s).
         (b1) t_O <= t_W. The slots after t_W lie after t_O, so they are reduction loops, hence
@@ -250,22 +250,29 @@ def _irrelevant_product(remaining: dict, op: Operand) -> int:
     return math.prod(size for dim, size in remaining.items() if not is_relevant(op, dim))
 
 
-def _reduction_capacity(hw: Hardware, layer: Layer, spatial, remaining: dict) -> int:
-    """The largest product of reduction loops (dims irrelevant to O, each factor a divisor of
-    its remainder) whose weight tile fits one macro (`analysis.resident_bits` terms; a weight
+def reduction_fit(hw: Hardware, layer: Layer, spatial, remaining: dict) -> dict[Dim, int]:
+    """The reduction tile (dims irrelevant to O, each factor a divisor of its remainder) of the
+    largest product whose weight tile fits one macro (`analysis.resident_bits` terms; a weight
     tile is the spatial tile times the factors of the W-relevant loops in the block, with no
-    halo): no macro block holds reduction loops of a larger product (module docstring)."""
+    halo): no macro block holds reduction loops of a larger product (module docstring). Of
+    tiles with the same product, the first found (dims in reverse `DIMS` order) is kept."""
     depth = len(OPERAND_LEVELS[Operand.W]) - 1
     base = tile_boundary(hw, layer, spatial, Operand.W, 0, depth, {}, trigger=0, firings=1,
                          distinct_tiles=1, psum=False, double_buffered=False)  # fmt: skip
     room = hw.memory(OPERAND_LEVELS[Operand.W][depth]).size_bits // (
         base.child_tile_elements * layer.precision_bits(Operand.W)
     )
-    products = {1}
-    for dim, size in remaining.items():
+    tiles: dict[int, dict[Dim, int]] = {1: {}}
+    for dim in reversed(DIMS):
+        size = remaining.get(dim, 1)
         if size > 1 and not is_relevant(Operand.O, dim):
-            products = {p * f for p in products for f in divisors(size) if p * f <= room}
-    return max(products)
+            grown = {}
+            for product, tile in tiles.items():
+                for f in divisors(size):
+                    if product * f <= room:
+                        grown.setdefault(product * f, {**tile, dim: f} if f > 1 else tile)
+            tiles = grown
+    return tiles[max(tiles)]
 
 
 def _transition_floor(hw, layer, spatial, remaining, passes, faces) -> float:
@@ -285,7 +292,7 @@ def _transition_floor(hw, layer, spatial, remaining, passes, faces) -> float:
         x_psum = 2.0 * _interface_cycles(hw, layer, spatial, {}, Operand.O, psums=(True,))
     most_psum = max(x_i, x_psum)
     q_o = _irrelevant_product(remaining, Operand.O)
-    fits = _reduction_capacity(hw, layer, spatial, remaining)
+    fits = math.prod(reduction_fit(hw, layer, spatial, remaining).values())
     x_ws = x_w if face_w.serial else 0.0  # a single-buffered macro's weight firing
     x_iw, most_w = max(x_i, x_ws), max(most, x_ws)
     cases = [  # (L, U) of the cases of the docstring
