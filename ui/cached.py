@@ -35,7 +35,6 @@ from miredo_core import (
     ConfigError,
     Hardware,
     InfeasibleMappingError,
-    Layer,
     Network,
     ResultStore,
     StoreError,
@@ -255,8 +254,7 @@ def job_store() -> JobStore:
 def _warm_up_models() -> None:
     """Import the search and cost-model modules and compile their kernels by mapping one small
     layer: the first provisional answer then costs only its own work."""
-    layer = Layer("warm_up", R=3, S=3, P=4, Q=4, C=4, K=4)
-    map_layer(load_hardware(template_path("resnet18")), layer, mapper="ws")
+    map_layer(load_hardware(template_path("resnet18")), jobs.WARM_UP_LAYER, mapper="ws")
 
 
 @st.cache_resource(show_spinner=False)

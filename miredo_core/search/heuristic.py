@@ -92,17 +92,17 @@ class OrderSearch:
         fit = reduction_fit(self.hw, self.layer, self.candidate.spatial, tu)
         if not fit:
             return []
+        outer = [Loop(d, tu[d]) for d in (Dim.N, Dim.G) if d in tu]
+        kernels = [Loop(Dim.K, tu[Dim.K])] if Dim.K in tu else []
+        rest = [Loop(d, tu[d] // fit.get(d, 1)) for d in REDUCTIONS
+                if tu.get(d, 1) > fit.get(d, 1)]  # fmt: skip
+        inner = [Loop(d, fit[d]) for d in REDUCTIONS if d in fit]
         orders = []
         for share in (1, 2):  # the output buffer whole, or one half of a double buffer
             rows, cols = self._psum_tile(tu, share)
-            outer = [Loop(d, tu[d]) for d in (Dim.N, Dim.G) if d in tu]
-            kernels = [Loop(Dim.K, tu[Dim.K])] if Dim.K in tu else []
             split = ((Dim.P, rows), (Dim.Q, cols))
             around = [Loop(d, tu[d] // f) for d, f in split if tu.get(d, 1) > f]
-            rest = [Loop(d, tu[d] // fit.get(d, 1)) for d in REDUCTIONS
-                    if tu.get(d, 1) > fit.get(d, 1)]  # fmt: skip
             inside = [Loop(d, f) for d, f in split if f > 1]
-            inner = [Loop(d, fit[d]) for d in REDUCTIONS if d in fit]
             for order in (outer + kernels + around + rest + inside + inner,
                           outer + around + rest + kernels + inside + inner):  # fmt: skip
                 if tuple(order) not in orders:

@@ -288,10 +288,10 @@ def _transition_floor(hw, layer, spatial, remaining, passes, faces) -> float:
     # No slot after the output register's trigger: every reduction loop sits above it, so each
     # of its firings is a partial-sum round trip.
     x_psum = x_o
-    if _irrelevant_product(remaining, Operand.O) > 1:
+    q_o = _irrelevant_product(remaining, Operand.O)
+    if q_o > 1:
         x_psum = 2.0 * _interface_cycles(hw, layer, spatial, {}, Operand.O, psums=(True,))
     most_psum = max(x_i, x_psum)
-    q_o = _irrelevant_product(remaining, Operand.O)
     fits = math.prod(reduction_fit(hw, layer, spatial, remaining).values())
     x_ws = x_w if face_w.serial else 0.0  # a single-buffered macro's weight firing
     x_iw, most_w = max(x_i, x_ws), max(most, x_ws)
