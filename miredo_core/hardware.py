@@ -177,7 +177,7 @@ class Hardware:
     def memory(self, level: Level) -> MemoryLevel:
         if level is Level.MACRO:
             return self.macro.memory_level
-        return getattr(self, level.value)
+        return getattr(self, level)  # a StrEnum member is its field name
 
     def axis_size(self, axis: Axis) -> int:
         return {

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -106,58 +106,78 @@ def operand_options(
     but the shared global buffer, whose footprint is returned instead)."""
     chain = OPERAND_LEVELS[operand]
     factors = order.factors
+    slots = range(len(order.loops))
     sizes = [hw.memory(level).size_bits for level in chain]
-    cache: dict[tuple, tuple[Boundary, float]] = {}
+    made: dict[tuple, tuple[Boundary, float]] = {}
+    profiles: dict[tuple, OperandProfile] = {}
 
-    def boundary(parent: int, child: int, start: int, double: bool) -> Boundary:
+    def boundary(parent: int, child: int, start: int, double: bool) -> tuple[Boundary, float]:
         key = (parent, child, start, double)
-        if key not in cache:
-            made = make_boundary(
-                hw, layer, order.spatial, order.loops, operand, parent, child, start, double
-            )
-            # Traffic, hence energy, adds up boundary by boundary.
-            energy = sum(traffic_energy_pj(hw, operand_traffic((made,))).values())
-            cache[key] = (made, energy)
-        return cache[key][0]
+        entry = made.get(key)
+        if entry is None:
+            if double:
+                # Only the flag differs: the geometry, the traffic and its energy do not.
+                single, energy = boundary(parent, child, start, False)
+                entry = (replace(single, double_buffered=True), energy)
+            else:
+                b = make_boundary(
+                    hw, layer, order.spatial, order.loops, operand, parent, child, start, False
+                )
+                # Traffic, hence energy, adds up boundary by boundary.
+                entry = (b, sum(traffic_energy_pj(hw, operand_traffic((b,))).values()))
+            made[key] = entry
+        return entry
+
+    def profile(boundaries: tuple[Boundary, ...]) -> OperandProfile:
+        # A profile depends on these facts of the boundaries alone (`latency.operand_profile`).
+        key = tuple((b.trigger, b.cycles, b.psum, b.double_buffered, b.firings) for b in boundaries)
+        found = profiles.get(key)
+        if found is None:
+            found = profiles[key] = operand_profile(boundaries, operand, factors)
+        return found
 
     options = []
     for starts, depths in _paths(operand, order.loops):
         parents = (0, *depths[:-1])
+        singles = [
+            boundary(p, c, st, False) for p, c, st in zip(parents, depths, starts, strict=True)
+        ]
         # Single-buffered tiles that already overflow a level rule out every variant of the path.
         if any(
-            boundary(p, c, st, False).child_tile_elements * boundary(p, c, st, False).bits
-            > sizes[c]
-            for p, c, st in zip(parents, depths, starts, strict=True)
+            b.child_tile_elements * b.bits > sizes[c]
+            for (b, _), c in zip(singles, depths, strict=True)
         ):
             continue
+        # What one buffer half holds does not depend on which levels are double-buffered.
+        resident = resident_bits(hw, {operand: tuple(b for b, _ in singles)})
+        held = [resident[(b.child, operand)] for b, _ in singles]
+        energy = sum(e for _, e in singles)
+        levels = tuple(
+            chain[depths[depth - 1]] if depth else Level.DRAM
+            for depth in (sum(1 for s in starts if s <= i) for i in slots)
+        )
         for doubles in _double_buffer_choices(hw, operand, depths):
-            keys = list(zip(parents, depths, starts, doubles, strict=True))
-            boundaries = tuple(boundary(*key) for key in keys)
-            resident = resident_bits(hw, {operand: boundaries})
-            gb_bits, fits = 0, True
-            for depth, double, b in zip(depths, doubles, boundaries, strict=True):
-                bits = resident[(b.child, operand)] * (2 if double else 1)
-                if b.child is Level.GLOBAL_BUFFER:
-                    gb_bits = bits
-                if bits > sizes[depth]:
-                    fits = False
-                    break
-            if not fits:
+            bits = [h * (2 if double else 1) for h, double in zip(held, doubles, strict=True)]
+            if any(b > sizes[d] for b, d in zip(bits, depths, strict=True)):
                 continue
-            levels = []
-            for i in range(len(order.loops)):
-                depth = sum(1 for s in starts if s <= i)
-                levels.append(chain[depths[depth - 1]] if depth else Level.DRAM)
+            gb_bits = next(
+                (b for b, (bd, _) in zip(bits, singles, strict=True)
+                 if bd.child is Level.GLOBAL_BUFFER), 0
+            )  # fmt: skip
+            boundaries = tuple(
+                boundary(p, c, st, double)[0]
+                for p, c, st, double in zip(parents, depths, starts, doubles, strict=True)
+            )
             options.append(
                 PlacementOption(
                     operand=operand,
-                    levels=tuple(levels),
+                    levels=levels,
                     double_buffered=frozenset(
                         chain[d] for d, flag in zip(depths, doubles, strict=True) if flag
                     ),
                     boundaries=boundaries,
-                    profile=operand_profile(boundaries, operand, factors),
-                    energy_pj=sum(cache[key][1] for key in keys),
+                    profile=profile(boundaries),
+                    energy_pj=energy,
                     gb_bits=gb_bits,
                 )
             )
