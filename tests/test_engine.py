@@ -361,3 +361,23 @@ def test_the_same_inputs_give_the_same_answer() -> None:
         second.lower_bound,
         second.status,
     )
+
+
+def test_candidates_past_the_ws_value_keep_their_quick_floor_without_changing_the_answer(
+    monkeypatch,
+) -> None:
+    """A solve bounds fully only the candidates whose quick floor is within the WS value; with
+    every candidate bounded fully it gives the same mapping, value, bound and status."""
+    import miredo_core.search.engine as engine
+
+    hw, layer = hardware("default_8core"), layer_named("Conv_17")
+    ws_value = objective_value(evaluate(hw, layer, weight_stationary(hw, layer)), "edp")
+    quick = [c for c in spatial_candidates(hw, layer, "edp", cutoff=ws_value)
+             if c not in spatial_candidates(hw, layer)]  # fmt: skip
+    assert quick and all(c.bound("edp") > ws_value for c in quick)
+    cut = solve_layer(hw, layer, "edp", INTERACTIVE)
+    monkeypatch.setattr(engine, "spatial_candidates", lambda hw, layer, *_, **__:
+                        spatial_candidates(hw, layer))  # fmt: skip
+    full = solve_layer(hw, layer, "edp", INTERACTIVE)
+    assert (cut.mapping, cut.value, cut.lower_bound, cut.status) == (
+        full.mapping, full.value, full.lower_bound, full.status)  # fmt: skip

@@ -20,7 +20,12 @@ from miredo_core.search.heuristic import (
     enumerate_candidate,
     neighbour,
 )
-from miredo_core.search.spatial import candidate, reduction_fit, spatial_candidates
+from miredo_core.search.spatial import (
+    candidate,
+    quick_candidate,
+    reduction_fit,
+    spatial_candidates,
+)
 from miredo_core.variants import apply_variant, with_compartment_depth, with_ping_pong
 from miredo_core.workload import DIMS, OPERANDS, Dim, Layer
 from miredo_core.zoo import get_network
@@ -373,3 +378,16 @@ def test_certified_optima_respect_every_candidate_bound(default_hardware, resnet
         value = {"latency": cost.latency_cycles, "energy": cost.energy_pj,
                  "edp": cost.edp_pj_cycles}[row["objective"]]  # fmt: skip
         assert value >= cand.bound(row["objective"]) * (1 - 1e-12), row["layer"]
+
+
+@pytest.mark.parametrize(("axis", "value"), [(None, None), ("compartment_depth", 1), ("cores", 4)])
+def test_quick_floors_never_exceed_the_full_bounds(default_hardware, resnet18_layers, axis, value):
+    """`quick_candidate` takes only some of the terms of `candidate`'s bounds, for every
+    objective, so a search may keep it for candidates it will never search."""
+    hw = default_hardware if axis is None else apply_variant(default_hardware, axis, value)
+    for name in ("Conv_0", "Conv_12", "fc"):
+        for full in spatial_candidates(hw, resnet18_layers[name]):
+            quick = quick_candidate(hw, resnet18_layers[name], full.spatial)
+            assert (quick.temporal, quick.utilization) == (full.temporal, full.utilization)
+            for objective in ("latency", "energy", "edp"):
+                assert 0 < quick.bound(objective) <= full.bound(objective), (name, objective)

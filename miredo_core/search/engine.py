@@ -152,10 +152,12 @@ def solve_layer(
     options = options or SolveOptions()
     start = time.monotonic()
     stop = StopSignal.after(options.time_limit_s, cancel)
-    candidates = spatial_candidates(hw, layer)
+    ws_mapping, ws_value, ws_candidate, ws_reason = _seed(hw, layer, objective)
+    # No answer is worse than the WS seed, so candidates whose quick floor exceeds it are
+    # pruned at every stage: they need no more than that floor.
+    candidates = spatial_candidates(hw, layer, objective, cutoff=ws_value)
     if not candidates:
         return _infeasible(layer, objective, "no legal spatial unrolling", start)
-    ws_mapping, ws_value, ws_candidate, ws_reason = _seed(hw, layer, objective)
     if layer.weight_bits > hw.macro.weight_bits:
         return _infeasible(layer, objective, ws_reason, start)
     ordered = sorted(candidates, key=lambda c: (c.bound(objective), -c.utilization))

@@ -420,9 +420,40 @@ def candidate(hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], 
     )
 
 
-def spatial_candidates(hw: Hardware, layer: Layer) -> list[SpatialCandidate]:
+def quick_candidate(hw: Hardware, layer: Layer, spatial) -> SpatialCandidate:
+    """The candidate with only its compute, DRAM and MAC-energy floors: latency >=
+    max(t_MAC x passes, DRAM floors), energy >= MAC + DRAM floor energy + leakage over that
+    latency, EDP >= their product. Each is one of the terms `candidate` takes the maximum or the
+    sum of (with non-negative other terms), so it never exceeds `candidate`'s bound."""
+    remaining = dict(layer.dims)
+    for _, dim, factor in spatial:
+        remaining[dim] //= factor
+    passes = math.prod(remaining.values())
+    latency = max(hw.macro.pass_cycles(layer.input_bits) * passes,
+                  *dram_floor_cycles(hw, layer).values())  # fmt: skip
+    cores = math.prod(f for a, _, f in spatial if a is Axis.CORES)
+    energy = (mac_energy_pj(hw, layer, passes, cores) + dram_floor_energy_pj(hw, layer)
+              + hw.leakage_pj_per_cycle * latency)  # fmt: skip
+    used = math.prod(f for _, _, f in spatial)
+    return SpatialCandidate(
+        spatial=spatial,
+        temporal=tuple((d, remaining[d]) for d in DIMS if remaining[d] > 1),
+        utilization=used / (hw.cores * hw.macro.rows * hw.macro.columns),
+        latency_bound_cycles=float(latency),
+        energy_bound_pj=energy,
+    )
+
+
+def spatial_candidates(
+    hw: Hardware, layer: Layer, objective: str = "latency", cutoff: float = math.inf
+) -> list[SpatialCandidate]:
     """Every legal spatial unrolling, best utilization first (ties: lower latency bound, then
-    fewer temporal loops)."""
+    fewer temporal loops).
+
+    A candidate whose quick floor for `objective` (`quick_candidate`) already exceeds `cutoff`
+    keeps that floor instead of the full bounds of `candidate`: a search that knows a mapping of
+    value `cutoff` never searches it, and its floor, still a proven bound, is above any
+    answer such a search reports."""
     per_dim = [list(_dim_splits(hw, dim, layer.size(dim))) for dim in DIMS]
     found = []
     for combo in itertools.product(*per_dim):
@@ -439,6 +470,7 @@ def spatial_candidates(hw: Hardware, layer: Layer) -> list[SpatialCandidate]:
                 key=lambda t: (AXES.index(t[0]), DIMS.index(t[1])),
             )
         )  # fmt: skip
-        found.append(candidate(hw, layer, spatial))
+        quick = quick_candidate(hw, layer, spatial)
+        found.append(quick if quick.bound(objective) > cutoff else candidate(hw, layer, spatial))
     found.sort(key=lambda c: (-c.utilization, c.latency_bound_cycles, len(c.temporal)))
     return found
