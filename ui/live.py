@@ -26,6 +26,8 @@ from ui.widgets import CANCELLING
 LIVE_POLL_SECONDS = 1.0
 #: Session key of the last live answer and the progress it was read at.
 _LAST_LIVE = "live_answer"
+#: Session key of the figure of the last live answer (with that answer).
+_LIVE_FIGURE = "live_figure"
 
 
 def answer_frame(answer: Provisional) -> pd.DataFrame:
@@ -69,17 +71,25 @@ def show_answer(answer: Provisional, design: state.Design, request: RunRequest) 
     if previous is not None:
         views.previous_note(previous["design"].label)
     views.result_metrics(answer.result, design.hardware.area_mm2, old)
-    subtitle = f"{design.hardware.name} #{design.hash}, {request.workload.label}"
-    flags = [source != FINAL_SOURCE for source in answer.sources]
-    st.plotly_chart(
-        charts.latency_breakdown(answer.result.to_frame(), subtitle, flags),
-        key="chart_live_latency",
-    )
+    st.plotly_chart(_figure(answer, design, request), key="chart_live_latency")
     table = answer_frame(answer)
     st.dataframe(
         table, hide_index=True, width="stretch", key="table_live",
         height=frames.table_height(len(table)),
     )  # fmt: skip
+
+
+def _figure(answer: Provisional, design: state.Design, request: RunRequest):
+    """The answer's latency figure, built again only when the answer changed: most polls find
+    the same answer, and building the figure is most of what a poll costs the server."""
+    last = st.session_state.get(_LIVE_FIGURE)
+    if last is not None and last[0] is answer:
+        return last[1]
+    subtitle = f"{design.hardware.name} #{design.hash}, {request.workload.label}"
+    flags = [source != FINAL_SOURCE for source in answer.sources]
+    figure = charts.latency_breakdown(answer.result.to_frame(), subtitle, flags)
+    st.session_state[_LIVE_FIGURE] = (answer, figure)
+    return figure
 
 
 def live_panel(
