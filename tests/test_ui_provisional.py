@@ -101,3 +101,29 @@ def test_refine_replaces_layers_with_their_final_answers(store: ResultStore) -> 
     assert refined.sources[0] == provisional.FINAL_SOURCE and refined.final_layers == 1
     assert refined.result.layer_results[0].mapping == finals[first.shape_key()].mapping
     assert refined.result.layer_results[1:] == start.result.layer_results[1:]
+
+
+def test_the_live_figure_is_built_once_per_live_answer(store: ResultStore, monkeypatch) -> None:
+    """The live panel polls every second; its figure is rebuilt only when the answer changed."""
+    from types import SimpleNamespace
+
+    from ui import charts, live
+
+    monkeypatch.setattr(live.st, "session_state", {})
+    built = []
+    monkeypatch.setattr(charts, "latency_breakdown",
+                        lambda *args: built.append(args) or object())  # fmt: skip
+    hardware, network = load_hardware(TINY), load_workload(LAYERS)
+    design = SimpleNamespace(hardware=hardware, hash="abc123")
+    request = SimpleNamespace(workload=SimpleNamespace(label="tiny layers"))
+
+    def answer():
+        return provisional.provisional_network(hardware, network, "latency", store, ())
+
+    first = answer()
+    assert live._figure(first, design, request) is live._figure(first, design, request)
+    assert len(built) == 1
+    assert "tiny #abc123" in built[0][1]
+    second = answer()
+    assert live._figure(second, design, request) is not live._figure(first, design, request)
+    assert len(built) == 3
