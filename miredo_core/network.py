@@ -182,8 +182,11 @@ def _solve(problems, tracker: _Tracker, run: Run, executor, jobs: int, cancel) -
             executor = stack.enter_context(workers.process_pool(min(jobs, len(todo))))
         # A thread runs in this process and can take the cancel itself; a process cannot.
         local = isinstance(executor, concurrent.futures.ThreadPoolExecutor)
+        # Largest layers first: the small ones then fill the workers' last gaps, so a run
+        # does not end waiting on one big layer (results do not depend on the order).
+        biggest_first = sorted(todo.items(), key=lambda item: -item[1].layer.macs)
         tasks = {d: (p.hardware, p.layer, run, cancel if local else None)
-                 for d, p in todo.items()}  # fmt: skip
+                 for d, p in biggest_first}  # fmt: skip
         workers.run_tasks(
             solve_problem, tasks, executor, cancel=cancel, owned=owned,
             on_result=lambda digest, result: tracker.add(digest, result, "solved"),
