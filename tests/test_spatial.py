@@ -22,7 +22,6 @@ from miredo_core.search.heuristic import (
 )
 from miredo_core.search.spatial import (
     candidate,
-    quick_candidate,
     reduction_fit,
     spatial_candidates,
 )
@@ -382,12 +381,12 @@ def test_certified_optima_respect_every_candidate_bound(default_hardware, resnet
 
 @pytest.mark.parametrize(("axis", "value"), [(None, None), ("compartment_depth", 1), ("cores", 4)])
 def test_quick_floors_never_exceed_the_full_bounds(default_hardware, resnet18_layers, axis, value):
-    """`quick_candidate` takes only some of the terms of `candidate`'s bounds, for every
-    objective, so a search may keep it for candidates it will never search."""
+    """The quick floors take only some of the terms of the full bounds, for every objective,
+    so a search may keep them for candidates it will never search."""
     hw = default_hardware if axis is None else apply_variant(default_hardware, axis, value)
     for name in ("Conv_0", "Conv_12", "fc"):
         for full in spatial_candidates(hw, resnet18_layers[name]):
-            quick = quick_candidate(hw, resnet18_layers[name], full.spatial)
+            quick = candidate(hw, resnet18_layers[name], full.spatial, quick=True)
             assert (quick.temporal, quick.utilization) == (full.temporal, full.utilization)
             for objective in ("latency", "energy", "edp"):
                 assert 0 < quick.bound(objective) <= full.bound(objective), (name, objective)

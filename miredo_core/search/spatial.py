@@ -378,69 +378,54 @@ def _register_traffic_floor(hw, layer, spatial, remaining, passes) -> float:
     return min(case_a, case_b)
 
 
-def candidate(hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], ...]):
-    """Bounds and utilization of one spatial unrolling (assumed legal)."""
+def candidate(
+    hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], ...], quick: bool = False
+) -> SpatialCandidate:
+    """Bounds and utilization of one spatial unrolling (assumed legal).
+
+    `quick`: only the compute, DRAM and MAC-energy floors (latency >= max(t_MAC x passes, DRAM
+    floors), energy >= MAC + DRAM floor energy + leakage over that latency, EDP >= their
+    product): each is a term of the full bound's maximum or sum (whose other terms are
+    non-negative), so it never exceeds the full bound."""
     remaining = dict(layer.dims)
     for _, dim, factor in spatial:
         remaining[dim] //= factor
     passes = math.prod(remaining.values())
     t_mac = hw.macro.pass_cycles(layer.input_bits)
-    faces = {op: _interface(hw, layer, spatial, remaining, op) for op in OPERANDS}
-    serial = max((face.volume_cycles for face in faces.values() if face.serial), default=0.0)
-    parallel = max((face.volume_cycles for face in faces.values()), default=0.0)
-    # The premise of the transition floor and of the register-traffic energy.
-    premise = all(_holds_no_relevant_loop(hw, layer, spatial, remaining, op)
-                  for op in (Operand.I, Operand.O))  # fmt: skip
-    transitions = 0.0
-    if premise:
-        transitions = _transition_floor(hw, layer, spatial, remaining, passes, faces)
-    latency = max(
-        t_mac * passes + max(serial, transitions),
-        parallel,
-        *dram_floor_cycles(hw, layer).values(),
-    )
     cores = math.prod(f for a, _, f in spatial if a is Axis.CORES)
-    energy = (
-        mac_energy_pj(hw, layer, passes, cores)
-        + dram_floor_energy_pj(hw, layer)
-        + faces[Operand.W].energy_pj
-        + max(
-            faces[Operand.I].energy_pj + faces[Operand.O].energy_pj,
-            _register_traffic_floor(hw, layer, spatial, remaining, passes) if premise else 0.0,
+    energy = mac_energy_pj(hw, layer, passes, cores) + dram_floor_energy_pj(hw, layer)
+    if quick:
+        latency = max(t_mac * passes, *dram_floor_cycles(hw, layer).values())
+    else:
+        faces = {op: _interface(hw, layer, spatial, remaining, op) for op in OPERANDS}
+        serial = max((face.volume_cycles for face in faces.values() if face.serial), default=0.0)
+        parallel = max((face.volume_cycles for face in faces.values()), default=0.0)
+        # The premise of the transition floor and of the register-traffic energy.
+        premise = all(_holds_no_relevant_loop(hw, layer, spatial, remaining, op)
+                      for op in (Operand.I, Operand.O))  # fmt: skip
+        transitions = 0.0
+        if premise:
+            transitions = _transition_floor(hw, layer, spatial, remaining, passes, faces)
+        latency = max(
+            t_mac * passes + max(serial, transitions),
+            parallel,
+            *dram_floor_cycles(hw, layer).values(),
         )
-        + hw.leakage_pj_per_cycle * latency
-    )
+        registers = (
+            _register_traffic_floor(hw, layer, spatial, remaining, passes) if premise else 0.0
+        )
+        energy = (
+            energy
+            + faces[Operand.W].energy_pj
+            + max(faces[Operand.I].energy_pj + faces[Operand.O].energy_pj, registers)
+        )
     used = math.prod(f for _, _, f in spatial)
     return SpatialCandidate(
         spatial=spatial,
         temporal=tuple((d, remaining[d]) for d in DIMS if remaining[d] > 1),
         utilization=used / (hw.cores * hw.macro.rows * hw.macro.columns),
         latency_bound_cycles=float(latency),
-        energy_bound_pj=energy,
-    )
-
-
-def quick_candidate(hw: Hardware, layer: Layer, spatial) -> SpatialCandidate:
-    """The candidate with only its compute, DRAM and MAC-energy floors: latency >=
-    max(t_MAC x passes, DRAM floors), energy >= MAC + DRAM floor energy + leakage over that
-    latency, EDP >= their product. Each is one of the terms `candidate` takes the maximum or the
-    sum of (with non-negative other terms), so it never exceeds `candidate`'s bound."""
-    remaining = dict(layer.dims)
-    for _, dim, factor in spatial:
-        remaining[dim] //= factor
-    passes = math.prod(remaining.values())
-    latency = max(hw.macro.pass_cycles(layer.input_bits) * passes,
-                  *dram_floor_cycles(hw, layer).values())  # fmt: skip
-    cores = math.prod(f for a, _, f in spatial if a is Axis.CORES)
-    energy = (mac_energy_pj(hw, layer, passes, cores) + dram_floor_energy_pj(hw, layer)
-              + hw.leakage_pj_per_cycle * latency)  # fmt: skip
-    used = math.prod(f for _, _, f in spatial)
-    return SpatialCandidate(
-        spatial=spatial,
-        temporal=tuple((d, remaining[d]) for d in DIMS if remaining[d] > 1),
-        utilization=used / (hw.cores * hw.macro.rows * hw.macro.columns),
-        latency_bound_cycles=float(latency),
-        energy_bound_pj=energy,
+        energy_bound_pj=energy + hw.leakage_pj_per_cycle * latency,
     )
 
 
@@ -450,7 +435,7 @@ def spatial_candidates(
     """Every legal spatial unrolling, best utilization first (ties: lower latency bound, then
     fewer temporal loops).
 
-    A candidate whose quick floor for `objective` (`quick_candidate`) already exceeds `cutoff`
+    A candidate whose quick floor for `objective` (`candidate(..., quick=True)`) exceeds `cutoff`
     keeps that floor instead of the full bounds of `candidate`: a search that knows a mapping of
     value `cutoff` never searches it, and its floor, still a proven bound, is above any
     answer such a search reports."""
@@ -470,7 +455,7 @@ def spatial_candidates(
                 key=lambda t: (AXES.index(t[0]), DIMS.index(t[1])),
             )
         )  # fmt: skip
-        quick = quick_candidate(hw, layer, spatial)
+        quick = candidate(hw, layer, spatial, quick=True)
         found.append(quick if quick.bound(objective) > cutoff else candidate(hw, layer, spatial))
     found.sort(key=lambda c: (-c.utilization, c.latency_bound_cycles, len(c.temporal)))
     return found
