@@ -32,3 +32,31 @@ def test_outside_a_worker_a_run_gets_a_pool_of_its_own() -> None:
     with jobs.solver_executor("mip") as second:
         pass
     assert first is not second
+
+
+def _priority_after_lowering() -> tuple[int, bool, str | None, int]:
+    """In a worker process: lower the priority twice (as warm-up and a run do), and report
+    niceness, whether the worker leads its own session, its scheduling group, and the niceness
+    of a solver process it starts."""
+    jobs.lower_priority()
+    jobs.lower_priority()
+    group = None
+    if os.path.exists(jobs.AUTOGROUP):
+        with open(jobs.AUTOGROUP, encoding="ascii") as handle:
+            group = handle.read()
+    with process_pool(1) as pool:
+        child_nice = pool.submit(os.nice, 0).result(timeout=120)
+    return os.nice(0), os.getsid(0) == os.getpid(), group, child_nice
+
+
+def test_a_worker_runs_below_the_server_in_a_session_of_its_own() -> None:
+    """Niceness only ranks processes inside one scheduling group: a worker that stayed in the
+    server's session would share the CPU evenly with the browser's session."""
+    with process_pool(1) as pool:
+        nice, leads_session, group, child_nice = pool.submit(_priority_after_lowering).result(
+            timeout=300
+        )
+    assert nice >= jobs.WORKER_NICENESS and child_nice >= jobs.WORKER_NICENESS
+    if group is not None:
+        assert leads_session
+        assert group.split()[-1] == str(jobs.WORKER_NICENESS), group

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import multiprocessing
 import multiprocessing.util
 import os
@@ -54,6 +55,8 @@ from miredo_core import (
     solve_layer,
     template_path,
 )
+
+logger = logging.getLogger(__name__)
 
 #: Workload kinds: a built-in network by name, or a workload YAML document (sample files,
 #: uploads, custom layers and imported ONNX models are all kept as workload YAML text).
@@ -156,24 +159,41 @@ class SweepOutcome:
 
 
 #: Scheduling niceness of the dashboard's worker processes (and the solver processes they
-#: start, which inherit it): the server (niceness 0) gets about nine times their share of a
-#: busy CPU, so pages and other tabs keep rendering while a network is mapped, and on an idle
-#: machine a solve still runs at full speed. Not the lowest priority (19): other programs'
-#: work would then starve a solve almost completely. Work budgets, not time, bound a solve,
-#: so answers do not change with it.
+#: start, which inherit it): the server and the browser (niceness 0) get about nine times their
+#: share of a busy CPU, so pages and other tabs keep rendering while a network is mapped, and on
+#: an idle machine a solve still runs at full speed. Not the lowest priority (19): other
+#: programs' work would then starve a solve almost completely. Work budgets, not time, bound a
+#: solve, so answers do not change with it.
 WORKER_NICENESS = 10
+#: Linux's per-session scheduling groups (`sched_autogroup`): where this file exists, the CPU is
+#: shared fairly between sessions first and by niceness only inside a session.
+AUTOGROUP = "/proc/self/autogroup"
 
 
 def lower_priority() -> None:
     """In a worker process, raise its niceness to WORKER_NICENESS (never lowers it). A main
     process (the server, a test calling a job function itself) and a platform without
-    `os.nice` keep their priority."""
+    `os.nice` keep their priority.
+
+    Where the kernel groups processes by session (`AUTOGROUP`), a worker's niceness only ranks
+    it against the server inside their session, while the browser, in another session, shares
+    the CPU evenly with the whole session: a second tab then waits for the solve. The worker
+    therefore leaves for a session of its own (`os.setsid`) and gives that session the same
+    niceness. It still dies with the server (`miredo_core.workers`: parent-death signal and
+    watchdog), and it ignores Ctrl-C either way."""
     nice = getattr(os, "nice", None)
     if nice is None or multiprocessing.parent_process() is None:
         return
     current = nice(0)
     if current < WORKER_NICENESS:
         nice(WORKER_NICENESS - current)
+    if os.path.exists(AUTOGROUP) and os.getsid(0) != os.getpid():
+        try:
+            os.setsid()
+            with open(AUTOGROUP, "w", encoding="ascii") as group:
+                group.write(str(WORKER_NICENESS))
+        except OSError as error:  # a kernel that refuses either: the niceness above stays
+            logger.debug("worker session priority unchanged: %s", error)
 
 
 def warm_up() -> bool:
