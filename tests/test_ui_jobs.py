@@ -59,4 +59,4 @@ def test_a_worker_runs_below_the_server_in_a_session_of_its_own() -> None:
     assert nice >= jobs.WORKER_NICENESS and child_nice >= jobs.WORKER_NICENESS
     if group is not None:
         assert leads_session
-        assert group.split()[-1] == str(jobs.WORKER_NICENESS), group
+        assert group.split()[-1] == str(jobs.SESSION_NICENESS), group

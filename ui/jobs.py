@@ -159,15 +159,20 @@ class SweepOutcome:
 
 
 #: Scheduling niceness of the dashboard's worker processes (and the solver processes they
-#: start, which inherit it): the server and the browser (niceness 0) get about nine times their
-#: share of a busy CPU, so pages and other tabs keep rendering while a network is mapped, and on
-#: an idle machine a solve still runs at full speed. Not the lowest priority (19): other
-#: programs' work would then starve a solve almost completely. Work budgets, not time, bound a
-#: solve, so answers do not change with it.
+#: start, which inherit it): the server (niceness 0) gets about nine times their share of a
+#: busy CPU, so pages keep rendering while a network is mapped, and on an idle machine a solve
+#: still runs at full speed. Work budgets, not time, bound a solve, so answers do not change
+#: with it.
 WORKER_NICENESS = 10
 #: Linux's per-session scheduling groups (`sched_autogroup`): where this file exists, the CPU is
-#: shared fairly between sessions first and by niceness only inside a session.
+#: shared between sessions first, by the sessions' niceness, and by each process's niceness
+#: only inside its session.
 AUTOGROUP = "/proc/self/autogroup"
+#: Niceness of a worker's own session (`lower_priority`): against a CPU-bound program of niceness
+#: 0 in another session (the browser drawing a page, a compiler) a solve gets about a quarter of
+#: a CPU. At 10 it got a tenth, which made solves crawl beside any other work, and a second tab
+#: was drawn no sooner than at 5 (`bench/dashboard.py --browser-only`).
+SESSION_NICENESS = 5
 
 
 def lower_priority() -> None:
@@ -178,8 +183,8 @@ def lower_priority() -> None:
     Where the kernel groups processes by session (`AUTOGROUP`), a worker's niceness only ranks
     it against the server inside their session, while the browser, in another session, shares
     the CPU evenly with the whole session: a second tab then waits for the solve. The worker
-    therefore leaves for a session of its own (`os.setsid`) and gives that session the same
-    niceness. It still dies with the server (`miredo_core.workers`: parent-death signal and
+    therefore leaves for a session of its own (`os.setsid`) of niceness SESSION_NICENESS. It
+    still dies with the server (`miredo_core.workers`: parent-death signal and
     watchdog), and it ignores Ctrl-C either way."""
     nice = getattr(os, "nice", None)
     if nice is None or multiprocessing.parent_process() is None:
@@ -191,9 +196,9 @@ def lower_priority() -> None:
         try:
             os.setsid()
             with open(AUTOGROUP, "w", encoding="ascii") as group:
-                group.write(str(WORKER_NICENESS))
+                group.write(str(SESSION_NICENESS))
         except OSError as error:  # a kernel that refuses either: the niceness above stays
-            logger.debug("worker session priority unchanged: %s", error)
+            logger.warning("worker session priority unchanged: %s", error)
 
 
 def warm_up() -> bool:
