@@ -246,7 +246,11 @@ class TileChainSearch:
             *(dram_floor_energy_pj(hw, layer, op) for op in OPERANDS),
         ])  # fmt: skip
         skip = {kernel.L_ENERGY} if self.objective == "latency" else set()
-        self.cols = np.array([c for c in range(self.width) if c not in skip], dtype=np.int64)
+        first = [c for c in kernel.DECIDING_COLUMNS if c not in skip]
+        self.cols = np.array(
+            first + [c for c in range(self.width) if c not in skip and c not in first],
+            dtype=np.int64,
+        )
 
     def _geometry(self, op: Operand, parent: int, child: int, rel: tuple, psum: bool):
         """(cycles, firing cycles, pJ per firing, pJ per revisit, resident bits of one child
