@@ -31,7 +31,12 @@ from miredo_core.hardware import OPERAND_LEVELS, Hardware, Level
 from miredo_core.kinds import objective_value
 from miredo_core.mapping import Loop
 from miredo_core.search.factors import divisors, factorizations, prime_factors
-from miredo_core.search.placement import FixedOrder, PlacementResult, best_placement
+from miredo_core.search.placement import (
+    FixedOrder,
+    PlacementResult,
+    best_placement,
+    can_double_buffer,
+)
 from miredo_core.search.spatial import SpatialCandidate, reduction_fit
 from miredo_core.search.stopping import NEVER, StopSignal
 from miredo_core.workload import Dim, Layer, Operand
@@ -87,11 +92,18 @@ class OrderSearch:
         """Weight-stationary orders whose innermost loops are the largest reduction tile the
         macro holds (`spatial.reduction_fit`), inside the largest output tile whose partial
         sums the output buffer holds: the weights stay for those output loops, and the output
-        register accumulates over the reduction tile before each partial-sum round trip."""
+        register accumulates over the reduction tile before each partial-sum round trip. A
+        ping-pong macro adds the same orders with the tile that fits one half of it, so that
+        the next weights are written while the current ones compute."""
         tu = dict(self.candidate.temporal)
-        fit = reduction_fit(self.hw, self.layer, self.candidate.spatial, tu)
-        if not fit:
-            return []
+        orders = []
+        for macro_share in (1, 2) if can_double_buffer(self.hw, Level.MACRO) else (1,):
+            fit = reduction_fit(self.hw, self.layer, self.candidate.spatial, tu, macro_share)
+            if fit:
+                orders += [o for o in self._fitted_orders(tu, fit) if o not in orders]
+        return orders
+
+    def _fitted_orders(self, tu: dict, fit: dict) -> list[tuple[Loop, ...]]:
         outer = [Loop(d, tu[d]) for d in (Dim.N, Dim.G) if d in tu]
         kernels = [Loop(Dim.K, tu[Dim.K])] if Dim.K in tu else []
         rest = [Loop(d, tu[d] // fit.get(d, 1)) for d in REDUCTIONS

@@ -250,17 +250,22 @@ def _irrelevant_product(remaining: dict, op: Operand) -> int:
     return math.prod(size for dim, size in remaining.items() if not is_relevant(op, dim))
 
 
-def reduction_fit(hw: Hardware, layer: Layer, spatial, remaining: dict) -> dict[Dim, int]:
+def reduction_fit(
+    hw: Hardware, layer: Layer, spatial, remaining: dict, share: int = 1
+) -> dict[Dim, int]:
     """The reduction tile (dims irrelevant to O, each factor a divisor of its remainder) of the
     largest product whose weight tile fits one macro (`analysis.resident_bits` terms; a weight
     tile is the spatial tile times the factors of the W-relevant loops in the block, with no
     halo): no macro block holds reduction loops of a larger product (module docstring). Of
-    tiles with the same product, the first found (dims in reverse `DIMS` order) is kept."""
+    tiles with the same product, the first found (dims in reverse `DIMS` order) is kept. With
+    `share` 2, the tile that fits one half of the macro (a ping-pong macro, double-buffered)."""
     depth = len(OPERAND_LEVELS[Operand.W]) - 1
     base = tile_boundary(hw, layer, spatial, Operand.W, 0, depth, {}, trigger=0, firings=1,
                          distinct_tiles=1, psum=False, double_buffered=False)  # fmt: skip
-    room = hw.memory(OPERAND_LEVELS[Operand.W][depth]).size_bits // (
-        base.child_tile_elements * layer.precision_bits(Operand.W)
+    room = (
+        hw.memory(OPERAND_LEVELS[Operand.W][depth]).size_bits
+        // share
+        // (base.child_tile_elements * layer.precision_bits(Operand.W))
     )
     tiles: dict[int, dict[Dim, int]] = {1: {}}
     for dim in reversed(DIMS):
