@@ -99,8 +99,9 @@ class OrderSearch:
         orders = []
         for macro_share in (1, 2) if can_double_buffer(self.hw, Level.MACRO) else (1,):
             fit = reduction_fit(self.hw, self.layer, self.candidate.spatial, tu, macro_share)
-            if fit:
-                orders += [o for o in self._fitted_orders(tu, fit) if o not in orders]
+            for tile in (fit, _mirrored(fit, tu)) if fit else ():
+                if tile is not None:
+                    orders += [o for o in self._fitted_orders(tu, tile) if o not in orders]
         return orders
 
     def _fitted_orders(self, tu: dict, fit: dict) -> list[tuple[Loop, ...]]:
@@ -116,7 +117,8 @@ class OrderSearch:
             around = [Loop(d, tu[d] // f) for d, f in split if tu.get(d, 1) > f]
             inside = [Loop(d, f) for d, f in split if f > 1]
             for order in (outer + kernels + around + rest + inside + inner,
-                          outer + around + rest + kernels + inside + inner):  # fmt: skip
+                          outer + around + rest + kernels + inside + inner,
+                          outer + around + kernels + rest + inside + inner):  # fmt: skip
                 if tuple(order) not in orders:
                     orders.append(tuple(order))
         return orders
@@ -152,6 +154,18 @@ class OrderSearch:
                 if tuple(loops) not in orders:
                     orders.append(tuple(loops))
         return orders
+
+
+def _mirrored(fit: dict, tu: dict) -> dict | None:
+    """The reduction tile `fit` with its R and S factors swapped, when that is another tile of
+    the same size (a kernel's rows and columns play symmetric roles for the weights, not for
+    the input halos), else None."""
+    r, s = fit.get(Dim.R, 1), fit.get(Dim.S, 1)
+    if r == s or tu.get(Dim.R, 1) % s or tu.get(Dim.S, 1) % r:
+        return None
+    tile = {d: f for d, f in fit.items() if d not in (Dim.R, Dim.S)}
+    tile.update({d: f for d, f in ((Dim.R, s), (Dim.S, r)) if f > 1})
+    return tile
 
 
 def neighbour(loops: tuple[Loop, ...], rng: random.Random) -> tuple[Loop, ...]:
