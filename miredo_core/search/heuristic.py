@@ -5,8 +5,10 @@ per-operand placement and double buffering for that order under the cost model. 
 itself moves through orders and tilings:
 
 - constructive starts: one loop per dim in a few classic dataflow orders (weight-, output- and
-  input-stationary), two weight-stationary orders with the largest reduction tile the macro
-  holds innermost, then the classic orders with each dim split into its prime factors;
+  input-stationary); weight-stationary orders with the largest reduction tile the macro holds
+  innermost (`OrderSearch.fitted_starts`: the tile and its R/S mirror, the tile that fills one
+  half of a ping-pong macro, three arrangements of the loops around it); then the classic
+  orders with each dim split into its prime factors;
 - local search with restarts from the incumbent: swap two adjacent loops, move a loop, split a
   loop into two factors, or merge two loops of the same dim; a move is kept when it does not
   worsen the objective (plateaus are walked, which matters because many orders tie).
