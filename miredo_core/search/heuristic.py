@@ -94,9 +94,11 @@ class OrderSearch:
         """Weight-stationary orders whose innermost loops are the largest reduction tile the
         macro holds (`spatial.reduction_fit`), inside the largest output tile whose partial
         sums the output buffer holds: the weights stay for those output loops, and the output
-        register accumulates over the reduction tile before each partial-sum round trip. A
-        ping-pong macro adds the same orders with the tile that fits one half of it, so that
-        the next weights are written while the current ones compute."""
+        register accumulates over the reduction tile before each partial-sum round trip. The
+        tile's R/S mirror (`_mirrored`) gives the same orders with the other input halos, and a
+        ping-pong macro adds the tile that fits one half of it, so that the next weights are
+        written while the current ones compute. Each tile gets three arrangements of the
+        kernel, output and remaining reduction loops around it."""
         tu = dict(self.candidate.temporal)
         orders = []
         for macro_share in (1, 2) if can_double_buffer(self.hw, Level.MACRO) else (1,):
