@@ -14,6 +14,7 @@ from miredo_core.cost_model import evaluate
 from miredo_core.hardware import AXES, Axis, Hardware, Level
 from miredo_core.mapping import Loop, Mapping, analyze
 from miredo_core.search.baselines import random_mapping
+from miredo_core.search.engine import SolveOptions, solve_layer
 from miredo_core.search.heuristic import (
     OrderSearch,
     count_orders,
@@ -222,6 +223,20 @@ def test_a_ping_pong_macro_gets_fitted_starts_that_fill_one_half_of_it(
     plain = OrderSearch(default_hardware, layer, candidate(default_hardware, layer, spatial),
                         "latency")  # fmt: skip
     assert {order[-1] for order in plain.fitted_starts()} == {Loop(Dim.C, 8)}
+
+
+def test_a_one_deep_ping_pong_macro_has_no_half_macro_fit(tiny_hardware) -> None:
+    """One weight per cell: the macro holds exactly the spatial weight tile, so one half of a
+    ping-pong macro holds none of it. There is no fitted tile then, and a solve goes on
+    without one (the half-macro fit raised on an empty set of tiles before)."""
+    hw = with_ping_pong(with_compartment_depth(tiny_hardware, 1), True)
+    layer = Layer("pointwise", P=4, Q=4, C=8, K=4)
+    spatial = ((Axis.CORES, Dim.P, 2), (Axis.ROWS, Dim.C, 4), (Axis.COLUMNS, Dim.K, 4))
+    cand = candidate(hw, layer, spatial)
+    assert reduction_fit(hw, layer, spatial, dict(cand.temporal), share=2) == {}
+    assert OrderSearch(hw, layer, cand, "latency").fitted_starts() == []
+    result = solve_layer(hw, layer, "latency", SolveOptions(preset="interactive", workers=1))
+    assert result.mapping is not None and result.lower_bound <= result.value
 
 
 def test_fitted_starts_try_the_kernel_rows_and_columns_both_ways(default_hardware,

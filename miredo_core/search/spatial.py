@@ -258,7 +258,8 @@ def reduction_fit(
     tile is the spatial tile times the factors of the W-relevant loops in the block, with no
     halo): no macro block holds reduction loops of a larger product (module docstring). Of
     tiles with the same product, the first found (dims in reverse `DIMS` order) is kept. With
-    `share` 2, the tile that fits one half of the macro (a ping-pong macro, double-buffered)."""
+    `share` 2, the tile that fits one half of the macro (a ping-pong macro, double-buffered);
+    empty when not even the spatial tile fits that room."""
     depth = len(OPERAND_LEVELS[Operand.W]) - 1
     base = tile_boundary(hw, layer, spatial, Operand.W, 0, depth, {}, trigger=0, firings=1,
                          distinct_tiles=1, psum=False, double_buffered=False)  # fmt: skip
@@ -267,6 +268,8 @@ def reduction_fit(
         // share
         // (base.child_tile_elements * layer.precision_bits(Operand.W))
     )
+    if room < 1:  # not even the spatial weight tile fits (one half of a one-deep macro)
+        return {}
     tiles: dict[int, dict[Dim, int]] = {1: {}}
     for dim in reversed(DIMS):
         size = remaining.get(dim, 1)
