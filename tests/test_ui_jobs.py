@@ -60,3 +60,48 @@ def test_a_worker_runs_below_the_server_in_a_session_of_its_own() -> None:
     if group is not None:
         assert leads_session
         assert group.split()[-1] == str(jobs.SESSION_NICENESS), group
+
+
+def _refusing_open(refusals: int, error: type[OSError], calls: list):
+    """`open` that refuses the first `refusals` writes with `error` (a write to
+    /proc/self/autogroup is refused with EAGAIN when another one came within 100 ms)."""
+    real = open
+
+    def fake(path, mode="r", *args, **kwargs):
+        if "w" in mode:
+            calls.append(path)
+            if len(calls) <= refusals:
+                raise error("refused")
+        return real(path, mode, *args, **kwargs)
+
+    return fake
+
+
+def test_the_session_niceness_is_written_again_after_the_kernel_rate_limit(
+    tmp_path, monkeypatch
+) -> None:
+    group = tmp_path / "autogroup"
+    group.write_text("/autogroup-7 nice 0\n", encoding="ascii")
+    calls: list = []
+    monkeypatch.setattr(jobs, "AUTOGROUP", str(group))
+    monkeypatch.setattr(jobs, "AUTOGROUP_RETRY_S", 0.0)
+    monkeypatch.setattr(jobs, "open", _refusing_open(2, BlockingIOError, calls), raising=False)
+    assert jobs.set_session_niceness()
+    assert len(calls) == 3
+    assert group.read_text(encoding="ascii").split()[-1] == str(jobs.SESSION_NICENESS)
+
+
+def test_a_session_already_that_nice_is_left_alone_and_a_refusal_is_not_retried(
+    tmp_path, monkeypatch
+) -> None:
+    group = tmp_path / "autogroup"
+    monkeypatch.setattr(jobs, "AUTOGROUP", str(group))
+    monkeypatch.setattr(jobs, "AUTOGROUP_RETRY_S", 0.0)
+    calls: list = []
+    monkeypatch.setattr(jobs, "open", _refusing_open(99, PermissionError, calls), raising=False)
+    group.write_text(f"/autogroup-7 nice {jobs.SESSION_NICENESS + 1}\n", encoding="ascii")
+    assert jobs.set_session_niceness() and calls == []
+    group.write_text("/autogroup-7 nice 0\n", encoding="ascii")
+    assert not jobs.set_session_niceness()
+    assert len(calls) == 1  # a permission refusal is final: no retry
+    assert group.read_text(encoding="ascii") == "/autogroup-7 nice 0\n"

@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import multiprocessing.util
 import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -184,21 +185,52 @@ def lower_priority() -> None:
     it against the server inside their session, while the browser, in another session, shares
     the CPU evenly with the whole session: a second tab then waits for the solve. The worker
     therefore leaves for a session of its own (`os.setsid`) of niceness SESSION_NICENESS. It
-    still dies with the server (`miredo_core.workers`: parent-death signal and
-    watchdog), and it ignores Ctrl-C either way."""
+    still dies with the server (`miredo_core.workers`: parent-death signal and watchdog), and
+    it ignores Ctrl-C either way; a signal sent to the server's process group (a hang-up,
+    `kill -- -PGID`) no longer reaches it, so it ends through the watchdog, within about
+    `workers.PARENT_POLL_S` of the server."""
     nice = getattr(os, "nice", None)
     if nice is None or multiprocessing.parent_process() is None:
         return
     current = nice(0)
     if current < WORKER_NICENESS:
         nice(WORKER_NICENESS - current)
-    if os.path.exists(AUTOGROUP) and os.getsid(0) != os.getpid():
-        try:
+    if not os.path.exists(AUTOGROUP):
+        return
+    try:
+        if os.getsid(0) != os.getpid():
             os.setsid()
+    except OSError as error:  # a kernel that refuses: the niceness above stays
+        logger.warning("worker session unchanged: %s", error)
+        return
+    set_session_niceness()
+
+
+#: Attempts at writing a session's niceness, AUTOGROUP_RETRY_S apart: without CAP_SYS_ADMIN
+#: the kernel takes one such write per 100 ms on the whole machine, and workers start together.
+AUTOGROUP_ATTEMPTS = 20
+AUTOGROUP_RETRY_S = 0.15
+
+
+def set_session_niceness() -> bool:
+    """Give this process's session (scheduling group) niceness SESSION_NICENESS unless it has
+    at least that already: True when it has it. A write refused for the rate limit is tried
+    again; any other refusal is logged and leaves the session as it is."""
+    for _ in range(AUTOGROUP_ATTEMPTS):
+        try:
+            with open(AUTOGROUP, encoding="ascii") as group:
+                if int(group.read().split()[-1]) >= SESSION_NICENESS:
+                    return True
             with open(AUTOGROUP, "w", encoding="ascii") as group:
                 group.write(str(SESSION_NICENESS))
-        except OSError as error:  # a kernel that refuses either: the niceness above stays
+            return True
+        except BlockingIOError:  # EAGAIN: another process wrote within the last 100 ms
+            time.sleep(AUTOGROUP_RETRY_S)
+        except (OSError, ValueError, IndexError) as error:
             logger.warning("worker session priority unchanged: %s", error)
+            return False
+    logger.warning("worker session priority unchanged: the kernel kept refusing the write")
+    return False
 
 
 def warm_up() -> bool:
