@@ -12,6 +12,9 @@ with a fresh result store in a temporary directory:
 3. with `--browser` (needs playwright and /usr/bin/chromium): a real `streamlit run` server;
    new tabs open the Hardware page, first with the server idle, then while another tab's
    Optimize solve (cold store) runs; the time from opening a tab to its metrics being drawn.
+   Each is timed for a tab of the first tab's window (the browser's cache holds the
+   dashboard's scripts: a user's second tab) and for a tab in a fresh browser profile (a
+   private window or another browser: every script is fetched again).
 
     python bench/dashboard.py [--network resnet18] [--repeats 3] [--browser | --browser-only]
 
@@ -43,6 +46,7 @@ from ui.live import LIVE_POLL_SECONDS  # noqa: E402
 HARDWARE = ROOT / "sample_configs" / "hardware" / "default_8core.yaml"
 CERTIFIED = ROOT / "tests" / "data" / "resnet18_certified.json"
 #: Slider moves, in the order they are measured (each from the sample design).
+VIEWPORT = {"viewport": {"width": 1280, "height": 1400}}
 MOVES = (("gb_kib", 128), ("cores", 4), ("dram_bw", 128), ("ibuf_kib", 16), ("macro_rows", 64))
 
 
@@ -121,9 +125,14 @@ def measure(args: argparse.Namespace, store: str) -> None:
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
-def _new_tab_seconds(browser, url: str) -> float:
-    """Seconds from opening a new tab on the Hardware page to its metrics being drawn."""
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+def _new_tab_seconds(opener, url: str) -> float:
+    """Seconds from opening a new tab on the Hardware page to its metrics being drawn. `opener`
+    is the first tab's browser context (a tab of the same browser window: it shares the HTTP
+    cache, so the dashboard's scripts are not fetched again) or the browser (a tab in a fresh
+    profile, as a private window or another browser: everything is fetched)."""
+    from playwright.sync_api import BrowserContext
+
+    page = opener.new_page(**({} if isinstance(opener, BrowserContext) else VIEWPORT))
     page.set_default_timeout(120_000)
     start = time.perf_counter()
     page.goto(f"{url}/hardware")
@@ -145,31 +154,40 @@ def second_tab(args: argparse.Namespace, directory: str) -> None:
     with serve_dashboard(env) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            first = browser.new_page(viewport={"width": 1280, "height": 1400})
+            window = browser.new_context(**VIEWPORT)
+            first = window.new_page()
             first.set_default_timeout(120_000)
             first.goto(f"{url}/optimize")
             first.get_by_role("button", name="Optimize", exact=True).wait_for()
             _new_tab_seconds(browser, url)  # the server's first page of each kind is cold
-            idle = [_new_tab_seconds(browser, url) for _ in range(args.repeats)]
-            print(f"browser: new tab, Hardware page drawn, no solve (median of {len(idle)}): "
-                  f"{statistics.median(idle):.3f} s  {_rounded(idle)}, load average "
-                  f"{os.getloadavg()[0]:.2f}")  # fmt: skip
+            openers = {"same window": window, "fresh profile": browser}
+            for kind, opener in openers.items():
+                idle = [_new_tab_seconds(opener, url) for _ in range(args.repeats)]
+                print(f"browser: new tab ({kind}), Hardware page drawn, no solve (median of "
+                      f"{len(idle)}): {statistics.median(idle):.3f} s  {_rounded(idle)}, load "
+                      f"average {os.getloadavg()[0]:.2f}")  # fmt: skip
             first.get_by_role("button", name="Optimize", exact=True).click()
             start = time.perf_counter()
             first.get_by_text("Provisional answer:").first.wait_for()
             print(f"browser: Optimize pressed -> provisional figure: "
                   f"{time.perf_counter() - start:.3f} s (cold store: WS)")  # fmt: skip
-            busy = []
+            # Alternate the two kinds, so that both see the same phases of the solve.
+            busy: dict[str, list[float]] = {kind: [] for kind in openers}
             for _ in range(args.repeats):
-                busy.append(_new_tab_seconds(browser, url))
-                if first.get_by_role("button", name="Download per-layer CSV").count():
-                    print("  (the solve had ended; this tab is not counted)")
-                    busy.pop()
-                    break
-            if busy:
-                print(f"browser: second tab during a solve (median of {len(busy)}): "
-                      f"{statistics.median(busy):.3f} s  {_rounded(busy)}, load average "
-                      f"{os.getloadavg()[0]:.2f}")  # fmt: skip
+                for kind, opener in openers.items():
+                    seconds = _new_tab_seconds(opener, url)
+                    if first.get_by_role("button", name="Download per-layer CSV").count():
+                        break  # the solve had ended: this tab is not counted
+                    busy[kind].append(seconds)
+                else:
+                    continue
+                print("  (the solve ended before the last tabs; those are not counted)")
+                break
+            for kind, times in busy.items():
+                if times:
+                    print(f"browser: second tab ({kind}) during a solve (median of "
+                          f"{len(times)}): {statistics.median(times):.3f} s  {_rounded(times)}, "
+                          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
         finally:
             browser.close()
 

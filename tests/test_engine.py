@@ -136,6 +136,28 @@ def test_engine_reaches_the_oracle_on_tiny_layers(layer_name, objective, solver)
     assert result.mip_status == "optimal"
 
 
+def test_a_solver_that_fails_in_the_mip_re_solve_hands_it_to_the_other(monkeypatch) -> None:
+    """HiGHS gives up inside some MIP re-solves of large GEMM shapes; the engine then re-solves
+    the order with CBC, so the answer still has a proven placement and predicted figures."""
+    from miredo_core.search import engine, mip
+
+    real = mip.solve_placement_mip
+    tried = []
+
+    def highs_fails(hw, layer, order, objective, solver, *args, **kwargs):
+        tried.append(solver)
+        if solver == "highs":
+            raise mip.MipError("highs failed: Unknown error in call to HiGHS.")
+        return real(hw, layer, order, objective, solver, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "solve_placement_mip", highs_fails)
+    hw, layer = hardware("tiny"), layer_named(ORACLE_CASES[0][0])
+    result = solve_layer(hw, layer, "edp", SolveOptions(preset="interactive", solver="highs"))
+    assert tried[:2] == ["highs", "cbc"]
+    assert result.mip_status == "optimal"
+    assert_predicted_is_evaluated(result)
+
+
 #: The shapes whose never-worse-than-WS check runs by default: the stem, the first 3x3 conv
 #: (the short-budget test below reuses its cached solve), the last conv and the fc head.
 DEFAULT_RUN_SHAPES = frozenset({"Conv_0", "Conv_1", "Conv_17", "fc"})

@@ -48,7 +48,7 @@ from miredo_core.mapping import InfeasibleMappingError, Mapping
 from miredo_core.search.baselines import weight_stationary
 from miredo_core.search.certify import certify_candidate, certify_layer
 from miredo_core.search.heuristic import count_orders, enumerate_candidate, search_candidate
-from miredo_core.search.mip import MipError, solve_placement_mip
+from miredo_core.search.mip import SOLVERS, MipError, solve_placement_mip
 from miredo_core.search.placement import FixedOrder
 from miredo_core.search.presets import PRESETS, Preset, SolveOptions  # noqa: F401 (re-exported)
 from miredo_core.search.spatial import SpatialCandidate, candidate, spatial_candidates
@@ -290,11 +290,18 @@ def _polish(problem, preset: Preset, mapping: Mapping, value: float):
         return mapping, value, "", (math.nan, math.nan)
     cap = min(preset.mip_cap_s, max(stop.deadline - time.monotonic(), 0.1))
     order = FixedOrder(mapping.spatial, mapping.loops)
-    try:
-        solution = solve_placement_mip(hw, layer, order, objective, options.solver, cap,
-                                       options.threads)  # fmt: skip
-    except MipError as error:
-        logger.warning("MIP re-solve failed for %s: %s", layer.name, error)
+    solution = None
+    # The chosen solver first, then the other one: HiGHS gives up inside some solves of large
+    # GEMM shapes ("Unknown error in call to HiGHS", e.g. TinyLlama's down projection) that
+    # CBC solves.
+    for solver in (options.solver, *(name for name in SOLVERS if name != options.solver)):
+        try:
+            solution = solve_placement_mip(hw, layer, order, objective, solver, cap,
+                                           options.threads)  # fmt: skip
+            break
+        except MipError as error:
+            logger.warning("MIP re-solve of %s failed with %s: %s", layer.name, solver, error)
+    if solution is None:
         return mapping, value, "", (math.nan, math.nan)
     predicted = (math.nan, math.nan)
     if solution.status == "optimal" and solution.mapping is not None:
