@@ -25,6 +25,8 @@ from miredo_core.search.spatial import (
     candidate,
     reduction_fit,
     spatial_candidates,
+    transpose_symmetric,
+    transposed,
 )
 from miredo_core.variants import apply_variant, with_compartment_depth, with_ping_pong
 from miredo_core.workload import DIMS, OPERANDS, Dim, Layer
@@ -55,9 +57,10 @@ def tiny_layers(repo_root: Path) -> dict[str, Layer]:
 
 @pytest.fixture(scope="module")
 def resnet18_candidates(default_hardware: Hardware, resnet18_layers: dict[str, Layer]):
-    """Candidates of the reference layers, enumerated once for the module."""
+    """Candidates of the reference layers (transposed twins included), enumerated once for the
+    module."""
     return {
-        name: spatial_candidates(default_hardware, resnet18_layers[name])
+        name: spatial_candidates(default_hardware, resnet18_layers[name], twins=True)
         for name in REFERENCE_COUNTS
     }
 
@@ -108,6 +111,80 @@ def test_candidates_are_valid_mappings_with_every_loop_in_dram(
 def test_candidates_come_best_utilization_first(resnet18_candidates, name: str) -> None:
     utilizations = [c.utilization for c in resnet18_candidates[name]]
     assert utilizations == sorted(utilizations, reverse=True)
+
+
+#: Rows and columns swapped: what `transposed` does to a spatial unrolling, on loops too.
+SWAP = {Dim.P: Dim.Q, Dim.Q: Dim.P, Dim.R: Dim.S, Dim.S: Dim.R}
+
+
+def transpose_mapping(mapping: Mapping) -> Mapping:
+    return Mapping(
+        spatial=transposed(mapping.spatial),
+        loops=tuple(Loop(SWAP.get(loop.dim, loop.dim), loop.factor) for loop in mapping.loops),
+        placement=mapping.placement,
+        double_buffered=mapping.double_buffered,
+    )
+
+
+#: Square ResNet-18 planes: the 7x7 stride-2 stem, a 3x3 conv, a 3x3 stride-2 conv and the
+#: 1x1 stride-2 shortcut.
+SQUARE_LAYERS = ("Conv_0", "Conv_1", "Conv_5", "Conv_7")
+
+
+@pytest.mark.parametrize("name", SQUARE_LAYERS)
+def test_a_transposed_mapping_costs_the_same(default_hardware, resnet18_layers, name) -> None:
+    """The premise of listing one of each pair of transposed twins: swapping rows and columns
+    of random mappings of square layers keeps every figure of the cost model and the
+    candidate's bounds."""
+    hw, layer = default_hardware, resnet18_layers[name]
+    assert transpose_symmetric(hw, layer)
+    rng = random.Random(name)
+    for _ in range(SAMPLES_PER_LAYER):
+        mapping = random_mapping(hw, layer, rng)
+        twin = transpose_mapping(mapping)
+        assert twin != mapping or transposed(mapping.spatial) == mapping.spatial
+        cost, twin_cost = evaluate(hw, layer, mapping), evaluate(hw, layer, twin)
+        assert twin_cost.latency_parts == cost.latency_parts
+        assert twin_cost.memory_bits == cost.memory_bits
+        assert twin_cost.energy_pj == pytest.approx(cost.energy_pj, rel=1e-12)
+        bounds = candidate(hw, layer, mapping.spatial)
+        twin_bounds = candidate(hw, layer, twin.spatial)
+        assert twin_bounds.latency_bound_cycles == bounds.latency_bound_cycles
+        assert twin_bounds.energy_bound_pj == pytest.approx(bounds.energy_bound_pj, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_COUNTS))
+def test_one_of_each_pair_of_transposed_twins_is_listed(
+    default_hardware, resnet18_layers, resnet18_candidates, name
+) -> None:
+    listed = spatial_candidates(default_hardware, resnet18_layers[name])
+    kept = {c.spatial for c in listed}
+    every = resnet18_candidates[name]
+    assert [c for c in every if c.spatial in kept] == listed  # same candidates, same order
+    for cand in every:
+        twin = transposed(cand.spatial)
+        assert cand.spatial in kept or twin in kept
+        assert not (cand.spatial in kept and twin in kept and twin != cand.spatial)
+    # Every reference layer has a square plane, so some unrollings are dropped.
+    assert transpose_symmetric(default_hardware, resnet18_layers[name])
+    assert len(listed) < len(every)
+
+
+def test_layers_or_hardware_without_the_symmetry_list_every_unrolling(
+    default_hardware, resnet18_layers
+) -> None:
+    hw = default_hardware
+    wide = dataclasses.replace(resnet18_layers["Conv_1"], name="wide", Q=28, input_w=28)
+    fc = resnet18_layers["fc"]
+    only_p = dataclasses.replace(hw, core_dims=hw.core_dims - {Dim.Q})
+    conv = resnet18_layers["Conv_1"]
+    for machine, layer in ((hw, wide), (only_p, conv)):
+        assert not transpose_symmetric(machine, layer)
+        assert len(spatial_candidates(machine, layer)) == len(
+            spatial_candidates(machine, layer, twins=True)
+        )
+    # A 1x1 plane is its own transpose: nothing to drop.
+    assert len(spatial_candidates(hw, fc)) == len(spatial_candidates(hw, fc, twins=True))
 
 
 def test_top_conv1_candidate_fills_the_array(resnet18_candidates) -> None:
@@ -283,7 +360,7 @@ def test_bounds_hold_for_random_valid_mappings(
         hw, layer = tiny_hardware, tiny_layers[layer_name]
     else:
         hw, layer = default_hardware, resnet18_layers[layer_name]
-    enumerated = {frozenset(c.spatial) for c in spatial_candidates(hw, layer)}
+    enumerated = {frozenset(c.spatial) for c in spatial_candidates(hw, layer, twins=True)}
     rng = random.Random(BOUND_CASES.index((hardware_name, layer_name)))
     for _ in range(SAMPLES_PER_LAYER):
         mapping = random_mapping(hw, layer, rng)

@@ -43,7 +43,9 @@ class OracleResult:
 def exhaustive_search(hw: Hardware, layer: Layer, objective: str = "latency") -> OracleResult:
     """The optimal mapping of `layer` on `hw` for `objective` by complete enumeration."""
     start = time.monotonic()
-    candidates = spatial_candidates(hw, layer)
+    # Transposed twins included: the oracle is what the engine's one-of-twins listing is
+    # checked against.
+    candidates = spatial_candidates(hw, layer, twins=True)
     candidates.sort(key=lambda c: c.bound(objective))
     best, best_value = None, math.inf
     try:  # the WS mapping lies in the space: it is a valid first incumbent for pruning

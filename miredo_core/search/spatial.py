@@ -98,6 +98,19 @@ Adding start-up >= X_W' gives n_{t_W} (X_W' - U) + U + L, and n_{t_W} (X_W' - U)
 n_{t_W} X_W' (1 - U / X_W') >= B_W (1 - U / X_W). So latency >= t_MAC P + L + U +
 B_W (1 - U / X_W) + X_O. The floor is the smallest of the cases' larger bounds.
 
+Transposed twins. Swapping a layer's rows and columns, P <-> Q together with R <-> S, in a
+mapping's spatial unrolling and loops (levels and double buffers unchanged) is a bijection of
+its legal mappings onto themselves that keeps every cost term, when the layer's plane is
+square (P = Q, R = S, input height = width, the same stride, dilation and padding both ways)
+and every axis may unroll P iff it may unroll Q and R iff S (`transpose_symmetric`): the cost
+model reads P, Q, R, S only through relevance (P and Q are relevant to I and O, R and S to I
+and W, R and S are reductions), through tile extents (an input tile's rows come from P and R
+with the vertical stride, dilation and height, its columns from Q and S with the horizontal
+ones, and the element count is their product) and through divisibility and axis sizes, all of
+which the swap exchanges symmetrically. So a candidate and its transpose have the same mappings
+up to the swap, the same optimum and the same bounds, and searching one of each pair finds the
+layer's optimum and proves the same bound (`spatial_candidates` keeps the first of each pair).
+
 Proof of the interface energy. Each firing moves the tile into (for O: out of) every instance
 of the level (`cost_model.boundary_traffic`), n_t w >= the instance's elements as above, at the
 level's per-bit write (read) energy; DRAM's side of a transfer is a different term, so both
@@ -137,6 +150,39 @@ class SpatialCandidate:
             "energy": self.energy_bound_pj,
             "edp": self.edp_bound,
         }[objective]
+
+
+#: The swap of a layer's rows and columns: output rows and columns, kernel rows and columns.
+_TRANSPOSE = {Dim.P: Dim.Q, Dim.Q: Dim.P, Dim.R: Dim.S, Dim.S: Dim.R}
+
+
+def transpose_symmetric(hw: Hardware, layer: Layer) -> bool:
+    """Whether swapping the layer's rows and columns (P <-> Q with R <-> S) maps its mappings
+    onto themselves at the same cost (module docstring, "transposed twins")."""
+    square = (
+        layer.P == layer.Q
+        and layer.R == layer.S
+        and layer.input_h == layer.input_w
+        and layer.stride_h == layer.stride_w
+        and layer.dilation_h == layer.dilation_w
+        and (layer.pad_top, layer.pad_bottom) == (layer.pad_left, layer.pad_right)
+    )
+    return square and all(
+        (Dim.P in dims) == (Dim.Q in dims) and (Dim.R in dims) == (Dim.S in dims)
+        for dims in (hw.axis_dims(axis) for axis in AXES)
+    )
+
+
+def _spatial_order(entry: tuple[Axis, Dim, int]) -> tuple[int, int, int]:
+    axis, dim, factor = entry
+    return AXES.index(axis), DIMS.index(dim), factor
+
+
+def transposed(spatial: tuple[tuple[Axis, Dim, int], ...]) -> tuple[tuple[Axis, Dim, int], ...]:
+    """The spatial unrolling with rows and columns swapped (P <-> Q, R <-> S), in the order
+    `spatial_candidates` lists unrollings in."""
+    return tuple(sorted(((axis, _TRANSPOSE.get(dim, dim), factor) for axis, dim, factor in spatial),
+                        key=_spatial_order))  # fmt: skip
 
 
 def _dim_splits(hw: Hardware, dim: Dim, size: int):
@@ -438,16 +484,23 @@ def candidate(
 
 
 def spatial_candidates(
-    hw: Hardware, layer: Layer, objective: str = "latency", cutoff: float = math.inf
+    hw: Hardware,
+    layer: Layer,
+    objective: str = "latency",
+    cutoff: float = math.inf,
+    twins: bool = False,
 ) -> list[SpatialCandidate]:
     """Every legal spatial unrolling, best utilization first (ties: lower latency bound, then
-    fewer temporal loops).
+    fewer temporal loops). Of two unrollings that are each other's transpose on a layer whose
+    rows and columns may be swapped (`transpose_symmetric`), only the first in `_spatial_order`
+    is listed unless `twins`: the other has the same optimum and bounds (module docstring).
 
     A candidate whose quick floor for `objective` (`candidate(..., quick=True)`) exceeds `cutoff`
     keeps that floor instead of the full bounds of `candidate`: a search that knows a mapping of
     value `cutoff` never searches it, and its floor, still a proven bound, is above any
     answer such a search reports."""
     per_dim = [list(_dim_splits(hw, dim, layer.size(dim))) for dim in DIMS]
+    one_of_twins = not twins and transpose_symmetric(hw, layer)
     found = []
     for combo in itertools.product(*per_dim):
         load = dict.fromkeys(AXES, 1)
@@ -460,9 +513,13 @@ def spatial_candidates(
             sorted(
                 ((axis, dim, f) for dim, split in zip(DIMS, combo, strict=True)
                  for axis, f in split if f > 1),
-                key=lambda t: (AXES.index(t[0]), DIMS.index(t[1])),
+                key=_spatial_order,
             )
         )  # fmt: skip
+        if one_of_twins and [*map(_spatial_order, transposed(spatial))] < [
+            *map(_spatial_order, spatial)
+        ]:
+            continue  # its transpose, listed instead, has the same optimum and bounds
         quick = candidate(hw, layer, spatial, quick=True)
         found.append(quick if quick.bound(objective) > cutoff else candidate(hw, layer, spatial))
     found.sort(key=lambda c: (-c.utilization, c.latency_bound_cycles, len(c.temporal)))
