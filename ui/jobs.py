@@ -170,10 +170,11 @@ WORKER_NICENESS = 10
 #: only inside its session.
 AUTOGROUP = "/proc/self/autogroup"
 #: Niceness of a worker's own session (`lower_priority`): by the kernel's weights (335 at
-#: niceness 5, 1024 at 0), a solve keeps about a quarter of a CPU against a CPU-bound program
-#: of niceness 0 in another session (the browser drawing a page, a compiler). At 10 (weight
-#: 110) it would keep a tenth, which makes solves crawl beside any other work, and a second tab
-#: was drawn no sooner than at 5 (`bench/dashboard.py --browser-only`).
+#: niceness 5, 1024 at 0), each busy worker session keeps about a quarter of a CPU against a
+#: CPU-bound program of niceness 0 in another session (the browser drawing a page, a compiler);
+#: every worker leads a session of its own, so two busy workers weigh twice that. At 10 (weight
+#: 110) a session would keep a tenth, which makes solves crawl beside any other work, and a
+#: second tab was drawn no sooner than at 5 (`bench/dashboard.py --browser-only`).
 SESSION_NICENESS = 5
 
 
