@@ -124,14 +124,22 @@ def _bound(params, remaining, lab, ops, tile, geo, distinct):
     return _value(params, latency, energy)
 
 
+#: Label vectors one key's list keeps: a node scans its key's list (twice when it is stored), so
+#: on large layers, whose lists grew to thousands of vectors, nodes slowed twentyfold. Beyond it
+#: a new vector is still checked against the list but not stored: the search stays exact and
+#: prunes a little less.
+KEY_LABELS = 512
+
+
 @njit(cache=True)
 def _dominated(key, lab, cols, index, store, nxt, state):
     """True if a stored label vector of `key` is <= `lab` on `cols`; otherwise store `lab`
-    (unlinking the stored vectors it dominates) while the store has room."""
+    (unlinking the stored vectors it dominates) while the store and the key's list have room."""
     head = -1
     if key in index:
         head = index[key]
     row = head
+    length = 0
     while row >= 0:
         worse = True
         for c in cols:
@@ -141,8 +149,9 @@ def _dominated(key, lab, cols, index, store, nxt, state):
         if worse:
             return True
         row = nxt[row]
+        length += 1
     count = int(state[S_STORED])
-    if count >= store.shape[0]:
+    if count >= store.shape[0] or length >= KEY_LABELS:
         return False
     # Drop the stored vectors the new one dominates, then push it at the head.
     prev = -1

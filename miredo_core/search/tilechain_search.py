@@ -35,7 +35,10 @@ energy are non-decreasing in every label. Two consequences make the search exact
 Dominance. Two partial mappings with the same tile and the same per-operand state (level, waiting
 boundary, double buffering of the waiting boundary, partial-sum state of the last output
 boundary) have the same set of completions, and each completion costs no less on the one whose
-labels are all at least the other's. Only undominated label vectors are expanded.
+labels are all at least the other's. Only undominated label vectors are expanded. A node is
+compared with the stored vectors of its key only; the store keeps at most `STORE_ROWS` vectors
+and each key at most `_tilechain.KEY_LABELS`, beyond which new vectors are compared but not
+stored: a node dropped is always dominated by a stored one, so the search stays exact.
 
 Completion bound (proof). Let M be the product of the factors not placed yet. Every later slot j
 has serial(j) >= c* = max(C_I, C_W, C_O): I/W chains and the O single-buffered sum never shrink
