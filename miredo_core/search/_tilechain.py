@@ -124,10 +124,10 @@ def _bound(params, remaining, lab, ops, tile, geo, distinct):
     return _value(params, latency, energy)
 
 
-#: Label vectors one key's list keeps: a node scans its key's list (twice when it is stored), so
-#: on large layers, whose lists grew to thousands of vectors, nodes slowed twentyfold. Beyond it
-#: a new vector is still checked against the list but not stored: the search stays exact and
-#: prunes a little less.
+#: Label vectors one key's list keeps: a node scans its key's list (twice when it is stored), and
+#: on large layers, whose stores grew to hundreds of thousands of vectors, nodes ran up to twenty
+#: times slower. Beyond it a new vector is still checked against the list but not stored: the
+#: search stays exact and prunes a little less.
 KEY_LABELS = 512
 
 
