@@ -45,8 +45,9 @@ from ui.live import LIVE_POLL_SECONDS  # noqa: E402
 
 HARDWARE = ROOT / "sample_configs" / "hardware" / "default_8core.yaml"
 CERTIFIED = ROOT / "tests" / "data" / "resnet18_certified.json"
-#: Slider moves, in the order they are measured (each from the sample design).
+#: Browser window size of every tab the bench opens.
 VIEWPORT = {"viewport": {"width": 1280, "height": 1400}}
+#: Slider moves, in the order they are measured (each from the sample design).
 MOVES = (("gb_kib", 128), ("cores", 4), ("dram_bw", 128), ("ibuf_kib", 16), ("macro_rows", 64))
 
 

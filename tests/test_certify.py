@@ -365,3 +365,33 @@ def test_a_cancel_set_while_the_kernel_runs_stops_it_with_a_proven_bound():
     entry = next(o for o in certified_optima() if o["layer"] == "Conv_1"
                  and o["objective"] == "latency")  # fmt: skip
     assert cand.latency_bound_cycles <= result.lower_bound <= entry["value"]
+
+
+def test_a_full_key_list_still_drops_dominated_nodes_but_stores_no_more() -> None:
+    """The dominance store's per-key cap (`_tilechain.KEY_LABELS`): a key whose list is full
+    stores no new label vector, and a vector one of its stored vectors dominates is still
+    dropped, so the search stays exact."""
+    import numpy as np
+    from numba import typed, types
+
+    from miredo_core.search import _tilechain as kernel
+
+    cap = kernel.KEY_LABELS
+    rows, width = cap + 8, 2
+    store, nxt = np.empty((rows, width)), np.empty(rows, dtype=np.int64)
+    index = typed.Dict.empty(types.int64, types.int64)
+    state = np.zeros(kernel.S_NEXT_POLL + 1)
+    cols = np.arange(width, dtype=np.int64)
+    # Mutually undominated vectors (a, cap - a): each one is stored, up to the cap.
+    for a in range(cap):
+        assert not kernel._dominated(7, np.array([a, cap - a], float), cols, index, store, nxt,
+                                     state)  # fmt: skip
+    assert state[kernel.S_STORED] == cap
+    # One more undominated vector: kept for expansion, not stored.
+    assert not kernel._dominated(7, np.array([-1.0, cap + 1.0]), cols, index, store, nxt, state)
+    assert state[kernel.S_STORED] == cap
+    # A vector a stored one dominates is dropped, full list or not.
+    assert kernel._dominated(7, np.array([3.0, cap - 2.0]), cols, index, store, nxt, state)
+    # Another key still has room.
+    assert not kernel._dominated(8, np.array([0.0, 0.0]), cols, index, store, nxt, state)
+    assert state[kernel.S_STORED] == cap + 1

@@ -153,7 +153,7 @@ class SpatialCandidate:
 
 
 #: The swap of a layer's rows and columns: output rows and columns, kernel rows and columns.
-_TRANSPOSE = {Dim.P: Dim.Q, Dim.Q: Dim.P, Dim.R: Dim.S, Dim.S: Dim.R}
+TRANSPOSE = {Dim.P: Dim.Q, Dim.Q: Dim.P, Dim.R: Dim.S, Dim.S: Dim.R}
 
 
 def transpose_symmetric(hw: Hardware, layer: Layer) -> bool:
@@ -181,7 +181,7 @@ def _spatial_order(entry: tuple[Axis, Dim, int]) -> tuple[int, int, int]:
 def transposed(spatial: tuple[tuple[Axis, Dim, int], ...]) -> tuple[tuple[Axis, Dim, int], ...]:
     """The spatial unrolling with rows and columns swapped (P <-> Q, R <-> S), in the order
     `spatial_candidates` lists unrollings in."""
-    return tuple(sorted(((axis, _TRANSPOSE.get(dim, dim), factor) for axis, dim, factor in spatial),
+    return tuple(sorted(((axis, TRANSPOSE.get(dim, dim), factor) for axis, dim, factor in spatial),
                         key=_spatial_order))  # fmt: skip
 
 
