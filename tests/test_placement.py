@@ -25,6 +25,7 @@ from miredo_core.search.placement import (
     OBJECTIVES,
     PROFILE_FIELDS,
     FixedOrder,
+    PlacementCache,
     PlacementOption,
     batch_latency,
     best_placement,
@@ -233,6 +234,38 @@ def test_pareto_filter_keeps_exactly_the_non_dominated_options(orders, case_id: 
                 for j, other in enumerate(kept_vectors):
                     if i != j:
                         assert not np.all(other <= vector)
+
+
+def option_facts(option: PlacementOption) -> tuple:
+    return (option.levels, option.double_buffered, option.boundaries, option.profile,
+            option.energy_pj, option.gb_bits)  # fmt: skip
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_a_cache_shared_by_the_orders_of_one_unrolling_changes_no_option(orders, case_id) -> None:
+    """Options built through one PlacementCache for many orders of the same spatial unrolling
+    (shuffled and regrouped loops) equal those built from scratch for each order."""
+    hw, layer, cases = orders[case_id]
+    rng = random.Random(case_id)
+    for _, order in cases:
+        cache = PlacementCache()
+        loops = list(order.loops)
+        for _ in range(6):
+            rng.shuffle(loops)
+            shuffled = FixedOrder(order.spatial, tuple(loops))
+            for op in OPERANDS:
+                cached = operand_options(hw, layer, shuffled, op, cache)
+                fresh = operand_options(hw, layer, shuffled, op)
+                assert [option_facts(o) for o in cached] == [option_facts(o) for o in fresh]
+        # Building an order again reuses the cached boundaries (the same objects) and adds none.
+        size = len(cache.boundaries)
+        again = operand_options(hw, layer, shuffled, Operand.I, cache)
+        assert len(cache.boundaries) == size
+        stored = {id(b) for b, _ in cache.boundaries.values()}
+        assert all(id(b) in stored for option in again for b in option.boundaries)
+        assert best_placement(hw, layer, shuffled, "edp", cache=cache) == best_placement(
+            hw, layer, shuffled, "edp"
+        )
 
 
 @pytest.mark.parametrize("objective", OBJECTIVES)

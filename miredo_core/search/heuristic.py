@@ -35,6 +35,7 @@ from miredo_core.mapping import Loop
 from miredo_core.search.factors import divisors, factorizations, prime_factors
 from miredo_core.search.placement import (
     FixedOrder,
+    PlacementCache,
     PlacementResult,
     best_placement,
     can_double_buffer,
@@ -75,13 +76,15 @@ class OrderSearch:
     def __init__(self, hw: Hardware, layer: Layer, cand: SpatialCandidate, objective: str):
         self.hw, self.layer, self.candidate, self.objective = hw, layer, cand, objective
         self.cache: dict[tuple[Loop, ...], float] = {}
+        self.placements = PlacementCache()  # boundaries and profiles shared by its orders
         self.state = SearchState()
 
     def score(self, loops: tuple[Loop, ...]) -> float:
         if loops in self.cache:
             return self.cache[loops]
         result = best_placement(
-            self.hw, self.layer, FixedOrder(self.candidate.spatial, loops), self.objective
+            self.hw, self.layer, FixedOrder(self.candidate.spatial, loops), self.objective,
+            cache=self.placements,
         )
         self.state.evaluations += 1
         value = math.inf if result is None else objective_value(result, self.objective)

@@ -35,7 +35,7 @@ from miredo_core.hardware import OPERAND_LEVELS, Axis, Hardware, Level
 from miredo_core.kinds import OBJECTIVES
 from miredo_core.latency import PROFILE_ROWS, batch_latency
 from miredo_core.mapping import Loop, Mapping
-from miredo_core.workload import OPERANDS, Dim, Layer, Operand, is_relevant
+from miredo_core.workload import DIMS, OPERANDS, REDUCTION_DIMS, Dim, Layer, Operand, is_relevant
 
 
 @dataclass(frozen=True)
@@ -99,20 +99,72 @@ def _double_buffer_choices(hw: Hardware, operand: Operand, used_depths) -> list[
     return list(itertools.product(*choices))
 
 
+class PlacementCache:
+    """Boundaries and latency profiles already built for one (hardware, layer, spatial
+    unrolling), shared by the placement searches of many loop orders of it.
+
+    A boundary is a function of its operand, its two levels, the temporal tile below the child's
+    start and the facts the loops above it fix (trigger slot, firings, distinct tiles, partial
+    sums: `analysis.make_boundary`), and a profile of the loop factors and a few facts of its
+    boundaries (`latency.operand_profile`), so entries keyed by exactly those are valid for
+    every order of the same spatial unrolling on the same hardware and layer. A search keeps
+    one cache per spatial candidate (`heuristic.OrderSearch`); a cache must never be shared
+    across spatial unrollings, layers or hardware.
+    """
+
+    def __init__(self) -> None:
+        self.boundaries: dict[tuple, tuple[Boundary, float]] = {}
+        self.profiles: dict[tuple, OperandProfile] = {}
+
+
+def _start_facts(order: FixedOrder, operand: Operand) -> list[tuple]:
+    """Per child start slot s (0 .. n): the facts `analysis.make_boundary` derives from the
+    loops, (trigger, firings, distinct tiles, partial sums, temporal tile of the slots >= s)."""
+    loops = order.loops
+    facts = []
+    trigger, firings, distinct, upto, reduction_above = -1, 1, 1, 1, False
+    reduced_before_trigger = False
+    tiles = [dict.fromkeys(DIMS, 1)]
+    for loop in reversed(loops):
+        tile = dict(tiles[-1])
+        tile[loop.dim] *= loop.factor
+        tiles.append(tile)
+    tiles.reverse()
+    for start in range(len(loops) + 1):
+        if start:
+            i = start - 1
+            upto *= loops[i].factor
+            if is_relevant(operand, loops[i].dim):
+                reduced_before_trigger = reduction_above
+                trigger, firings = i, upto
+                distinct *= loops[i].factor
+            reduction_above = reduction_above or loops[i].dim in REDUCTION_DIMS
+        psum = operand is Operand.O and reduced_before_trigger
+        facts.append((trigger, firings, distinct, psum,
+                      tuple(tiles[start][d] for d in DIMS)))  # fmt: skip
+    return facts
+
+
 def operand_options(
-    hw: Hardware, layer: Layer, order: FixedOrder, operand: Operand
+    hw: Hardware,
+    layer: Layer,
+    order: FixedOrder,
+    operand: Operand,
+    cache: PlacementCache | None = None,
 ) -> list[PlacementOption]:
     """Every legal placement of `operand` for the fixed order (capacity checked at every level
-    but the shared global buffer, whose footprint is returned instead)."""
+    but the shared global buffer, whose footprint is returned instead). `cache`: boundaries and
+    profiles built for other orders of the same spatial unrolling (`PlacementCache`)."""
     chain = OPERAND_LEVELS[operand]
     factors = order.factors
     slots = range(len(order.loops))
     sizes = [hw.memory(level).size_bits for level in chain]
-    made: dict[tuple, tuple[Boundary, float]] = {}
-    profiles: dict[tuple, OperandProfile] = {}
+    cache = cache if cache is not None else PlacementCache()
+    made, profiles = cache.boundaries, cache.profiles
+    facts = _start_facts(order, operand)
 
     def boundary(parent: int, child: int, start: int, double: bool) -> tuple[Boundary, float]:
-        key = (parent, child, start, double)
+        key = (operand, parent, child, double, facts[start])
         entry = made.get(key)
         if entry is None:
             if double:
@@ -128,15 +180,20 @@ def operand_options(
             made[key] = entry
         return entry
 
+    factor_key = tuple(factors)
+
     def profile(boundaries: tuple[Boundary, ...]) -> OperandProfile:
         # A profile depends on these facts of the boundaries alone (`latency.operand_profile`).
-        key = tuple((b.trigger, b.cycles, b.psum, b.double_buffered, b.firings) for b in boundaries)
+        key = (operand, factor_key,
+               tuple((b.trigger, b.cycles, b.psum, b.double_buffered, b.firings)
+                     for b in boundaries))  # fmt: skip
         found = profiles.get(key)
         if found is None:
             found = profiles[key] = operand_profile(boundaries, operand, factors)
         return found
 
     options = []
+    doubling: dict[tuple, list] = {}
     for starts, depths in _paths(operand, order.loops):
         parents = (0, *depths[:-1])
         singles = [
@@ -152,11 +209,22 @@ def operand_options(
         resident = resident_bits(hw, {operand: tuple(b for b, _ in singles)})
         held = [resident[(b.child, operand)] for b, _ in singles]
         energy = sum(e for _, e in singles)
-        levels = tuple(
-            chain[depths[depth - 1]] if depth else Level.DRAM
-            for depth in (sum(1 for s in starts if s <= i) for i in slots)
-        )
-        for doubles in _double_buffer_choices(hw, operand, depths):
+        # Slot i lies in the block of the last used level starting at or before it.
+        levels, used = [], Level.DRAM
+        for i in slots:
+            for st, depth in zip(starts, depths, strict=True):
+                if st == i:
+                    used = chain[depth]
+            levels.append(used)
+        levels = tuple(levels)
+        choices = doubling.get(depths)
+        if choices is None:
+            choices = doubling[depths] = [
+                (doubles, frozenset(chain[d] for d, flag in zip(depths, doubles, strict=True)
+                                    if flag))  # fmt: skip
+                for doubles in _double_buffer_choices(hw, operand, depths)
+            ]
+        for doubles, doubled in choices:
             bits = [h * (2 if double else 1) for h, double in zip(held, doubles, strict=True)]
             if any(b > sizes[d] for b, d in zip(bits, depths, strict=True)):
                 continue
@@ -172,9 +240,7 @@ def operand_options(
                 PlacementOption(
                     operand=operand,
                     levels=levels,
-                    double_buffered=frozenset(
-                        chain[d] for d, flag in zip(depths, doubles, strict=True) if flag
-                    ),
+                    double_buffered=doubled,
                     boundaries=boundaries,
                     profile=profile(boundaries),
                     energy_pj=energy,
@@ -213,15 +279,13 @@ def pareto_options(options: list[PlacementOption]) -> list[PlacementOption]:
     if len(options) <= 1:
         return options
     vectors = _vectors(options)
-    kept: list[int] = []
-    kept_vectors = np.empty((len(options), vectors.shape[1]))
-    for i in np.argsort(vectors.sum(axis=1), kind="stable"):
-        v = vectors[i]
-        if kept and np.any(np.all(kept_vectors[: len(kept)] <= v, axis=1)):
-            continue
-        kept_vectors[len(kept)] = v
-        kept.append(int(i))
-    return [options[i] for i in sorted(kept)]
+    rank = np.empty(len(options), dtype=np.int64)
+    rank[np.argsort(vectors.sum(axis=1), kind="stable")] = np.arange(len(options))
+    # An option is dropped exactly when one visited before it is no worse everywhere: if that
+    # one was dropped itself, a kept one before it is no worse than it, hence than this one.
+    no_worse = np.all(vectors[:, None, :] <= vectors[None, :, :], axis=2)
+    dropped = np.any(no_worse & (rank[:, None] < rank[None, :]), axis=0)
+    return [option for option, gone in zip(options, dropped, strict=True) if not gone]
 
 
 #: Per-slot profile entries, in table row order (`latency.PROFILE_ROWS`).
@@ -285,19 +349,28 @@ def mapping_from_options(order: FixedOrder, chosen: dict[Operand, PlacementOptio
     )
 
 
-def placement_options(hw: Hardware, layer: Layer, order: FixedOrder):
-    """Pareto-filtered options per operand for the fixed order."""
-    return {op: pareto_options(operand_options(hw, layer, order, op)) for op in OPERANDS}
+def placement_options(
+    hw: Hardware, layer: Layer, order: FixedOrder, cache: PlacementCache | None = None
+):
+    """Pareto-filtered options per operand for the fixed order (`cache`: see
+    `operand_options`)."""
+    return {op: pareto_options(operand_options(hw, layer, order, op, cache)) for op in OPERANDS}
 
 
 def best_placement(
-    hw: Hardware, layer: Layer, order: FixedOrder, objective: str = "latency", options=None
+    hw: Hardware,
+    layer: Layer,
+    order: FixedOrder,
+    objective: str = "latency",
+    options=None,
+    cache: PlacementCache | None = None,
 ) -> PlacementResult | None:
     """The optimal placement and double buffering for the fixed order, by evaluating every
-    Pareto-optimal combination; None if no combination fits."""
+    Pareto-optimal combination; None if no combination fits. `cache`: boundaries and profiles
+    of other orders of the same spatial unrolling (`PlacementCache`)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
-    options = options or placement_options(hw, layer, order)
+    options = options or placement_options(hw, layer, order, cache)
     if any(not options[op] for op in OPERANDS):
         return None
     found = _combine(hw, layer, order, options, objective)
