@@ -10,7 +10,15 @@
    bound (`tilechain_search`) within a node budget each. It places loops split into any
    factors in any order, which the order search reaches only slowly (the best mappings of
    mid-sized 3x3 convolutions interleave split K, C and P loops), and each dive's proven bound
-   tightens its candidate's.
+   tightens its candidate's. With a probing preset (`balanced`), probe next: each candidate
+   whose bound is still below (1 - g) x the incumbent, for each probe gap g in turn, is
+   searched by the same branch and bound with tolerance g, within what is left of one node
+   budget for all probes. A probe that runs to the end proves its candidate costs at least
+   (1 - g) x the incumbent (or it found a better mapping, which becomes the incumbent): the
+   certifier's own pruning rule at a looser threshold, so it needs far fewer nodes than a
+   certificate. A probe stopped by the budget still proves its anytime bound. On shapes whose
+   candidate floors leave gaps of 20-30 % (many cores, shallow compartments) a few such
+   candidates are all that hold the layer's bound down.
 4. Re-solve the winning order with the MIP (`mip.solve_placement_mip`), which proves its
    placement and double buffering optimal for that order, and re-evaluate the mapping with
    `cost_model.evaluate`: the reported cost is the evaluated one, the MIP's is "predicted".
@@ -185,6 +193,8 @@ def _run(problem, preset: Preset, seed: _Outcome) -> _Outcome:
         outcome.tally[key] = max(outcome.tally[key], tally[key])
     if preset.dive_candidates > 0 and mapping is not None:
         mapping, value = _dive(problem, preset, mapping, value, open_bounds, outcome.tally)
+    if preset.probe_nodes > 0 and mapping is not None:
+        mapping, value = _probe(problem, preset, mapping, value, open_bounds, outcome.tally)
     bound = min([value, *(b for b in open_bounds.values() if b < value)])
     if preset.certify_nodes > 0 and mapping is not None:
         certificate = certify_layer(hw, layer, objective, mapping, value, options.gap_tolerance,
@@ -250,6 +260,30 @@ def _dive(problem, preset: Preset, mapping, value, open_bounds, tally):
             tally["certified"] += 1
             del open_bounds[cand]
         else:
+            open_bounds[cand] = max(open_bounds[cand], result.lower_bound)
+    return mapping, value
+
+
+def _probe(problem, preset: Preset, mapping, value, open_bounds, tally):
+    """Raise the bounds of the open candidates below (1 - g) x the incumbent, for each probe gap
+    g of the preset in turn, lowest bound first, with the certifier's branch and bound at
+    tolerance g, all within `preset.probe_nodes` nodes: (mapping, value). Each probe's proven
+    bound (module docstring, step 3) replaces its candidate's in `open_bounds` when higher; a
+    mapping it finds below the incumbent becomes the incumbent."""
+    hw, layer, objective, options, ordered, ws_candidate, stop = problem
+    left = preset.probe_nodes
+    for gap in preset.probe_gaps:
+        for cand in sorted(open_bounds, key=open_bounds.__getitem__):  # stable: ties keep order
+            if left <= 0 or stop():
+                return mapping, value
+            if open_bounds[cand] >= (1.0 - gap) * value:
+                continue
+            result = certify_candidate(hw, layer, cand, objective, upper=value, tolerance=gap,
+                                       node_limit=left, stop=stop)  # fmt: skip
+            left -= result.nodes
+            tally["nodes"] += result.nodes
+            if result.mapping is not None and result.best_value < value:
+                mapping, value = result.mapping, result.best_value
             open_bounds[cand] = max(open_bounds[cand], result.lower_bound)
     return mapping, value
 

@@ -33,6 +33,11 @@ class Preset:
     certifier's branch and bound for a better mapping after the order search."""
     dive_nodes: int = 0
     """Branch-and-bound nodes of each such dive."""
+    probe_gaps: tuple[float, ...] = ()
+    """Gaps g, loosest first, at which the open candidates whose bounds are below (1 - g) x the
+    incumbent are probed by the certifier's branch and bound at tolerance g (`engine`)."""
+    probe_nodes: int = 0
+    """Branch-and-bound nodes of all probes together (0: no probes)."""
     certify_nodes: int = 0
     """Certifier nodes over all spatial candidates (0: no certification)."""
     mip_cap_s: float = 60.0
@@ -47,6 +52,7 @@ _INTERACTIVE = Preset(evaluations=80, candidates=3, exhaustive_orders=60,
                       dive_nodes=300_000)  # fmt: skip
 _BALANCED = Preset(evaluations=160, candidates=8, exhaustive_orders=400,
                    enumeration_evaluations=3000, dive_candidates=8, dive_nodes=1_000_000,
+                   probe_gaps=(0.2, 0.1), probe_nodes=10_000_000,
                    base=_INTERACTIVE)  # fmt: skip
 PRESETS: dict[str, Preset] = {
     "interactive": _INTERACTIVE,
