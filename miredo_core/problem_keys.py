@@ -36,6 +36,7 @@ from miredo_core.mappers import get_mapper
 from miredo_core.mapping import Mapping
 from miredo_core.results import LayerResult
 from miredo_core.search.engine import SolveOptions
+from miredo_core.search.presets import Preset, budget_key
 from miredo_core.workload import Layer
 
 
@@ -44,6 +45,8 @@ def _canonical(data: Any) -> str:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Preset):
+        return budget_key(value)
     return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
 
 

@@ -163,6 +163,38 @@ def test_key_holds_what_changes_the_answer_and_nothing_else(tiny_hardware: Hardw
     assert digest(options=dataclasses.replace(OPTIONS, workers=3)) == base
 
 
+def test_a_budget_field_added_later_keys_only_the_budgets_that_use_it(
+    tiny_hardware: Hardware, monkeypatch
+) -> None:
+    """Probes (a later budget field) are off in interactive and thorough: their keys are the ones
+    their answers were stored under before probes existed (the plain dataclass fields without
+    them); balanced probes, so its key changes with the probe budget."""
+    from miredo_core.search import presets
+
+    def digest(preset: str) -> str:
+        return problem_key(tiny_hardware, POINTWISE, "edp", "mip",
+                           SolveOptions(preset=preset)).digest  # fmt: skip
+
+    for name in ("interactive", "thorough"):
+        budget = presets.PRESETS[name]
+        old = dataclasses.asdict(budget)
+        node = old
+        while node is not None:  # the budget as stored before probes: no probe fields at all
+            for field_name in presets.LATER_FIELDS:
+                node.pop(field_name)
+            node = node["base"]
+        assert presets.budget_key(budget) == old
+    balanced = digest("balanced")
+    monkeypatch.setitem(presets.PRESETS, "balanced",
+                        dataclasses.replace(presets.PRESETS["balanced"], probe_nodes=1))  # fmt: skip
+    assert digest("balanced") != balanced
+    monkeypatch.setitem(presets.PRESETS, "balanced", dataclasses.replace(
+        presets.PRESETS["balanced"], probe_gaps=(), probe_nodes=0))  # fmt: skip
+    assert presets.budget_key(presets.PRESETS["balanced"]) == presets.budget_key(
+        presets.PRESETS["thorough"].base
+    )
+
+
 def test_a_registered_mapper_is_keyed_on_the_options_it_declares(tiny_hardware: Hardware) -> None:
     def digest(mapper: str, objective="edp", **change) -> str:
         options = dataclasses.replace(OPTIONS, **change)

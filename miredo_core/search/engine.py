@@ -36,10 +36,13 @@ nodes), never for how long, so the same inputs give the same mapping, bound and 
 machine and under any load. `SolveOptions.time_limit_s` and `cancel` can only stop that work
 early, and the result then says so.
 
-Monotone presets. `balanced` starts from `interactive`'s answer and `thorough` from
-`balanced`'s: each preset runs the cheaper one first and only keeps a mapping that beats its
-answer, and each keeps the larger of the two proven bounds, so thorough is never worse than
-balanced, never worse than interactive, on the same inputs.
+Monotone presets. `balanced` starts from `interactive`'s answer and `thorough` from the answer of
+`balanced`'s order search and dives: each preset runs the cheaper one first and only keeps a
+mapping that beats its answer, and each keeps the larger of the two proven bounds, so balanced is
+never worse than interactive and thorough never worse than interactive, nor than balanced with
+one exception: thorough does not run balanced's probes (their bounds are what its certificate
+replaces), and should a probe find a better mapping, a thorough answer certified within the gap
+tolerance is within that tolerance of it (its certificate proves no mapping cheaper by more).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ monotone (see `engine`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 from miredo_core.search.mip import SOLVERS
 
@@ -57,11 +57,34 @@ _BALANCED = Preset(evaluations=160, candidates=8, exhaustive_orders=400,
 PRESETS: dict[str, Preset] = {
     "interactive": _INTERACTIVE,
     "balanced": _BALANCED,
-    # The certifier searches every candidate exactly, from balanced's answer.
+    # The certifier searches every candidate exactly, from the answer of balanced's order search
+    # and dives: balanced's probes only raise bounds, which the certificate replaces.
     "thorough": Preset(
-        evaluations=0, candidates=0, exhaustive_orders=0, certify_nodes=30_000_000, base=_BALANCED
+        evaluations=0, candidates=0, exhaustive_orders=0, certify_nodes=30_000_000,
+        base=replace(_BALANCED, probe_gaps=(), probe_nodes=0),
     ),  # fmt: skip
 }
+
+#: Budget fields added after answers were first stored, with the value that turns each off:
+#: a budget's store key leaves them out while they are off (`budget_key`), so the answers
+#: stored for budgets that do not use them keep their keys.
+LATER_FIELDS: dict[str, object] = {"probe_gaps": (), "probe_nodes": 0}
+
+
+def budget_key(preset: Preset | None) -> dict | None:
+    """A budget as plain data for the result store's key (`problem_keys`): every field, the
+    cheaper preset's budget nested, the `LATER_FIELDS` that are off left out."""
+    if preset is None:
+        return None
+    data: dict = {}
+    for f in fields(preset):
+        value = getattr(preset, f.name)
+        if f.name == "base":
+            value = budget_key(value)
+        elif f.name in LATER_FIELDS and value == LATER_FIELDS[f.name]:
+            continue
+        data[f.name] = value
+    return data
 
 
 def _all_cpus() -> int:
