@@ -236,6 +236,23 @@ def test_pareto_filter_keeps_exactly_the_non_dominated_options(orders, case_id: 
                         assert not np.all(other <= vector)
 
 
+@pytest.mark.parametrize("case_id", PARETO_CASES[:2])
+def test_the_pareto_filter_keeps_the_same_options_whatever_its_block_size(
+    orders, case_id, monkeypatch
+) -> None:
+    """Comparing one option at a time (blocks of one) keeps exactly what one block keeps."""
+    import miredo_core.search.placement as placement
+
+    hw, layer, cases = orders[case_id]
+    for _, order in cases:
+        for op in OPERANDS:
+            raw = operand_options(hw, layer, order, op)
+            whole = pareto_options(raw)
+            monkeypatch.setattr(placement, "PARETO_BLOCK_ENTRIES", 1)
+            assert [id(o) for o in pareto_options(raw)] == [id(o) for o in whole]
+            monkeypatch.undo()
+
+
 def option_facts(option: PlacementOption) -> tuple:
     return (option.levels, option.double_buffered, option.boundaries, option.profile,
             option.energy_pj, option.gb_bits)  # fmt: skip

@@ -269,6 +269,10 @@ def _vectors(options: list[PlacementOption]) -> np.ndarray:
     )
 
 
+#: Most comparisons (options x options in a block x entries) the Pareto filter holds at once.
+PARETO_BLOCK_ENTRIES = 4_000_000
+
+
 def pareto_options(options: list[PlacementOption]) -> list[PlacementOption]:
     """Drop every option that another option matches or beats in every entry of its profile,
     its energy and its global-buffer footprint (keeping one of exact duplicates).
@@ -279,12 +283,18 @@ def pareto_options(options: list[PlacementOption]) -> list[PlacementOption]:
     if len(options) <= 1:
         return options
     vectors = _vectors(options)
-    rank = np.empty(len(options), dtype=np.int64)
-    rank[np.argsort(vectors.sum(axis=1), kind="stable")] = np.arange(len(options))
+    n = len(options)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(vectors.sum(axis=1), kind="stable")] = np.arange(n)
     # An option is dropped exactly when one visited before it is no worse everywhere: if that
     # one was dropped itself, a kept one before it is no worse than it, hence than this one.
-    no_worse = np.all(vectors[:, None, :] <= vectors[None, :, :], axis=2)
-    dropped = np.any(no_worse & (rank[:, None] < rank[None, :]), axis=0)
+    # Compared a block of options at a time, so memory stays bounded for long option lists.
+    dropped = np.empty(n, dtype=np.bool_)
+    block = max(1, PARETO_BLOCK_ENTRIES // (n * vectors.shape[1]))
+    for start in range(0, n, block):
+        part = slice(start, start + block)
+        no_worse = np.all(vectors[:, None, :] <= vectors[None, part, :], axis=2)
+        dropped[part] = np.any(no_worse & (rank[:, None] < rank[None, part]), axis=0)
     return [option for option, gone in zip(options, dropped, strict=True) if not gone]
 
 
