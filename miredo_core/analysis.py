@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from miredo_core.hardware import AXES, AXIS_SOURCE_DEPTH, OPERAND_LEVELS, Axis, Hardware, Level
 from miredo_core.mapping import (
@@ -142,22 +143,41 @@ def make_boundary(
     Everything about a boundary follows from these arguments alone, which lets a search tabulate
     boundaries once per loop order and compose placements from them.
     """
-    relevant = [i for i in range(child_start) if is_relevant(operand, loops[i].dim)]
-    trigger = max(relevant) if relevant else -1
-    return tile_boundary(
-        hw,
-        layer,
-        spatial,
-        operand,
-        parent_depth,
-        child_depth,
-        temporal_tile(loops, child_start),
-        trigger=trigger,
-        firings=math.prod(loops[i].factor for i in range(trigger + 1)),
-        distinct_tiles=math.prod(loops[i].factor for i in relevant),
-        psum=operand is Operand.O and any(loops[i].dim in REDUCTION_DIMS for i in range(trigger)),
-        double_buffered=double_buffered,
-    )
+    trigger, firings, distinct, psum = loop_facts(loops, operand)[child_start]
+    return tile_boundary(hw, layer, spatial, operand, parent_depth, child_depth,
+                         temporal_tile(loops, child_start), trigger=trigger, firings=firings,
+                         distinct_tiles=distinct, psum=psum,
+                         double_buffered=double_buffered)  # fmt: skip
+
+
+class LoopFacts(NamedTuple):
+    """What the loops above a child's start fix about its boundary (`loop_facts`)."""
+
+    trigger: int
+    """Innermost slot above the start whose loop is relevant to the operand; -1 if none."""
+    firings: int
+    """Product of the factors of the slots up to the trigger."""
+    distinct_tiles: int
+    """Product of the factors of the relevant slots above the start."""
+    psum: bool
+    """An output boundary with a reduction loop above its trigger: its tiles are partial sums."""
+
+
+def loop_facts(loops: tuple[Loop, ...], operand: Operand) -> list[LoopFacts]:
+    """Per child start slot s (0 .. len(loops)), the facts of the operand's boundary whose
+    child's loops start at s: with its two levels and the temporal tile below s, all a boundary
+    depends on (`make_boundary`)."""
+    facts = [LoopFacts(-1, 1, 1, False)]
+    upto, reduction_above = 1, False
+    for i, loop in enumerate(loops):
+        upto *= loop.factor
+        last = facts[-1]
+        if is_relevant(operand, loop.dim):
+            last = LoopFacts(i, upto, last.distinct_tiles * loop.factor,
+                             operand is Operand.O and reduction_above)  # fmt: skip
+        facts.append(last)
+        reduction_above = reduction_above or loop.dim in REDUCTION_DIMS
+    return facts
 
 
 def _transfer(hw, layer, spatial, operand, parent_depth, child_depth, tile, psum):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from miredo_core.analysis import Boundary, make_boundary, resident_bits
+from miredo_core.analysis import Boundary, loop_facts, make_boundary, resident_bits, temporal_tile
 from miredo_core.cost_model import (
     OperandProfile,
     mac_energy_pj,
@@ -35,7 +35,7 @@ from miredo_core.hardware import OPERAND_LEVELS, Axis, Hardware, Level
 from miredo_core.kinds import OBJECTIVES
 from miredo_core.latency import PROFILE_ROWS, batch_latency
 from miredo_core.mapping import Loop, Mapping
-from miredo_core.workload import DIMS, OPERANDS, REDUCTION_DIMS, Dim, Layer, Operand, is_relevant
+from miredo_core.workload import DIMS, OPERANDS, Dim, Layer, Operand, is_relevant
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class PlacementCache:
 
     A boundary is a function of its operand, its two levels, the temporal tile below the child's
     start and the facts the loops above it fix (trigger slot, firings, distinct tiles, partial
-    sums: `analysis.make_boundary`), and a profile of the loop factors and a few facts of its
+    sums: `analysis.loop_facts`), and a profile of the loop factors and a few facts of its
     boundaries (`latency.operand_profile`), so entries keyed by exactly those are valid for
     every order of the same spatial unrolling on the same hardware and layer. A search keeps
     one cache per spatial candidate (`heuristic.OrderSearch`); a cache must never be shared
@@ -115,34 +115,6 @@ class PlacementCache:
     def __init__(self) -> None:
         self.boundaries: dict[tuple, tuple[Boundary, float]] = {}
         self.profiles: dict[tuple, OperandProfile] = {}
-
-
-def _start_facts(order: FixedOrder, operand: Operand) -> list[tuple]:
-    """Per child start slot s (0 .. n): the facts `analysis.make_boundary` derives from the
-    loops, (trigger, firings, distinct tiles, partial sums, temporal tile of the slots >= s)."""
-    loops = order.loops
-    facts = []
-    trigger, firings, distinct, upto, reduction_above = -1, 1, 1, 1, False
-    reduced_before_trigger = False
-    tiles = [dict.fromkeys(DIMS, 1)]
-    for loop in reversed(loops):
-        tile = dict(tiles[-1])
-        tile[loop.dim] *= loop.factor
-        tiles.append(tile)
-    tiles.reverse()
-    for start in range(len(loops) + 1):
-        if start:
-            i = start - 1
-            upto *= loops[i].factor
-            if is_relevant(operand, loops[i].dim):
-                reduced_before_trigger = reduction_above
-                trigger, firings = i, upto
-                distinct *= loops[i].factor
-            reduction_above = reduction_above or loops[i].dim in REDUCTION_DIMS
-        psum = operand is Operand.O and reduced_before_trigger
-        facts.append((trigger, firings, distinct, psum,
-                      tuple(tiles[start][d] for d in DIMS)))  # fmt: skip
-    return facts
 
 
 def operand_options(
@@ -161,7 +133,10 @@ def operand_options(
     sizes = [hw.memory(level).size_bits for level in chain]
     cache = cache if cache is not None else PlacementCache()
     made, profiles = cache.boundaries, cache.profiles
-    facts = _start_facts(order, operand)
+    # The key of a boundary: what fixes it besides its levels (`analysis.loop_facts` and the
+    # temporal tile below the child's start), per start slot.
+    facts = [(*above, tuple(temporal_tile(order.loops, start)[d] for d in DIMS))
+             for start, above in enumerate(loop_facts(order.loops, operand))]  # fmt: skip
 
     def boundary(parent: int, child: int, start: int, double: bool) -> tuple[Boundary, float]:
         key = (operand, parent, child, double, facts[start])
