@@ -250,15 +250,12 @@ def _dive(problem, preset: Preset, mapping, value, open_bounds, tally):
     `preset.dive_nodes` nodes, for a mapping below the incumbent: (mapping, value). Each dive's
     proven (anytime) bound replaces its candidate's floor in `open_bounds`; a dive that runs to
     the end settles its candidate (its optimum is the incumbent or the mapping it found)."""
-    hw, layer, objective, options, ordered, ws_candidate, stop = problem
+    stop = problem[-1]
     for cand in list(open_bounds)[: preset.dive_candidates]:
         if stop() or open_bounds[cand] >= value:
             continue
-        result = certify_candidate(hw, layer, cand, objective, upper=value,
-                                   node_limit=preset.dive_nodes, stop=stop)  # fmt: skip
-        tally["nodes"] += result.nodes
-        if result.mapping is not None and result.best_value < value:
-            mapping, value = result.mapping, result.best_value
+        result, mapping, value = _branch_and_bound(problem, cand, mapping, value, tally,
+                                                   node_limit=preset.dive_nodes)  # fmt: skip
         if result.complete:
             tally["certified"] += 1
             del open_bounds[cand]
@@ -273,7 +270,7 @@ def _probe(problem, preset: Preset, mapping, value, open_bounds, tally):
     tolerance g, all within `preset.probe_nodes` nodes: (mapping, value). Each probe's proven
     bound (module docstring, step 3) replaces its candidate's in `open_bounds` when higher; a
     mapping it finds below the incumbent becomes the incumbent."""
-    hw, layer, objective, options, ordered, ws_candidate, stop = problem
+    stop = problem[-1]
     left = preset.probe_nodes
     for gap in preset.probe_gaps:
         for cand in sorted(open_bounds, key=open_bounds.__getitem__):  # stable: ties keep order
@@ -281,14 +278,23 @@ def _probe(problem, preset: Preset, mapping, value, open_bounds, tally):
                 return mapping, value
             if open_bounds[cand] >= (1.0 - gap) * value:
                 continue
-            result = certify_candidate(hw, layer, cand, objective, upper=value, tolerance=gap,
-                                       node_limit=left, stop=stop)  # fmt: skip
+            result, mapping, value = _branch_and_bound(problem, cand, mapping, value, tally,
+                                                       tolerance=gap, node_limit=left)  # fmt: skip
             left -= result.nodes
-            tally["nodes"] += result.nodes
-            if result.mapping is not None and result.best_value < value:
-                mapping, value = result.mapping, result.best_value
             open_bounds[cand] = max(open_bounds[cand], result.lower_bound)
     return mapping, value
+
+
+def _branch_and_bound(problem, cand: SpatialCandidate, mapping, value, tally, **limits):
+    """Search `cand` with the certifier's branch and bound below the incumbent `value` (`limits`:
+    its tolerance and node limit), counting its nodes in `tally`: (its result, and the mapping
+    and value of the incumbent, replaced when the search found a better mapping)."""
+    hw, layer, objective, options, ordered, ws_candidate, stop = problem
+    result = certify_candidate(hw, layer, cand, objective, upper=value, stop=stop, **limits)
+    tally["nodes"] += result.nodes
+    if result.mapping is not None and result.best_value < value:
+        mapping, value = result.mapping, result.best_value
+    return result, mapping, value
 
 
 def _search(problem, preset: Preset, cand: SpatialCandidate, index: int, searched: int, left):
