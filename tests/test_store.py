@@ -185,8 +185,8 @@ def test_a_budget_field_added_later_keys_only_the_budgets_that_use_it(
             node = node["base"]
         assert presets.budget_key(budget) == old
     balanced = digest("balanced")
-    monkeypatch.setitem(presets.PRESETS, "balanced",
-                        dataclasses.replace(presets.PRESETS["balanced"], probe_nodes=1))  # fmt: skip
+    probing = dataclasses.replace(presets.PRESETS["balanced"], probe_nodes=1)
+    monkeypatch.setitem(presets.PRESETS, "balanced", probing)
     assert digest("balanced") != balanced
     monkeypatch.setitem(presets.PRESETS, "balanced", dataclasses.replace(
         presets.PRESETS["balanced"], probe_gaps=(), probe_nodes=0))  # fmt: skip
