@@ -378,20 +378,66 @@ def test_a_full_key_list_still_drops_dominated_nodes_but_stores_no_more() -> Non
 
     cap = kernel.KEY_LABELS
     rows, width = cap + 8, 2
-    store, nxt = np.empty((rows, width)), np.empty(rows, dtype=np.int64)
+    store = np.empty((rows * kernel.ROWS_PER_LABEL, width))
+    seg = np.empty((rows, 3), dtype=np.int64)
     index = typed.Dict.empty(types.int64, types.int64)
-    state = np.zeros(kernel.S_NEXT_POLL + 1)
+    state = np.zeros(kernel.STATE_SIZE)
     cols = np.arange(width, dtype=np.int64)
     # Mutually undominated vectors (a, cap - a): each one is stored, up to the cap.
     for a in range(cap):
-        assert not kernel._dominated(7, np.array([a, cap - a], float), cols, index, store, nxt,
+        assert not kernel._dominated(7, np.array([a, cap - a], float), cols, index, store, seg,
                                      state)  # fmt: skip
     assert state[kernel.S_STORED] == cap
     # One more undominated vector: kept for expansion, not stored.
-    assert not kernel._dominated(7, np.array([-1.0, cap + 1.0]), cols, index, store, nxt, state)
+    assert not kernel._dominated(7, np.array([-1.0, cap + 1.0]), cols, index, store, seg, state)
     assert state[kernel.S_STORED] == cap
     # A vector a stored one dominates is dropped, full list or not.
-    assert kernel._dominated(7, np.array([3.0, cap - 2.0]), cols, index, store, nxt, state)
+    assert kernel._dominated(7, np.array([3.0, cap - 2.0]), cols, index, store, seg, state)
     # Another key still has room.
-    assert not kernel._dominated(8, np.array([0.0, 0.0]), cols, index, store, nxt, state)
+    assert not kernel._dominated(8, np.array([0.0, 0.0]), cols, index, store, seg, state)
     assert state[kernel.S_STORED] == cap + 1
+
+
+def test_the_dominance_store_keeps_exactly_the_undominated_vectors_of_each_key() -> None:
+    """`_tilechain._dominated` against a plain model of its rule: per key, a vector is dropped
+    if a stored one is <= it on every compared column; otherwise it is stored (dropping the
+    stored ones it dominates) while the key has fewer than KEY_LABELS vectors and the store has
+    room. Random vectors on a few keys, small integer entries so ties and equal vectors occur;
+    the answers and each key's stored set must match the model's after every call."""
+    import random
+
+    import numpy as np
+    from numba import typed, types
+
+    from miredo_core.search import _tilechain as kernel
+
+    rng = random.Random(7)
+    width, limit = 4, 120
+    cols = np.array([2, 0, 3], dtype=np.int64)  # column 1 is never compared
+    store = np.empty((limit * kernel.ROWS_PER_LABEL, len(cols)))
+    seg = np.empty((limit, 3), dtype=np.int64)
+    index = typed.Dict.empty(types.int64, types.int64)
+    state = np.zeros(kernel.STATE_SIZE)
+    model: dict[int, list[tuple]] = {}
+    stored = 0
+    for _ in range(2000):
+        key = rng.randrange(12)
+        lab = np.array([rng.randrange(8) for _ in range(width)], float)
+        vec = tuple(lab[cols])
+        kept = model.setdefault(key, [])
+        expected = any(all(a <= b for a, b in zip(row, vec, strict=True)) for row in kept)
+        if not expected and stored < limit and len(kept) < kernel.KEY_LABELS:
+            kept[:] = [row for row in kept
+                       if not all(a <= b for a, b in zip(vec, row, strict=True))]  # fmt: skip
+            kept.append(vec)
+            stored += 1
+        assert kernel._dominated(key, lab, cols, index, store, seg, state) == expected
+        assert state[kernel.S_STORED] == stored
+        for k, rows in model.items():
+            if k in index:
+                start, length, _ = seg[index[k]]
+                got = sorted(tuple(r) for r in store[start : start + length])
+            else:
+                got = []
+            assert got == sorted(rows)
+    assert stored == limit  # the store filled up, so its cap was exercised too

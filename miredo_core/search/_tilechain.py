@@ -60,7 +60,10 @@ P_TOTAL, P_FLOOR, P_MAC, P_LEAK, P_GB_SIZE, P_OBJECTIVE, P_DRAM_PJ = 0, 1, 2, 3,
     S_OPEN_MIN,
     S_POLL,
     S_NEXT_POLL,
-) = range(13)
+    S_TOP,
+) = range(14)
+#: Length of the state vector.
+STATE_SIZE = 14
 # S_PRUNED_MIN: the smallest completion bound of a node pruned by the threshold; every pruned
 # completion costs at least this much.
 # S_STOPPED: 0 while running; STOP_BUDGET when the node limit (or a child buffer) ran out, which
@@ -68,6 +71,7 @@ P_TOTAL, P_FLOOR, P_MAC, P_LEAK, P_GB_SIZE, P_OBJECTIVE, P_DRAM_PJ = 0, 1, 2, 3,
 # S_OPEN_MIN: once stopped, the smallest bound of the nodes left open (the node being entered and,
 # at every depth of the stack, the child being visited, whose bound is the smallest of the
 # children not visited yet: they are visited in increasing bound order).
+# S_TOP: the dominance store's first unused row (`_dominated`).
 # S_POLL: 1 if `poll` is consulted (every POLL_NODES nodes, from node S_NEXT_POLL on), 0 if
 # nothing can interrupt the search.
 STOP_BUDGET, STOP_INTERRUPT = 1.0, 2.0
@@ -86,7 +90,7 @@ def poll(deadline: float) -> float:
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _value(params, latency, energy):
     if params[P_OBJECTIVE] == 0:
         return latency
@@ -96,7 +100,7 @@ def _value(params, latency, energy):
     return total * latency
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _bound(params, remaining, lab, ops, tile, geo, distinct):
     """Completion bound of a partial mapping (proof in `certify.py`)."""
     energy = lab[L_ENERGY]
@@ -124,60 +128,99 @@ def _bound(params, remaining, lab, ops, tile, geo, distinct):
     return _value(params, latency, energy)
 
 
-#: Label vectors one key's list keeps: a node scans its key's list (twice when it is stored), and
-#: on large layers, whose stores grew to hundreds of thousands of vectors, nodes ran up to twenty
-#: times slower. Beyond it a new vector is still checked against the list but not stored: the
-#: search stays exact and prunes a little less.
+#: Label vectors one key's list keeps: a node scans its key's list, and on large layers, whose
+#: stores grew to hundreds of thousands of vectors, nodes ran up to twenty times slower. Beyond it
+#: a new vector is still checked against the list but not stored: the search stays exact and
+#: prunes a little less.
 KEY_LABELS = 512
+#: Rows a key's segment of the store starts with; a full segment moves to the top of the store
+#: with twice the room.
+SEGMENT_ROWS = 2
+#: Store rows per label vector the store may hold: a key whose list once held p vectors has used
+#: at most 2 + 4 + ... + c < 2 c rows, c < max(2, 2 p) being its last room, so at most 4 p.
+ROWS_PER_LABEL = 4
 
 
 @njit(cache=True)
-def _dominated(key, lab, cols, index, store, nxt, state):
+def _dominated(key, lab, cols, index, store, seg, state):
     """True if a stored label vector of `key` is <= `lab` on `cols`; otherwise store `lab`
-    (unlinking the stored vectors it dominates) while the store and the key's list have room."""
-    head = -1
+    (dropping the stored vectors it dominates) while the store and the key's list have room.
+
+    Layout: `index` maps a key to its slot; `seg[slot]` = (first row, vectors, rows of room) of
+    the key's contiguous segment of `store`, whose row r holds a vector's `cols` entries in that
+    order, so a key's vectors are read in sequence. `seg` has one row per vector the store may
+    hold (a key gets its slot when its first vector is stored), `store` ROWS_PER_LABEL times as
+    many rows (`state[S_TOP]`: the first row no segment has used).
+
+    A key's vectors are mutually undominated (a vector is stored only if none dominates it, and
+    storing it drops those it dominates), so if `lab` dominates one of them, none dominates
+    `lab`: the scan stops there. The answer and the vectors kept are those of any scan order."""
+    slot = -1
     if key in index:
-        head = index[key]
-    row = head
+        slot = index[key]
+    n_cols = cols.shape[0]
+    start = 0
     length = 0
-    while row >= 0:
+    if slot >= 0:
+        start = seg[slot, 0]
+        length = seg[slot, 1]
+    dominates = False
+    for r in range(start + length - 1, start - 1, -1):  # newest first: they dominate most often
         worse = True
-        for c in cols:
-            if store[row, c] > lab[c]:
+        for j in range(n_cols):
+            if store[r, j] > lab[cols[j]]:
                 worse = False
                 break
         if worse:
             return True
-        row = nxt[row]
-        length += 1
-    count = int(state[S_STORED])
-    if count >= store.shape[0] or length >= KEY_LABELS:
-        return False
-    # Drop the stored vectors the new one dominates, then push it at the head.
-    prev = -1
-    row = head
-    while row >= 0:
         better = True
-        for c in cols:
-            if lab[c] > store[row, c]:
+        for j in range(n_cols):
+            if lab[cols[j]] > store[r, j]:
                 better = False
                 break
         if better:
-            if prev < 0:
-                head = nxt[row]
-            else:
-                nxt[prev] = nxt[row]
-        else:
-            prev = row
-        row = nxt[row]
-    store[count, :] = lab
-    nxt[count] = head
-    index[key] = count
+            dominates = True
+            break
+    count = int(state[S_STORED])
+    if count >= seg.shape[0] or length >= KEY_LABELS:
+        return False
+    if dominates:
+        kept = start
+        for r in range(start, start + length):
+            better = True
+            for j in range(n_cols):
+                if lab[cols[j]] > store[r, j]:
+                    better = False
+                    break
+            if not better:
+                if kept != r:
+                    store[kept, :] = store[r, :]
+                kept += 1
+        length = kept - start
+    room = 0
+    if slot < 0:
+        slot = len(index)
+        index[key] = slot
+    else:
+        room = seg[slot, 2]
+    if length >= room:
+        room = max(SEGMENT_ROWS, 2 * room)
+        top = int(state[S_TOP])
+        if top + room > store.shape[0]:  # never: see ROWS_PER_LABEL
+            return False
+        store[top : top + length, :] = store[start : start + length, :]
+        start = top
+        state[S_TOP] = top + room
+    for j in range(n_cols):
+        store[start + length, j] = lab[cols[j]]
+    seg[slot, 0] = start
+    seg[slot, 1] = length + 1
+    seg[slot, 2] = room
     state[S_STORED] = count + 1
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _resolve(o, parent, child, db, partial, t, firings, distinct, psum, e_before, lab,
              geo, resident, sizes, gb_depth, params):  # fmt: skip
     """Charge operand o's boundary parent -> child of tile t (trigger reached, or the end when
@@ -207,7 +250,7 @@ def _resolve(o, parent, child, db, partial, t, firings, distinct, psum, e_before
     return fire
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params, scratch):
     """Add loop (dim k, factor f) outside `tile`; write the new labels and operand states.
     False if a capacity rule fails."""
@@ -217,8 +260,7 @@ def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params, scrat
     new_ops[:, :] = ops
     e_before = lab[L_E]
     firings = params[P_TOTAL] / tile_prod[tile]
-    scratch[:, :] = 0.0
-    serial, channel, backlog, drained = scratch[0], scratch[1], scratch[2], scratch[3]
+    n_db = db_col.shape[1]
     for o in range(3):
         d, pending, db, below = ops[o, 0], ops[o, 1], ops[o, 2] == 1, ops[o, 3] == 1
         x = 0.0
@@ -233,34 +275,38 @@ def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params, scrat
             new_ops[o, 3] = 1 if (o == OUT and psum) else 0
         max_w = 0.0
         max_b = 0.0
-        for c in db_col[o]:
+        for i in range(n_db):
+            c = db_col[o, i]
             if c >= 0:
                 max_w = max(max_w, out[c])
                 max_b = max(max_b, out[c + 1])
         s_o = out[L_S + o]
         c_o = out[L_C + o]
+        drained = 0.0
         if x > 0 and db:
-            serial[o] = c_o
-            channel[o] = max(x, max_w)
-            backlog[o] = max_b
+            serial = c_o
+            channel = max(x, max_w)
             out[db_col[o, pending]] = x
         elif x > 0:
-            serial[o] = x + s_o
-            channel[o] = max_w
-            backlog[o] = max_b
-            drained[o] = x + max_w if max_w > 0 else 0.0
+            serial = x + s_o
+            channel = max_w
+            drained = x + max_w if max_w > 0 else 0.0
             out[L_C + o] = c_o + x if o == OUT else x + s_o
         else:
-            serial[o] = c_o
-            channel[o] = max_w
-            backlog[o] = max_b
+            serial = c_o
+            channel = max_w
+        scratch[0, o] = serial
+        scratch[1, o] = channel
+        scratch[2, o] = max_b
+        scratch[3, o] = drained
         out[L_S + o] = s_o + x
     out[L_EP], out[L_E], _, _ = slot_step(
-        serial[0], serial[1], serial[2], channel[0], channel[1], channel[2],
-        backlog[0], backlog[1], backlog[2], drained[0], drained[1], drained[2],
-        f, out[L_EP], out[L_E])  # fmt: skip
+        scratch[0, 0], scratch[0, 1], scratch[0, 2], scratch[1, 0], scratch[1, 1],
+        scratch[1, 2], scratch[2, 0], scratch[2, 1], scratch[2, 2], scratch[3, 0],
+        scratch[3, 1], scratch[3, 2], f, out[L_EP], out[L_E])  # fmt: skip
     for o in range(3):
-        for c in db_col[o]:
+        for i in range(n_db):
+            c = db_col[o, i]
             if c >= 0 and out[c] > 0:
                 w = out[c]
                 out[c] = w * f
@@ -268,7 +314,7 @@ def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params, scrat
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _leaf(tile, ops, lab, out, depth, tables, params, state, path_k, path_f, path_ops,
           best_k, best_f, best_ops, best_final):  # fmt: skip
     (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
@@ -316,12 +362,15 @@ def _stop_check(state, bound):
     return False
 
 
-@njit(cache=True)
-def _expand(depth, tile, floor, labs, opss, cut_ops, tables, trans, params, cols, choices_buf,
-            index, store, nxt, state, path_k, path_f, path_ops,
-            best_k, best_f, best_ops, best_final, eligible, counts, scratch, kids):  # fmt: skip
-    """Expand one node; `floor` is a lower bound of its completions known from its ancestors
-    (the bound used is the larger of it and the node's own, so bounds never fall with depth)."""
+@njit(cache=True, inline="always")
+def _open(depth, tile, floor, labs, opss, cut_ops, tables, trans, params, cols, choices_buf,
+          index, store, seg, state, path_k, path_f, path_ops,
+          best_k, best_f, best_ops, best_final, eligible, counts, scratch, kids):  # fmt: skip
+    """Enter one node at `depth` (labels and operand states in labs/opss[depth]); `floor` is a
+    lower bound of its completions known from its ancestors (the bound used is the larger of it
+    and the node's own, so bounds never fall with depth). Returns how many children are to be
+    visited, their indices into the depth's child buffers in `kids[5][depth]`, best bound first;
+    0 if the node is pruned, dominated, a leaf or where the search stopped."""
     state[S_NODES] += 1
     (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
      gb_depth) = tables  # fmt: skip
@@ -341,7 +390,7 @@ def _expand(depth, tile, floor, labs, opss, cut_ops, tables, trans, params, cols
     for o in range(3):
         code = ((ops[o, 0] * 5 + ops[o, 1] + 1) * 2 + ops[o, 2]) * 2 + ops[o, 3]
         key = key * OPS_CODES + code
-    if _dominated(key, lab, cols, index, store, nxt, state):
+    if _dominated(key, lab, cols, index, store, seg, state):
         return 0
     if remaining == 1.0:
         _leaf(tile, ops, lab, labs[depth + 1], depth, tables, params, state, path_k, path_f,
@@ -400,26 +449,67 @@ def _expand(depth, tile, floor, labs, opss, cut_ops, tables, trans, params, cols
                             params, params[P_TOTAL] / tile_prod[new_tile], kids_lab[n_kids],
                             kids_ops[n_kids], new_tile, geo, distinct))  # fmt: skip
                         n_kids += 1
-    order = np.argsort(kids_bound[:n_kids])
-    for m in order:
-        if kids_bound[m] >= state[S_THRESHOLD]:
-            if _stop_check(state, kids_bound[m]):
-                break
-            state[S_PRUNED_MIN] = min(state[S_PRUNED_MIN], kids_bound[m])
-            state[S_NODES] += 1
-            continue
-        labs[depth + 1, :] = kids_lab[m]
-        opss[depth + 1, :, :] = kids_ops[m]
-        path_k[depth] = kids_int[m, 0]
-        path_f[depth] = trans_f[kids_int[m, 1]]
-        path_ops[depth, :, :] = kids_cut[m]
-        _expand(depth + 1, kids_int[m, 2], kids_bound[m], labs, opss, cut_ops, tables, trans,
-                params, cols, choices_buf, index, store, nxt, state, path_k,
-                path_f, path_ops, best_k, best_f, best_ops, best_final,
-                eligible, counts, scratch, kids)  # fmt: skip
-        if state[S_STOPPED] > 0:
-            # This child and its siblings not visited yet (bounds at least this child's) stay
-            # open; the nodes below it already recorded theirs.
-            state[S_OPEN_MIN] = min(state[S_OPEN_MIN], kids_bound[m])
-            return 0
-    return 0
+    kids[5][depth, :n_kids] = np.argsort(kids_bound[:n_kids])
+    return n_kids
+
+
+@njit(cache=True)
+def _expand(floor, labs, opss, cut_ops, tables, trans, params, cols, choices_buf,
+            index, store, seg, state, path_k, path_f, path_ops,
+            best_k, best_f, best_ops, best_final, eligible, counts, scratch, kids):  # fmt: skip
+    """Depth-first search from the root (labs/opss[0], tile 0) whose completions cost at least
+    `floor`: each node's children are visited best bound first (`_open`).
+
+    `kids[5][d]` lists the children of the node open at depth d in visiting order and
+    `kids[6][d]` = (next position in that list, its length). A child whose bound reaches the
+    threshold is pruned without being entered (and counted as a node). Once stopped, every node
+    on the path stays open with the bound of the child it was visiting, the smallest of the
+    children not visited yet (they are visited in increasing bound order); the nodes below it
+    already recorded theirs."""
+    trans_f = trans[2]
+    order, stack = kids[5], kids[6]
+    kids_lab, kids_ops, kids_cut, kids_int, kids_bound = kids[0], kids[1], kids[2], kids[3], kids[4]
+    depth = 0
+    tile = 0
+    while True:
+        n = _open(depth, tile, floor, labs, opss, cut_ops, tables, trans, params, cols,
+                  choices_buf, index, store, seg, state, path_k, path_f, path_ops, best_k,
+                  best_f, best_ops, best_final, eligible, counts, scratch, kids)  # fmt: skip
+        if n > 0:
+            stack[depth, 0] = 0
+            stack[depth, 1] = n
+        else:
+            depth -= 1
+        # Find the next child to enter, returning from nodes whose children are all visited.
+        entered = False
+        while depth >= 0 and not entered:
+            if state[S_STOPPED] > 0:
+                for d in range(depth, -1, -1):
+                    m = order[d, stack[d, 0] - 1]
+                    state[S_OPEN_MIN] = min(state[S_OPEN_MIN], kids_bound[d, m])
+                return
+            if stack[depth, 0] >= stack[depth, 1]:
+                depth -= 1
+                continue
+            m = order[depth, stack[depth, 0]]
+            stack[depth, 0] += 1
+            child_bound = kids_bound[depth, m]
+            if child_bound >= state[S_THRESHOLD]:
+                if _stop_check(state, child_bound):
+                    # The node returns; its ancestors record the children they visit.
+                    depth -= 1
+                    continue
+                state[S_PRUNED_MIN] = min(state[S_PRUNED_MIN], child_bound)
+                state[S_NODES] += 1
+                continue
+            labs[depth + 1, :] = kids_lab[depth, m]
+            opss[depth + 1, :, :] = kids_ops[depth, m]
+            path_k[depth] = kids_int[depth, m, 0]
+            path_f[depth] = trans_f[kids_int[depth, m, 1]]
+            path_ops[depth, :, :] = kids_cut[depth, m]
+            tile = kids_int[depth, m, 2]
+            floor = child_bound
+            depth += 1
+            entered = True
+        if not entered:
+            return

@@ -289,9 +289,8 @@ class TileChainSearch:
             opss[0, o] = (len(OPERAND_LEVELS[op]) - 1, -1, 0, 0)
         cut_ops = np.zeros((depth, 3, 4), dtype=np.int64)
         choices = np.zeros((depth, 3, kernel.MAX_CHOICES, 4), dtype=np.int64)
-        rows = STORE_ROWS
-        store = np.empty((rows, self.width))
-        nxt = np.empty(rows, dtype=np.int64)
+        store = np.empty((STORE_ROWS * kernel.ROWS_PER_LABEL, len(self.cols)))
+        seg = np.empty((STORE_ROWS, 3), dtype=np.int64)
         index = typed.Dict.empty(types.int64, types.int64)
         state = self._state(upper, tolerance, deadline, node_limit, stop)
         path_k = np.zeros(depth, dtype=np.int64)
@@ -302,8 +301,8 @@ class TileChainSearch:
         floor = self.cand.bound(self.objective)
         hook, kernel.STOP_HOOK[0] = kernel.STOP_HOOK[0], stop if stop.can_stop else None
         try:
-            kernel._expand(0, 0, floor, labs, opss, cut_ops, self.tables, self.trans,
-                           self.params, self.cols, choices, index, store, nxt, state, path_k,
+            kernel._expand(floor, labs, opss, cut_ops, self.tables, self.trans,
+                           self.params, self.cols, choices, index, store, seg, state, path_k,
                            path_f, path_ops, best_k, best_f, best_ops, best_final,
                            self.eligible, np.zeros((depth, 3), dtype=np.int64),
                            np.zeros((depth, 4, 3)), self._child_buffers(depth))  # fmt: skip
@@ -329,7 +328,7 @@ class TileChainSearch:
 
     @staticmethod
     def _state(upper, tolerance, deadline, node_limit, stop: StopSignal) -> np.ndarray:
-        state = np.zeros(kernel.S_NEXT_POLL + 1)
+        state = np.zeros(kernel.STATE_SIZE)
         state[kernel.S_PRUNED_MIN] = state[kernel.S_OPEN_MIN] = math.inf
         state[kernel.S_UPPER] = upper
         state[kernel.S_THRESHOLD] = (1.0 - tolerance) * upper
@@ -342,7 +341,8 @@ class TileChainSearch:
 
     def _child_buffers(self, depth: int):
         """Per depth, room for every child of a node: labels, operand states, cuts, (dim,
-        transition, tile) and bound."""
+        transition, tile), bound and visiting order; and the search stack (next child, children
+        of the node open at each depth)."""
         cuts = kernel.MAX_CHOICES**3
         loops = max(
             int(self.trans[0][t + 1] - self.trans[0][t]) for t in range(len(self.trans[0]) - 1)
@@ -354,6 +354,8 @@ class TileChainSearch:
             np.zeros((depth, most, 3, 4), dtype=np.int64),
             np.zeros((depth, most, 3), dtype=np.int64),
             np.zeros((depth, most)),
+            np.zeros((depth, most), dtype=np.int64),
+            np.zeros((depth, 2), dtype=np.int64),
         )
 
     # -------------------------------------------------------------- mappings
