@@ -23,7 +23,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from numba import njit, objmode
+from numba import njit, objmode, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from miredo_core.latency import finish, slot_step
 
@@ -101,30 +103,32 @@ def _value(params, latency, energy):
 
 
 @njit(cache=True, inline="always")
-def _bound(params, remaining, lab, ops, tile, geo, distinct):
-    """Completion bound of a partial mapping (proof in `certify.py`)."""
-    energy = lab[L_ENERGY]
+def _bound(params, remaining, lab, r, ops, q, tile, geo, distinct):
+    """Completion bound of the partial mapping of labels lab[r] and operand states ops[q]
+    (proof in `certify.py`)."""
+    energy = lab[r, L_ENERGY]
     for o in range(3):
-        if ops[o, 0] > 0 or ops[o, 1] >= 0:  # o's DRAM boundary is still to come
+        if ops[q, o, 0] > 0 or ops[q, o, 1] >= 0:  # o's DRAM boundary is still to come
             energy += params[P_DRAM_PJ + o]
-    c_star = max(lab[L_C], lab[L_C + 1], lab[L_C + 2])
+    c_star = max(lab[r, L_C], lab[r, L_C + 1], lab[r, L_C + 2])
     # A single-buffered boundary waiting for its trigger fires at a later slot t; the loops
     # between here and t are irrelevant to its operand, so slot t and every slot outside it
     # iterate at least distinct[o, tile] times, each with a serial chain of at least X + S_o
     # (I/W; the single-buffered sum C_O for outputs).
     extra = 0.0
     for o in range(3):
-        pending = ops[o, 1]
-        if pending >= 0 and ops[o, 2] == 0 and distinct[o, tile] > 1:
-            x = geo[o, ops[o, 0], pending, 0, tile, 1]
-            chain = x + (lab[L_C + o] if o == OUT else lab[L_S + o])
+        pending = ops[q, o, 1]
+        if pending >= 0 and ops[q, o, 2] == 0 and distinct[o, tile] > 1:
+            x = geo[o, ops[q, o, 0], pending, 0, tile, 1]
+            chain = x + (lab[r, L_C + o] if o == OUT else lab[r, L_S + o])
             if chain > c_star:
                 extra = max(extra, (distinct[o, tile] - 1) * (chain - c_star))
-    e0 = max(remaining * lab[L_E], remaining * lab[L_EP] + (remaining - 1) * c_star + extra)
-    startup = max(lab[L_CASC], lab[L_CASC + 1])
-    wb = lab[L_CASC + 2]
-    latency = max(startup + e0 + wb, lab[L_FL] + wb, lab[L_FL + 1] + wb,
-                  startup + lab[L_FL + 2], params[P_FLOOR])  # fmt: skip
+    e0 = max(remaining * lab[r, L_E],
+             remaining * lab[r, L_EP] + (remaining - 1) * c_star + extra)  # fmt: skip
+    startup = max(lab[r, L_CASC], lab[r, L_CASC + 1])
+    wb = lab[r, L_CASC + 2]
+    latency = max(startup + e0 + wb, lab[r, L_FL] + wb, lab[r, L_FL + 1] + wb,
+                  startup + lab[r, L_FL + 2], params[P_FLOOR])  # fmt: skip
     return _value(params, latency, energy)
 
 
@@ -221,43 +225,44 @@ def _dominated(key, lab, cols, index, store, seg, state):
 
 
 @njit(cache=True, inline="always")
-def _resolve(o, parent, child, db, partial, t, firings, distinct, psum, e_before, lab,
+def _resolve(o, parent, child, db, partial, t, firings, distinct, psum, e_before, lab, r,
              geo, resident, sizes, gb_depth, params):  # fmt: skip
     """Charge operand o's boundary parent -> child of tile t (trigger reached, or the end when
     e_before < 0). Returns its firing time, or -1 if its child level overflows."""
     p = 1 if psum else 0
     need = resident[o, child, 1 if (psum or partial) else 0, t] * (2.0 if db else 1.0)
     if child == gb_depth:
-        if lab[L_GB] + need > params[P_GB_SIZE]:
+        if lab[r, L_GB] + need > params[P_GB_SIZE]:
             return -1.0
-        lab[L_GB] += need
+        lab[r, L_GB] += need
     elif need > sizes[o, child]:
         return -1.0
     cycles = geo[o, parent, child, p, t, 0]
     fire = geo[o, parent, child, p, t, 1]
     revisits = firings - distinct if psum else 0.0
-    lab[L_ENERGY] += (
+    lab[r, L_ENERGY] += (
         firings * geo[o, parent, child, p, t, 2] + revisits * geo[o, parent, child, p, t, 3]
     )
-    lab[L_CASC + o] += cycles
-    lab[L_FL + o] += cycles
+    lab[r, L_CASC + o] += cycles
+    lab[r, L_FL + o] += cycles
     if db and e_before >= 0:
         if o == OUT:
             work = (firings - 1) * fire + cycles
         else:
             work = firings * fire
-        lab[L_FL + o] = max(lab[L_FL + o], work + e_before)
+        lab[r, L_FL + o] = max(lab[r, L_FL + o], work + e_before)
     return fire
 
 
 @njit(cache=True, inline="always")
-def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params, scratch):
-    """Add loop (dim k, factor f) outside `tile`; write the new labels and operand states.
-    False if a capacity rule fails."""
+def _advance(tile, new_tile, k, f, ops, new_ops, n, lab, out, tables, params, scratch,
+             depth):  # fmt: skip
+    """Add loop (dim k, factor f) outside `tile`; write the new labels and operand states to
+    out[n] and new_ops[n] (scratch[depth]: work space). False if a capacity rule fails."""
     (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
      gb_depth) = tables  # fmt: skip
-    out[:] = lab
-    new_ops[:, :] = ops
+    out[n, :] = lab
+    new_ops[n, :, :] = ops
     e_before = lab[L_E]
     firings = params[P_TOTAL] / tile_prod[tile]
     n_db = db_col.shape[1]
@@ -267,73 +272,74 @@ def _advance(tile, new_tile, k, f, ops, new_ops, lab, out, tables, params, scrat
         if pending >= 0 and relevant[o, k]:
             psum = o == OUT and psum_above[new_tile]
             x = _resolve(o, d, pending, db, below, tile, firings, distinct[o, tile], psum,
-                         e_before, out, geo, resident, sizes, gb_depth, params)  # fmt: skip
+                         e_before, out, n, geo, resident, sizes, gb_depth, params)  # fmt: skip
             if x < 0:
                 return False
-            new_ops[o, 1] = -1
-            new_ops[o, 2] = 0
-            new_ops[o, 3] = 1 if (o == OUT and psum) else 0
+            new_ops[n, o, 1] = -1
+            new_ops[n, o, 2] = 0
+            new_ops[n, o, 3] = 1 if (o == OUT and psum) else 0
         max_w = 0.0
         max_b = 0.0
         for i in range(n_db):
             c = db_col[o, i]
             if c >= 0:
-                max_w = max(max_w, out[c])
-                max_b = max(max_b, out[c + 1])
-        s_o = out[L_S + o]
-        c_o = out[L_C + o]
+                max_w = max(max_w, out[n, c])
+                max_b = max(max_b, out[n, c + 1])
+        s_o = out[n, L_S + o]
+        c_o = out[n, L_C + o]
         drained = 0.0
         if x > 0 and db:
             serial = c_o
             channel = max(x, max_w)
-            out[db_col[o, pending]] = x
+            out[n, db_col[o, pending]] = x
         elif x > 0:
             serial = x + s_o
             channel = max_w
             drained = x + max_w if max_w > 0 else 0.0
-            out[L_C + o] = c_o + x if o == OUT else x + s_o
+            out[n, L_C + o] = c_o + x if o == OUT else x + s_o
         else:
             serial = c_o
             channel = max_w
-        scratch[0, o] = serial
-        scratch[1, o] = channel
-        scratch[2, o] = max_b
-        scratch[3, o] = drained
-        out[L_S + o] = s_o + x
-    out[L_EP], out[L_E], _, _ = slot_step(
-        scratch[0, 0], scratch[0, 1], scratch[0, 2], scratch[1, 0], scratch[1, 1],
-        scratch[1, 2], scratch[2, 0], scratch[2, 1], scratch[2, 2], scratch[3, 0],
-        scratch[3, 1], scratch[3, 2], f, out[L_EP], out[L_E])  # fmt: skip
+        scratch[depth, 0, o] = serial
+        scratch[depth, 1, o] = channel
+        scratch[depth, 2, o] = max_b
+        scratch[depth, 3, o] = drained
+        out[n, L_S + o] = s_o + x
+    w = depth
+    out[n, L_EP], out[n, L_E], _, _ = slot_step(
+        scratch[w, 0, 0], scratch[w, 0, 1], scratch[w, 0, 2], scratch[w, 1, 0], scratch[w, 1, 1],
+        scratch[w, 1, 2], scratch[w, 2, 0], scratch[w, 2, 1], scratch[w, 2, 2], scratch[w, 3, 0],
+        scratch[w, 3, 1], scratch[w, 3, 2], f, out[n, L_EP], out[n, L_E])  # fmt: skip
     for o in range(3):
         for i in range(n_db):
             c = db_col[o, i]
-            if c >= 0 and out[c] > 0:
-                w = out[c]
-                out[c] = w * f
-                out[c + 1] += w * (f - 1)
+            if c >= 0 and out[n, c] > 0:
+                w = out[n, c]
+                out[n, c] = w * f
+                out[n, c + 1] += w * (f - 1)
     return True
 
 
 @njit(cache=True, inline="always")
-def _leaf(tile, ops, lab, out, depth, tables, params, state, path_k, path_f, path_ops,
+def _leaf(tile, ops, lab, out, r, depth, tables, params, state, path_k, path_f, path_ops,
           best_k, best_f, best_ops, best_final):  # fmt: skip
     (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
      gb_depth) = tables  # fmt: skip
-    out[:] = lab
+    out[r, :] = lab
     for o in range(3):
         d, pending, db, below = ops[o, 0], ops[o, 1], ops[o, 2] == 1, ops[o, 3] == 1
         if d > 0:
             if pending >= 0:
                 return
-            if _resolve(o, 0, d, False, below, tile, 1.0, 1.0, False, -1.0, out, geo,
+            if _resolve(o, 0, d, False, below, tile, 1.0, 1.0, False, -1.0, out, r, geo,
                         resident, sizes, gb_depth, params) < 0:  # fmt: skip
                 return
         elif pending >= 0:
-            if _resolve(o, 0, pending, db, below, tile, 1.0, 1.0, False, -1.0, out, geo,
+            if _resolve(o, 0, pending, db, below, tile, 1.0, 1.0, False, -1.0, out, r, geo,
                         resident, sizes, gb_depth, params) < 0:  # fmt: skip
                 return
-    latency = finish(out[L_CASC : L_CASC + 3], out[L_E], out[L_FL : L_FL + 3])[0]
-    value = _value(params, latency, out[L_ENERGY])
+    latency = finish(out[r, L_CASC : L_CASC + 3], out[r, L_E], out[r, L_FL : L_FL + 3])[0]
+    value = _value(params, latency, out[r, L_ENERGY])
     if value < state[S_UPPER]:
         state[S_UPPER] = value
         state[S_THRESHOLD] = (1.0 - state[S_TOLERANCE]) * value
@@ -378,7 +384,8 @@ def _open(depth, tile, floor, labs, opss, cut_ops, tables, trans, params, cols, 
     lab = labs[depth]
     ops = opss[depth]
     remaining = params[P_TOTAL] / tile_prod[tile]
-    bound = max(floor, _bound(params, remaining, lab, ops, tile, geo, distinct))
+    bound = max(floor, _bound(params, remaining, labs, depth, opss, depth, tile, geo,
+                              distinct))  # fmt: skip
     # The budget is checked first, so a search never counts more nodes than its budget (a
     # node it stops at is left open with its bound, which is valid whether or not it prunes).
     if _stop_check(state, bound):
@@ -393,7 +400,7 @@ def _open(depth, tile, floor, labs, opss, cut_ops, tables, trans, params, cols, 
     if _dominated(key, lab, cols, index, store, seg, state):
         return 0
     if remaining == 1.0:
-        _leaf(tile, ops, lab, labs[depth + 1], depth, tables, params, state, path_k, path_f,
+        _leaf(tile, ops, lab, labs, depth + 1, depth, tables, params, state, path_k, path_f,
               path_ops, best_k, best_f, best_ops, best_final)  # fmt: skip
         return 0
     # Per operand: keep the block open, or close it (if allowed) into any outer level.
@@ -439,22 +446,60 @@ def _open(depth, tile, floor, labs, opss, cut_ops, tables, trans, params, cols, 
                     k = trans_k[j]
                     f = trans_f[j]
                     new_tile = trans_to[j]
-                    if _advance(tile, new_tile, k, f, cut, kids_ops[n_kids], lab,
-                                kids_lab[n_kids], tables, params, scratch[depth]):  # fmt: skip
+                    if _advance(tile, new_tile, k, f, cut, kids_ops, n_kids, lab, kids_lab,
+                                tables, params, scratch, depth):  # fmt: skip
                         kids_cut[n_kids, :, :] = cut
                         kids_int[n_kids, 0] = k
                         kids_int[n_kids, 1] = j
                         kids_int[n_kids, 2] = new_tile
                         kids_bound[n_kids] = max(bound, _bound(
-                            params, params[P_TOTAL] / tile_prod[new_tile], kids_lab[n_kids],
-                            kids_ops[n_kids], new_tile, geo, distinct))  # fmt: skip
+                            params, params[P_TOTAL] / tile_prod[new_tile], kids_lab, n_kids,
+                            kids_ops, n_kids, new_tile, geo, distinct))  # fmt: skip
                         n_kids += 1
     kids[5][depth, :n_kids] = np.argsort(kids_bound[:n_kids])
     return n_kids
 
 
+@intrinsic
+def _borrowed(typingctx, array):
+    """`array` without its reference count: the same data, shape and strides, no meminfo.
+
+    numba counts references to every array a compiled function binds to a name (an argument, an
+    unpacked tuple, an inlined call's parameter), with two atomic operations each time; in the
+    search, which binds its tables afresh at every node and child, those were about a third of
+    its time. A borrowed array costs nothing to bind. It is valid while its owner lives:
+    `_expand` borrows its arguments, which the caller holds until it returns, and nothing it
+    computes keeps a reference to them past its return."""
+    if not isinstance(array, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        view = cgutils.create_struct_proxy(array)(context, builder, value=args[0])
+        view.meminfo = cgutils.get_null_value(view.meminfo.type)
+        view.parent = cgutils.get_null_value(view.parent.type)
+        return view._getvalue()
+
+    return array(array), codegen
+
+
 @njit(cache=True)
 def _expand(floor, labs, opss, cut_ops, tables, trans, params, cols, choices_buf,
+            index, store, seg, state, path_k, path_f, path_ops,
+            best_k, best_f, best_ops, best_final, eligible, counts, scratch, kids):  # fmt: skip
+    """The search (`_search`) on borrowed arrays (`_borrowed`)."""
+    b = _borrowed
+    t, k = tables, kids
+    _search(floor, b(labs), b(opss), b(cut_ops),
+            (b(t[0]), b(t[1]), b(t[2]), b(t[3]), b(t[4]), b(t[5]), b(t[6]), b(t[7]), t[8]),
+            (b(trans[0]), b(trans[1]), b(trans[2]), b(trans[3])), b(params), b(cols),
+            b(choices_buf), index, b(store), b(seg), b(state), b(path_k), b(path_f),
+            b(path_ops), b(best_k), b(best_f), b(best_ops), b(best_final), b(eligible),
+            b(counts), b(scratch),
+            (b(k[0]), b(k[1]), b(k[2]), b(k[3]), b(k[4]), b(k[5]), b(k[6])))  # fmt: skip
+
+
+@njit(cache=True)
+def _search(floor, labs, opss, cut_ops, tables, trans, params, cols, choices_buf,
             index, store, seg, state, path_k, path_f, path_ops,
             best_k, best_f, best_ops, best_final, eligible, counts, scratch, kids):  # fmt: skip
     """Depth-first search from the root (labs/opss[0], tile 0) whose completions cost at least
