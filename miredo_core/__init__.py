@@ -9,7 +9,8 @@ CLI's `--help` does not pay for numba, python-mip or pandas until it needs them.
                              hardware_key, load_workload, parse_workload, dump_workload,
                              get_network, list_networks, import_onnx, apply_variant, AXES
     one layer                evaluate, analyze (tiles and boundaries), simulate,
-                             solve_layer, SolveOptions, PRESETS, SOLVERS
+                             solve_layer, SolveOptions, PRESETS, SOLVERS,
+                             spatial_candidates, certify_candidate (one spatial unrolling)
     networks and sweeps      map_network, Run, MAPPERS, register_mapper, run_sweep, SweepSpec,
                              parse_axis, ResultStore, StoredMapping, process_pool
     results                  NetworkResult, LayerResult, SearchStats, pareto_mask,
@@ -70,6 +71,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("solve_layer", "SolveOptions", "PRESETS", "MappingResult"), "search.engine"),
     "SOLVERS": "search.mip",
     "exhaustive_search": "search.oracle",
+    "spatial_candidates": "search.spatial",
+    **dict.fromkeys(("certify_candidate", "CertifyResult"), "search.tilechain_search"),
     **dict.fromkeys(("weight_stationary", "random_mapping", "random_search"), "search.baselines"),
     **dict.fromkeys(
         ("MAPPERS", "Mapper", "register_mapper", "get_mapper", "map_layer"), "mappers"
