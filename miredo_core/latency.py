@@ -141,20 +141,28 @@ def _backlogs(costs: list[int], dbs: list[bool], factors: list[int]) -> list[int
     """Per slot i: max over double-buffered transfers at j >= i of X_j (firings per iteration
     of slot i - 1)."""
     n = len(costs)
+    doubled = [j for j in range(n) if costs[j] and dbs[j]]
+    if not doubled:
+        return [0] * n
+    # firings of slot j per iteration of slot i: prod(F_{i+1..j}) = prefix[j + 1] // prefix[i + 1]
+    prefix = [1]
+    for factor in factors:
+        prefix.append(prefix[-1] * factor)
     result = []
     for i in range(n):
-        best, firings = 0, 1
-        for j in range(i, n):
-            if j > i:
-                firings *= factors[j]
-            if costs[j] and dbs[j]:
-                best = max(best, costs[j] * (firings - 1))
+        best = 0
+        for j in doubled:
+            if j >= i:
+                best = max(best, costs[j] * (prefix[j + 1] // prefix[i + 1] - 1))
         result.append(best)
     return result
 
 
-def _drained(costs: list[int], dbs: list[bool], factors: list[int]) -> list[int]:
-    channel = _channels(costs, dbs, factors)
+def _drained(
+    costs: list[int], dbs: list[bool], factors: list[int], channel: list[int]
+) -> list[int]:
+    """Per slot: a single-buffered transfer's wait for the operand's inner double-buffered
+    channel (`channel`: `_channels` of the same entries) plus the transfer; 0 elsewhere."""
     n = len(costs)
     return [
         costs[i] + factors[i + 1] * channel[i + 1]
@@ -187,12 +195,13 @@ def operand_profile(
         if boundary.trigger >= 0:
             costs[boundary.trigger] = firing_cycles(boundary)
             dbs[boundary.trigger] = boundary.double_buffered
+    channel = _channels(costs, dbs, factors)
     return OperandProfile(
         serial=tuple(_serial_chain(costs, dbs, operand)),
-        channel=tuple(_channels(costs, dbs, factors)),
+        channel=tuple(channel),
         cascade=sum(b.cycles for b in boundaries),
         backlog=tuple(_backlogs(costs, dbs, factors)),
-        drained=tuple(_drained(costs, dbs, factors)),
+        drained=tuple(_drained(costs, dbs, factors, channel)),
         floor=tuple(_floors(boundaries, operand, n)),
     )
 

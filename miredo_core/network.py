@@ -14,7 +14,9 @@ Order of a run (`map_networks`; `map_network` is the one-network case):
 2. the others are solved: in this process, or on an executor (a `workers.WorkerPool` of `jobs`
    processes by default, any `concurrent.futures.Executor`, e.g. a Dask cluster's). Each answer
    is written to the store as it arrives, so an interrupted run resumes where it stopped;
-3. with `simulate`, the event simulator runs once per distinct problem, in this process;
+3. with `simulate`, the event simulator runs once per distinct problem: in the task that solved
+   it (so on the executor, in parallel with the other solves), and in this process for the
+   answers read from the store and for a simulation the task could not complete;
 4. the layers are stitched back into one NetworkResult per network.
 
 Nothing finished is thrown away. A cancel (`cancel.is_set()`, polled) drops the problems not
@@ -110,7 +112,13 @@ def solve_problem(hw: Hardware, layer: Layer, run: Run, cancel: Any = None) -> L
     """Solve one problem (runs in a worker: module level, picklable arguments). In a worker of
     a `WorkerPool`, the pool's stop event is the cancel."""
     cancel = cancel if cancel is not None else workers.worker_cancel()
-    return map_layer(hw, layer, run.objective, run.mapper, run.options, cancel=cancel)
+    result = map_layer(hw, layer, run.objective, run.mapper, run.options, cancel=cancel)
+    if run.simulate:
+        try:
+            result = simulate_result(hw, result)
+        except Exception:  # noqa: BLE001 (the solve is kept: `_simulate` runs it again, reports)
+            logger.debug("simulating %s failed", layer.name, exc_info=True)
+    return result
 
 
 def _failed(problem: Problem, run: Run, reason: str) -> LayerResult:
@@ -195,7 +203,11 @@ def _solve(problems, tracker: _Tracker, run: Run, executor, jobs: int, cancel) -
 
 
 def _simulate(problems, tracker: _Tracker) -> None:
+    """Simulate every result that is not yet (answers from the store, a simulation the solving
+    task could not complete); a mapping the simulator rejects makes its layer infeasible."""
     for digest, result in list(tracker.results.items()):
+        if result.sim_latency_cycles is not None or result.mapping is None:
+            continue
         try:
             tracker.results[digest] = simulate_result(problems[digest].hardware, result)
         except InfeasibleMappingError as error:

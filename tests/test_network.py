@@ -89,6 +89,59 @@ def test_simulation_figures_are_recorded_only_when_asked(tiny_hardware: Hardware
     assert simulated.sim_energy_pj > 0
 
 
+def test_solving_tasks_simulate_and_store_hits_are_simulated_here(
+    tiny_hardware: Hardware, tmp_path, monkeypatch
+) -> None:
+    """Each solving task simulates its own answer (on the executor, beside the other solves);
+    answers read from the store are simulated by the caller; both give the same figures."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from miredo_core import ResultStore, simulator
+
+    calls: list[str] = []
+    original = simulator.simulate
+
+    def counting(hw, layer, mapping):
+        calls.append(threading.current_thread().name.split("_")[0])
+        return original(hw, layer, mapping)
+
+    monkeypatch.setattr(simulator, "simulate", counting)
+    path = tmp_path / "store.sqlite3"
+    with ResultStore(path) as store, ThreadPoolExecutor(1, thread_name_prefix="task") as pool:
+        solved = map_network(tiny_hardware, repeated_network(), mapper="mip", simulate=True,
+                             store=store, executor=pool)  # fmt: skip
+    assert calls == ["task", "task"]  # two distinct problems, each simulated by its task
+    calls.clear()
+    with ResultStore(path) as store:
+        served = map_network(tiny_hardware, repeated_network(), mapper="mip", simulate=True,
+                             store=store)  # fmt: skip
+    assert calls == ["MainThread", "MainThread"]
+    for a, b in zip(solved.layer_results, served.layer_results, strict=True):
+        assert a.sim_latency_cycles == b.sim_latency_cycles > 0
+        assert a.sim_energy_pj == b.sim_energy_pj > 0
+
+
+def test_a_simulation_the_task_could_not_finish_is_rerun_and_reported(
+    tiny_hardware: Hardware, tmp_path, monkeypatch
+) -> None:
+    """A simulator error in a solving task keeps the solve (stored), and the caller's own
+    simulation reports the layer: infeasible when the simulator rejects the mapping."""
+    from miredo_core import ResultStore, simulator
+    from miredo_core.mapping import InfeasibleMappingError
+
+    def rejecting(hw, layer, mapping):
+        raise InfeasibleMappingError(f"{layer.name}: rejected")
+
+    monkeypatch.setattr(simulator, "simulate", rejecting)
+    path = tmp_path / "store.sqlite3"
+    with ResultStore(path) as store:
+        result = map_network(tiny_hardware, repeated_network(), mapper="mip", simulate=True,
+                             store=store)  # fmt: skip
+        assert len(store) == 2  # both solves kept
+    assert [r.status for r in result.layer_results] == ["infeasible"] * 3
+    assert result.layer_results[1].reason == "matmul: rejected"
+
+
 def test_infeasible_layer_is_reported_not_raised(tiny_hardware: Hardware) -> None:
     # 16-bit weights do not fit the tiny macro's 8-bit cells: no mapping can run this layer.
     wide = Layer("wide_weights", P=4, C=4, K=4, weight_bits=16)

@@ -27,6 +27,8 @@ from miredo_core.search.placement import (
     FixedOrder,
     PlacementCache,
     PlacementOption,
+    _path_table,
+    _suffix_tiles,
     batch_latency,
     best_placement,
     mapping_from_options,
@@ -278,11 +280,57 @@ def test_a_cache_shared_by_the_orders_of_one_unrolling_changes_no_option(orders,
         size = len(cache.boundaries)
         again = operand_options(hw, layer, shuffled, Operand.I, cache)
         assert len(cache.boundaries) == size
-        stored = {id(b) for b, _ in cache.boundaries.values()}
+        stored = {id(entry[0]) for entry in cache.boundaries.values()}
         assert all(id(b) in stored for option in again for b in option.boundaries)
         assert best_placement(hw, layer, shuffled, "edp", cache=cache) == best_placement(
             hw, layer, shuffled, "edp"
         )
+
+
+def test_suffix_tiles_are_the_temporal_tiles_of_every_start(orders) -> None:
+    from miredo_core.analysis import temporal_tile
+    from miredo_core.workload import DIMS
+
+    for _, _, cases in orders.values():
+        for _, order in cases:
+            tiles = _suffix_tiles(order.loops)
+            assert tiles == [tuple(temporal_tile(order.loops, start)[d] for d in DIMS)
+                             for start in range(len(order.loops) + 1)]  # fmt: skip
+
+
+@pytest.mark.parametrize("operand", OPERANDS)
+@pytest.mark.parametrize("seed", range(6))
+def test_the_path_table_holds_exactly_the_legal_paths(operand: Operand, seed: int) -> None:
+    """Every choice of used levels and block starts, enumerated blindly, is in the table exactly
+    when each intermediate block is non-empty and holds a loop relevant to the operand, with
+    every slot placed at the last used level starting at or before it (DRAM above the first)."""
+    import itertools
+
+    from miredo_core.hardware import OPERAND_LEVELS
+
+    rng = random.Random(seed)
+    relevant = tuple(rng.random() < 0.6 for _ in range(rng.randint(0, 6)))
+    chain, n = OPERAND_LEVELS[operand], len(relevant)
+    innermost = len(chain) - 1
+    expected = set()
+    for mask in itertools.product((False, True), repeat=innermost - 1):
+        used = (*(d for d, flag in zip(range(1, innermost), mask, strict=True) if flag), innermost)
+        for starts in itertools.product(range(n + 1), repeat=len(used)):
+            if list(starts) != sorted(set(starts)):
+                continue
+            blocks = zip(starts, starts[1:], strict=False)
+            if not all(any(relevant[a:b]) for a, b in blocks):
+                continue
+            levels = tuple(
+                next((chain[u] for u, st in zip(used[::-1], starts[::-1], strict=True) if st <= i),
+                     Level.DRAM)
+                for i in range(n)
+            )  # fmt: skip
+            spans = tuple(zip((0, *used[:-1]), used, starts, strict=True))
+            expected.add((used, spans, levels))
+    table = _path_table(operand, relevant)
+    assert len(table) == len(set(table))
+    assert set(table) == expected
 
 
 @pytest.mark.parametrize("objective", OBJECTIVES)

@@ -16,13 +16,14 @@ exhaustively (`best_placement`, the fast evaluator: every combination is evaluat
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from miredo_core.analysis import Boundary, loop_facts, make_boundary, resident_bits, temporal_tile
+from miredo_core.analysis import Boundary, loop_facts, make_boundary, resident_bits
 from miredo_core.cost_model import (
     OperandProfile,
     mac_energy_pj,
@@ -65,22 +66,40 @@ class FixedOrder:
         return [loop.factor for loop in self.loops]
 
 
-def _paths(operand: Operand, loops: tuple[Loop, ...]):
-    """Yield (starts, used_depths): the start slot of every used level below DRAM.
-
+@functools.lru_cache(maxsize=4096)
+def _path_table(operand: Operand, relevant: tuple[bool, ...]):
+    """Every path of the operand through its levels for loops whose relevance to it is
+    `relevant`: which levels below DRAM it uses and the start slot of each used level's block.
     Intermediate blocks are non-empty and hold a loop relevant to the operand (otherwise the
     level would only duplicate its child); the innermost block may be empty.
-    """
-    n = len(loops)
-    innermost = len(OPERAND_LEVELS[operand]) - 1
-    relevant = [is_relevant(operand, loop.dim) for loop in loops]
+
+    Each path is (used depths, (parent depth, child depth, start slot) of every boundary, the
+    level of every slot): a function of the relevance pattern alone, so many loop orders share
+    one table."""
+    n = len(relevant)
+    chain = OPERAND_LEVELS[operand]
+    innermost = len(chain) - 1
+    # has[a][b]: a relevant loop in slots a .. b-1.
+    upto = [0]
+    for flag in relevant:
+        upto.append(upto[-1] + flag)
+    table = []
     for count in range(innermost):
         for depths in itertools.combinations(range(1, innermost), count):
+            used = (*depths, innermost)
+            parents = (0, *depths)
             for starts in itertools.combinations(range(n + 1), count + 1):
-                bounds = list(starts)
-                if any(not any(relevant[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)):
+                if any(upto[b] == upto[a] for a, b in zip(starts, starts[1:], strict=False)):
                     continue
-                yield tuple(starts), (*depths, innermost)
+                # Slot i lies in the block of the last used level starting at or before it.
+                levels, level, k = [], Level.DRAM, 0
+                for i in range(n):
+                    while k < len(starts) and starts[k] == i:
+                        level, k = chain[used[k]], k + 1
+                    levels.append(level)
+                table.append((used, tuple(zip(parents, used, starts, strict=True)),
+                              tuple(levels)))  # fmt: skip
+    return tuple(table)
 
 
 def can_double_buffer(hw: Hardware, level: Level) -> bool:
@@ -113,8 +132,22 @@ class PlacementCache:
     """
 
     def __init__(self) -> None:
-        self.boundaries: dict[tuple, tuple[Boundary, float]] = {}
-        self.profiles: dict[tuple, OperandProfile] = {}
+        self.boundaries: dict[tuple, tuple[Boundary, float, tuple, bool]] = {}
+        """(boundary, memory energy, the facts a profile reads, overflows its level) by key."""
+        self.profiles: dict[tuple, dict[tuple, OperandProfile]] = {}
+        """By (operand, loop factors), then by the profile facts of the boundaries."""
+
+
+def _suffix_tiles(loops: tuple[Loop, ...]) -> list[tuple[int, ...]]:
+    """Per start slot s (0 .. len(loops)), `analysis.temporal_tile(loops, s)` as a tuple in
+    `DIMS` order."""
+    tile = dict.fromkeys(DIMS, 1)
+    tiles = [tuple(tile.values())]
+    for loop in reversed(loops):
+        tile[loop.dim] *= loop.factor
+        tiles.append(tuple(tile[d] for d in DIMS))
+    tiles.reverse()
+    return tiles
 
 
 def operand_options(
@@ -129,69 +162,59 @@ def operand_options(
     profiles built for other orders of the same spatial unrolling (`PlacementCache`)."""
     chain = OPERAND_LEVELS[operand]
     factors = order.factors
-    slots = range(len(order.loops))
     sizes = [hw.memory(level).size_bits for level in chain]
     cache = cache if cache is not None else PlacementCache()
-    made, profiles = cache.boundaries, cache.profiles
+    made = cache.boundaries
+    # Profiles of this operand under these loop factors, by the facts of their boundaries.
+    profiles = cache.profiles.setdefault((operand, tuple(factors)), {})
     # The key of a boundary: what fixes it besides its levels (`analysis.loop_facts` and the
     # temporal tile below the child's start), per start slot.
-    facts = [(*above, tuple(temporal_tile(order.loops, start)[d] for d in DIMS))
-             for start, above in enumerate(loop_facts(order.loops, operand))]  # fmt: skip
+    facts = [(*above, tile)
+             for above, tile in zip(loop_facts(order.loops, operand), _suffix_tiles(order.loops),
+                                    strict=True)]  # fmt: skip
+    # This order's boundaries by (parent, child, start, double): many paths share each.
+    here: dict[tuple[int, int, int, bool], tuple[Boundary, float, tuple]] = {}
 
-    def boundary(parent: int, child: int, start: int, double: bool) -> tuple[Boundary, float]:
+    def boundary(parent: int, child: int, start: int, double: bool):
+        """(boundary, its memory energy, the facts of it a profile depends on, whether its
+        single-buffered tile overflows the child level)."""
+        entry = here.get((parent, child, start, double))
+        if entry is not None:
+            return entry
         key = (operand, parent, child, double, facts[start])
         entry = made.get(key)
         if entry is None:
             if double:
                 # Only the flag differs: the geometry, the traffic and its energy do not.
-                single, energy = boundary(parent, child, start, False)
-                entry = (replace(single, double_buffered=True), energy)
+                single, energy, _, _ = boundary(parent, child, start, False)
+                b = replace(single, double_buffered=True)
             else:
                 b = make_boundary(
                     hw, layer, order.spatial, order.loops, operand, parent, child, start, False
                 )
                 # Traffic, hence energy, adds up boundary by boundary.
-                entry = (b, sum(traffic_energy_pj(hw, operand_traffic((b,))).values()))
-            made[key] = entry
+                energy = sum(traffic_energy_pj(hw, operand_traffic((b,))).values())
+            # A profile depends on these facts of the boundaries alone (`operand_profile`);
+            # a single-buffered tile that overflows its level rules out every path through it.
+            entry = made[key] = (b, energy, (b.trigger, b.cycles, b.psum, b.double_buffered,
+                                             b.firings),
+                                 b.child_tile_elements * b.bits > sizes[child])  # fmt: skip
+        here[(parent, child, start, double)] = entry
         return entry
 
-    factor_key = tuple(factors)
-
-    def profile(boundaries: tuple[Boundary, ...]) -> OperandProfile:
-        # A profile depends on these facts of the boundaries alone (`latency.operand_profile`).
-        key = (operand, factor_key,
-               tuple((b.trigger, b.cycles, b.psum, b.double_buffered, b.firings)
-                     for b in boundaries))  # fmt: skip
-        found = profiles.get(key)
-        if found is None:
-            found = profiles[key] = operand_profile(boundaries, operand, factors)
-        return found
-
+    relevant = tuple(is_relevant(operand, loop.dim) for loop in order.loops)
     options = []
     doubling: dict[tuple, list] = {}
-    for starts, depths in _paths(operand, order.loops):
-        parents = (0, *depths[:-1])
-        singles = [
-            boundary(p, c, st, False) for p, c, st in zip(parents, depths, starts, strict=True)
-        ]
-        # Single-buffered tiles that already overflow a level rule out every variant of the path.
-        if any(
-            b.child_tile_elements * b.bits > sizes[c]
-            for (b, _), c in zip(singles, depths, strict=True)
-        ):
+    for depths, spans, levels in _path_table(operand, relevant):
+        plain = [boundary(p, c, st, False) for p, c, st in spans]
+        if any(entry[3] for entry in plain):
             continue
+        singles = [entry[0] for entry in plain]
         # What one buffer half holds does not depend on which levels are double-buffered.
-        resident = resident_bits(hw, {operand: tuple(b for b, _ in singles)})
-        held = [resident[(b.child, operand)] for b, _ in singles]
-        energy = sum(e for _, e in singles)
-        # Slot i lies in the block of the last used level starting at or before it.
-        levels, used = [], Level.DRAM
-        for i in slots:
-            for st, depth in zip(starts, depths, strict=True):
-                if st == i:
-                    used = chain[depth]
-            levels.append(used)
-        levels = tuple(levels)
+        resident = resident_bits(hw, {operand: tuple(singles)})
+        held = [resident[(b.child, operand)] for b in singles]
+        energy = sum(entry[1] for entry in plain)
+        gb = next((k for k, b in enumerate(singles) if b.child is Level.GLOBAL_BUFFER), None)
         choices = doubling.get(depths)
         if choices is None:
             choices = doubling[depths] = [
@@ -200,26 +223,27 @@ def operand_options(
                 for doubles in _double_buffer_choices(hw, operand, depths)
             ]
         for doubles, doubled in choices:
-            bits = [h * (2 if double else 1) for h, double in zip(held, doubles, strict=True)]
+            bits = [h * 2 if double else h for h, double in zip(held, doubles, strict=True)]
             if any(b > sizes[d] for b, d in zip(bits, depths, strict=True)):
                 continue
-            gb_bits = next(
-                (b for b, (bd, _) in zip(bits, singles, strict=True)
-                 if bd.child is Level.GLOBAL_BUFFER), 0
-            )  # fmt: skip
-            boundaries = tuple(
-                boundary(p, c, st, double)[0]
-                for p, c, st, double in zip(parents, depths, starts, doubles, strict=True)
-            )
+            entries = [
+                boundary(*span, True) if double else entry
+                for span, entry, double in zip(spans, plain, doubles, strict=True)
+            ]
+            boundaries = tuple(e[0] for e in entries)
+            key = tuple(e[2] for e in entries)
+            profile = profiles.get(key)
+            if profile is None:
+                profile = profiles[key] = operand_profile(boundaries, operand, factors)
             options.append(
                 PlacementOption(
                     operand=operand,
                     levels=levels,
                     double_buffered=doubled,
                     boundaries=boundaries,
-                    profile=profile(boundaries),
+                    profile=profile,
                     energy_pj=energy,
-                    gb_bits=gb_bits,
+                    gb_bits=0 if gb is None else bits[gb],
                 )
             )
     return options
