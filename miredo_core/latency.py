@@ -46,6 +46,7 @@ Encodings that remain, and why:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -98,6 +99,12 @@ class OperandProfile:
     """floor[t]: the whole-layer work of the double-buffered channel that fires at slot t,
     with the transfers it depends on (I/W: the cascade above it) or that wait for it (O: the
     cascade above it after its last write-back); 0 if slot t fires none."""
+
+    @functools.cached_property
+    def entries(self) -> tuple[int, ...]:
+        """The per-slot entries, row after row in `PROFILE_ROWS` order (`profile_table`
+        flattened), computed once per profile: searches share profiles across many options."""
+        return (*self.serial, *self.channel, *self.backlog, *self.drained, *self.floor)
 
 
 def _serial_chain(costs: list[int], dbs: list[bool], operand: Operand) -> list[int]:
@@ -365,8 +372,10 @@ def _batch(factors, pass_cycles, tables_i, tables_w, tables_o, cascade_i, cascad
     return out
 
 
-def _tables(profiles) -> tuple[np.ndarray, np.ndarray]:
-    tables = np.array([profile_table(p) for p in profiles], dtype=np.float64)
+def _tables(profiles, slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every profile's `profile_table` stacked (profiles x rows x slots), and their cascades."""
+    tables = np.array([p.entries for p in profiles], dtype=np.float64)
+    tables = tables.reshape(len(profiles), len(PROFILE_ROWS), slots)
     return tables, np.array([p.cascade for p in profiles], dtype=np.float64)
 
 
@@ -393,7 +402,7 @@ def batch_latency(
     """Latency of every operand combination: out[a, b, c] combines I profile a, W profile b and
     O profile c (`latency_from_profiles` of each, in one compiled loop)."""
     operands = (Operand.I, Operand.W, Operand.O)
-    (ti, ci), (tw, cw), (to, co) = (_tables(options[op]) for op in operands)
+    (ti, ci), (tw, cw), (to, co) = (_tables(options[op], len(factors)) for op in operands)
     out = np.empty((len(ti), len(tw), len(to)))
     if out.size == 0:
         return out

@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+from numba import njit
 
 from miredo_core.analysis import Boundary, loop_facts, make_boundary, resident_bits
 from miredo_core.cost_model import (
@@ -250,51 +251,54 @@ def operand_options(
 
 
 def _vectors(options: list[PlacementOption]) -> np.ndarray:
+    """Per option: its profile's entries, cascade, energy and global-buffer footprint."""
     return np.array(
-        [
-            [
-                *o.profile.serial,
-                *o.profile.channel,
-                *o.profile.backlog,
-                *o.profile.drained,
-                *o.profile.floor,
-                o.profile.cascade,
-                o.energy_pj,
-                o.gb_bits,
-            ]
-            for o in options
-        ],
+        [(*o.profile.entries, o.profile.cascade, o.energy_pj, o.gb_bits) for o in options],
         dtype=float,
     )
 
 
-#: Most comparisons (options x options in a block x entries) the Pareto filter holds at once.
-PARETO_BLOCK_ENTRIES = 4_000_000
-
-
 def pareto_options(options: list[PlacementOption]) -> list[PlacementOption]:
     """Drop every option that another option matches or beats in every entry of its profile,
-    its energy and its global-buffer footprint (keeping one of exact duplicates).
-
-    Options are visited by increasing sum of their entries, so anything that dominates an option
-    is visited before it; an option is dropped only when a kept option is no worse everywhere
-    (dominance is transitive, so checking the kept ones suffices)."""
+    its energy and its global-buffer footprint (keeping one of exact duplicates)."""
     if len(options) <= 1:
         return options
-    vectors = _vectors(options)
-    n = len(options)
-    rank = np.empty(n, dtype=np.int64)
-    rank[np.argsort(vectors.sum(axis=1), kind="stable")] = np.arange(n)
-    # An option is dropped exactly when one visited before it is no worse everywhere: if that
-    # one was dropped itself, a kept one before it is no worse than it, hence than this one.
-    # Compared a block of options at a time, so memory stays bounded for long option lists.
-    dropped = np.empty(n, dtype=np.bool_)
-    block = max(1, PARETO_BLOCK_ENTRIES // (n * vectors.shape[1]))
-    for start in range(0, n, block):
-        part = slice(start, start + block)
-        no_worse = np.all(vectors[:, None, :] <= vectors[None, part, :], axis=2)
-        dropped[part] = np.any(no_worse & (rank[:, None] < rank[None, part]), axis=0)
+    dropped = pareto_dropped(_vectors(options))
     return [option for option, gone in zip(options, dropped, strict=True) if not gone]
+
+
+def pareto_dropped(vectors: np.ndarray) -> np.ndarray:
+    """Per row of `vectors`: whether a row visited before it is <= it in every entry.
+
+    Rows are visited by increasing sum of their entries (ties in row order), so anything that
+    dominates a row is visited before it, and of exact duplicates the first is kept. A row is
+    compared only with the rows kept so far: if an earlier row that was dropped itself is <=
+    this one, a kept row before it is <= that row, hence <= this one (dominance is transitive)."""
+    order = np.argsort(vectors.sum(axis=1), kind="stable")
+    return _dropped(np.ascontiguousarray(vectors, dtype=np.float64), order)
+
+
+@njit(cache=True)
+def _dropped(vectors, order):
+    n, width = vectors.shape
+    dropped = np.zeros(n, dtype=np.bool_)
+    kept = np.empty(n, dtype=np.int64)
+    count = 0
+    for j in order:
+        for t in range(count):
+            i = kept[t]
+            no_worse = True
+            for k in range(width):
+                if vectors[i, k] > vectors[j, k]:
+                    no_worse = False
+                    break
+            if no_worse:
+                dropped[j] = True
+                break
+        if not dropped[j]:
+            kept[count] = j
+            count += 1
+    return dropped
 
 
 #: Per-slot profile entries, in table row order (`latency.PROFILE_ROWS`).
