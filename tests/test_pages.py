@@ -294,6 +294,16 @@ def test_design_space_bad_values_are_messages() -> None:
     assert "This sweep cannot run" in error_text(at) and "axis cores" in error_text(at)
 
 
+def test_design_space_value_error_shows_typed_markdown_as_text() -> None:
+    at = seed_tiny(page("5_design_space.py"))
+    at.session_state["sweep_axes"] = ["cores"]
+    at.session_state["sweep_values_cores"] = "1, ![i](http"  # the message repeats the item
+    at.run()
+    assert not at.exception
+    assert "'![i](http' is not an integer" in error_text(at)
+    assert not any("![" in element.value for element in at.error)  # escaped, never Markdown
+
+
 def sweep_page(values: str) -> AppTest:
     """The Design space page on the tiny hardware, sweeping the core count over `values`."""
     at = seed_tiny(page("5_design_space.py"))

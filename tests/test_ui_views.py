@@ -203,3 +203,25 @@ def test_level_usage_reads_tiles_capacity_and_bandwidth_off_the_model(tiny_run) 
         assert usage["double_buffered"].sum() == sum(
             level is not frames.Level.DRAM for level, _ in layer_result.mapping.double_buffered
         )
+
+
+def test_layer_names_in_charts_are_text_and_energy_axis_names_its_unit(tiny_run) -> None:
+    from ui import charts
+
+    _, result = tiny_run
+    frame = result.to_frame()
+    frame["layer"] = [f"<a href='http://127.0.0.1:9/{i}'>L{i}</a>" for i in range(len(frame))]
+    runs = frames.compare_frame([("A", result), ("B", result)])
+    runs["layer"] = runs["layer"].map(lambda name: f"<b>{name}</b>")
+    flags = [True] + [False] * (len(frame) - 1)
+    figures = [
+        charts.latency_breakdown(frame, provisional=flags),
+        charts.predicted_vs_simulated(frame),
+        charts.compare_bars(runs, "latency"),
+    ]
+    for figure in figures:
+        categories = [str(x) for trace in figure.data for x in trace.x]
+        assert categories and not any("<a" in x or "<b>" in x for x in categories), categories
+        assert any("&lt;" in x for x in categories)  # drawn as its characters
+    energy = charts.energy_breakdown(frames.energy_frame(result))
+    assert energy.layout.yaxis.title.text == "energy (J)"  # the bars are in joules

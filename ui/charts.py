@@ -100,7 +100,7 @@ def latency_breakdown(
     `provisional` are drawn faded and their names marked with PROVISIONAL_MARK."""
     figure = go.Figure()
     flags = list(provisional) if provisional is not None else [False] * len(frame)
-    names = [f"{name} {PROVISIONAL_MARK}" if flag else name
+    names = [f"{plot_text(name)} {PROVISIONAL_MARK}" if flag else plot_text(name)
              for name, flag in zip(frame["layer"], flags, strict=True)]  # fmt: skip
     opacity = [PROVISIONAL_OPACITY if flag else 1.0 for flag in flags]
     for column in LATENCY_PARTS:
@@ -129,7 +129,7 @@ def energy_breakdown(
             name=operand,
             marker_color=OPERAND_COLORS.get(str(operand)),
         )
-    _lay_out(figure, titled(title, subtitle), "level", "pJ", barmode="stack")
+    _lay_out(figure, titled(title, subtitle), "level", "energy (J)", barmode="stack")
     figure.update_xaxes(categoryorder="array", categoryarray=levels)
     figure.update_yaxes(tickformat=SI_TICKS)
     return figure
@@ -189,7 +189,8 @@ def predicted_vs_simulated(frame: pd.DataFrame) -> go.Figure:
     for (column, name, symbol), color in zip(series, SERIES_COLORS, strict=False):
         if column in frame and frame[column].notna().any():
             figure.add_scatter(
-                x=frame["layer"], y=frame[column], mode="markers", name=name,
+                x=[plot_text(layer) for layer in frame["layer"]], y=frame[column],
+                mode="markers", name=name,
                 marker={"symbol": symbol, "size": 10, "color": color},
             )  # fmt: skip
     return _lay_out(figure, "Predicted vs simulated latency per layer", "layer", "cycles", "y")
@@ -206,7 +207,8 @@ def compare_bars(frame: pd.DataFrame, metric: str) -> go.Figure:
     for run, color in zip(runs[1:], RUN_COLORS[1:], strict=False):
         mine = rows[rows["run"] == run]
         figure.add_bar(
-            x=mine["layer"], y=mine["ratio"], name=plot_text(run), marker_color=color,
+            x=[plot_text(layer) for layer in mine["layer"]], y=mine["ratio"], name=plot_text(run),
+            marker_color=color,
             customdata=np.stack([mine["value"] * factor, mine["layer"].map(reference)], axis=-1),
             hovertemplate=f"%{{x}}<br>ratio %{{y:.3g}}<br>this run %{{customdata[0]:.3s}}{unit}"
             f"<br>first run %{{customdata[1]:.3s}}{unit}<extra></extra>",

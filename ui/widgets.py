@@ -357,7 +357,7 @@ def sweep_axes_input() -> list[tuple[str, tuple]]:
         try:
             axes.append((axis, parse_axis_values(axis, text)))
         except ValueError as error:
-            column.error(str(error))
+            column.error(escape_markdown(error))  # the message repeats what was typed
     return axes
 
 
