@@ -7,7 +7,8 @@ CLI's `--help` does not pay for numba, python-mip or pandas until it needs them.
 
     hardware and workloads   load_hardware, parse_hardware, dump_hardware, canonical_hardware,
                              hardware_key, load_workload, parse_workload, dump_workload,
-                             get_network, list_networks, import_onnx, apply_variant, AXES
+                             get_network, list_networks, import_onnx, apply_variant,
+                             apply_variants, AXES
     one layer                evaluate, analyze (tiles and boundaries), simulate,
                              solve_layer, SolveOptions, PRESETS, SOLVERS,
                              spatial_candidates, certify_candidate (one spatial unrolling)
@@ -92,7 +93,8 @@ _EXPORTS: dict[str, str] = {
     ),  # fmt: skip
     **dict.fromkeys(("parse_axis", "parse_axis_values", "SweepAxis"), "axes"),
     **dict.fromkeys(
-        ("AXES", "VARIANT_AXES", "VariantAxis", "apply_variant", "read_axes", "BITS_PER_KIB"),
+        ("AXES", "VARIANT_AXES", "VariantAxis", "apply_variant", "apply_variants", "read_axes",
+         "BITS_PER_KIB"),
         "variants",
     ),  # fmt: skip
     **dict.fromkeys(

@@ -39,6 +39,7 @@ from miredo_core.axes import (  # noqa: F401  (re-exported: axis parsing's old h
     parse_axis,
     parse_axis_values,
 )
+from miredo_core.canonical import hardware_key
 from miredo_core.hardware import Hardware
 from miredo_core.kinds import OBJECTIVES
 from miredo_core.mappers import MAPPERS
@@ -47,7 +48,7 @@ from miredo_core.pareto import DEFAULT_PARETO_COLUMNS, pareto_mask
 from miredo_core.results import FRAME_COLUMNS, NetworkResult
 from miredo_core.search.engine import SolveOptions
 from miredo_core.store import ResultStore
-from miredo_core.variants import apply_variant
+from miredo_core.variants import apply_variant, apply_variants
 from miredo_core.workload import Network
 
 logger = logging.getLogger(__name__)
@@ -63,8 +64,8 @@ STATUS_PRECEDENCE = (
     "optimal",
 )
 #: Columns of `points_frame()` after the point index and the axis columns.
-POINT_COLUMNS = ("hardware", "status", "latency_cycles", "energy_pj", "edp_pj_cycles", "area_mm2",
-                 "pareto", "infeasible_layers")  # fmt: skip
+POINT_COLUMNS = ("hardware", "hardware_hash", "status", "latency_cycles", "energy_pj",
+                 "edp_pj_cycles", "area_mm2", "pareto", "infeasible_layers")  # fmt: skip
 
 
 class SweepError(RuntimeError):
@@ -136,10 +137,9 @@ class SweepSpec:
         return points
 
     def hardware_at(self, values: dict[str, Any]) -> Hardware:
-        hw = self.hardware
-        for name, value in values.items():
-            hw = apply_variant(hw, name, value)
-        return hw
+        """The point's design: the base with the axes that differ from it set (`apply_variants`),
+        so the point that equals the base has the base's name and hash."""
+        return apply_variants(self.hardware, values)
 
 
 # ---------------------------------------------------------------- results
@@ -196,6 +196,7 @@ class SweepResult:
                 "point": p.index,
                 **p.values,
                 "hardware": p.hardware.name,
+                "hardware_hash": hardware_key(p.hardware),
                 "status": p.status,
                 "latency_cycles": p.network.latency_cycles,
                 "energy_pj": p.network.energy_pj,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -283,3 +283,15 @@ def apply_variant(hw: Hardware, axis: str, value: Any) -> Hardware:
             f"unknown variant axis {axis!r}; valid axes: {', '.join(VARIANT_AXES)}"
         ) from None
     return function(hw, value)
+
+
+def apply_variants(hw: Hardware, values: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Hardware:
+    """`hw` with every (axis, value) applied in order, leaving out the axes `hw` already has at
+    that value (`read_axes`): a design point equal to its base is the base itself, name
+    included, as the dashboard names the designs it shows."""
+    pairs = values.items() if isinstance(values, Mapping) else values
+    current = read_axes(hw)
+    for axis, value in pairs:
+        if axis not in current or current[axis] != value:
+            hw = apply_variant(hw, axis, value)
+    return hw

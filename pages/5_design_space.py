@@ -62,7 +62,10 @@ with left:
 state.default("sweep_color", "area_mm2")
 color = right.selectbox("Colour by", ["area_mm2", *names], key="sweep_color")
 points = frames.mark_pareto(outcome.points, front)
-state.remember(state.LAST_SWEEP, {"points": points, "axes": names, "front": front})
+state.remember(
+    state.LAST_SWEEP,
+    {"points": points, "axes": names, "front": front, "design": design, "request": request},
+)
 figure = charts.sweep_scatter(points, color, names, front)
 event = st.plotly_chart(figure, key="chart_sweep", on_select="rerun", selection_mode="points")
 selected = [p["customdata"] for p in event.selection.points if "customdata" in p]

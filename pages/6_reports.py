@@ -53,9 +53,16 @@ if run is not None:
 if sweep is not None:
     points = sweep["points"]
     st.subheader(f"Sweep: {len(points)} design points")
+    sweep_design, sweep_request = sweep.get("design"), sweep.get("request")
+    if sweep_design is not None:
+        views.identity("Sweeping around", sweep_design.label)
+    identity, tag = {}, ""
+    if sweep_design is not None and sweep_request is not None:
+        identity = state.sweep_identity_columns(sweep_design, sweep_request)
+        tag = f"_{sweep_design.hash}"
     st.download_button(
-        "Sweep points (CSV)", data=points.to_csv(index=False), file_name="sweep.csv",
-        mime="text/csv", key="download_sweep", on_click="ignore",
+        "Sweep points (CSV)", data=points.assign(**identity).to_csv(index=False),
+        file_name=f"sweep{tag}.csv", mime="text/csv", key="download_sweep", on_click="ignore",
     )  # fmt: skip
     sections += report.sweep_sections(points, sweep["axes"], sweep["front"])
 

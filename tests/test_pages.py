@@ -389,9 +389,19 @@ def test_reports_offer_downloads_and_an_offline_html_report() -> None:
     points = frames.mark_pareto(jobs.run_sweep(sweep, {}).points, ["latency", "energy"])
     at = page("6_reports.py")
     at.session_state["last_run"] = {"request": request, "result": result, "baseline": result}
-    at.session_state["last_sweep"] = {"points": points, "axes": ["cores"], "front": ["latency"]}
+    text = dump_hardware(hardware)
+    design = state.Design(text, hardware, "sample tiny.yaml", ())
+    at.session_state["last_sweep"] = {"points": points, "axes": ["cores"], "front": ["latency"],
+                                      "design": design, "request": sweep}  # fmt: skip
     at.run()
     assert not at.exception
+    assert any(design.hash in plain(caption.value) for caption in at.caption)
+    identity = state.sweep_identity_columns(design, sweep)
+    assert identity["base_hardware_hash"] == design.hash and identity["workload"] == "tiny"
+    assert identity["mapper"] == "ws" and identity["objective"] == "latency"
+    # Each point's hash is the one Optimize shows once the point is opened (cores=2: tiny.yaml).
+    by_cores = dict(zip(points["cores"], points["hardware_hash"], strict=True))
+    assert by_cores[2] == design.hash and by_cores[1] != design.hash
     keys = {button.key for button in at.get("download_button")}
     assert {"download_report_layers", "download_summary", "download_json", "download_html",
             "download_sweep"} <= keys  # fmt: skip

@@ -17,6 +17,7 @@ from miredo_core.variants import (
     AXES,
     VARIANT_AXES,
     apply_variant,
+    apply_variants,
     variant_name,
     with_bandwidth,
     with_buffer_size,
@@ -137,6 +138,15 @@ def test_names_record_the_change() -> None:
     assert apply_variant(chained, "cores", 4).name == "default_8core[cores=4,gb_kib=512]"
     assert with_ping_pong(DEFAULT, False).name == "default_8core[ping_pong=off]"
     assert variant_name("plain[x]", "cores", 2) == "plain[x][cores=2]"
+
+
+def test_applying_values_a_design_already_has_leaves_it_as_it_is() -> None:
+    assert apply_variants(DEFAULT, {"cores": 8, "gb_kib": 256}) is DEFAULT  # its own values
+    moved = apply_variants(DEFAULT, [("cores", 8), ("gb_kib", 512)])
+    assert moved.name == "default_8core[gb_kib=512]" and moved.cores == DEFAULT.cores
+    assert moved == apply_variant(DEFAULT, "gb_kib", 512)
+    with pytest.raises(ValueError, match="unknown variant axis"):
+        apply_variants(DEFAULT, {"warp_drive": 1})
 
 
 @pytest.mark.parametrize(

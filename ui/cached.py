@@ -40,7 +40,7 @@ from miredo_core import (
     StoreError,
     SweepError,
     WorkloadError,
-    apply_variant,
+    apply_variants,
     canonical_hardware,
     dump_hardware,
     dump_workload,
@@ -54,7 +54,6 @@ from miredo_core import (
     workload_from_dict,
 )
 from ui import jobs, provisional
-from ui.axes import read_axes
 
 #: Finished jobs kept (each holds one NetworkResult or sweep frame; ResNet-18 is ~1 MB).
 STORE_CAPACITY = 64
@@ -87,14 +86,8 @@ def hardware_variant_text(base_text: str, axes: tuple[tuple[str, Any], ...]) -> 
     variants, as canonical text; the base text itself when nothing differs. Raises ConfigError /
     ValueError."""
     base = hardware_from_text(base_text)
-    current = read_axes(base)
-    changed = [(axis, value) for axis, value in axes if current[axis] != value]
-    if not changed:
-        return base_text
-    hardware = base
-    for axis, value in changed:
-        hardware = apply_variant(hardware, axis, value)
-    return dump_hardware(hardware)
+    hardware = apply_variants(base, axes)
+    return base_text if hardware is base else dump_hardware(hardware)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -255,7 +255,7 @@ TEXT_HEADERS = {
     "reason": "Reason", "lower_bound": "Proven bound", "area_mm2": "Area (mm²)",
     "hardware": "Hardware", "network": "Network", "mapper": "Mapper", "objective": "Objective",
     "layers": "Layers", "infeasible_layers": "Layers not mapped", "pareto": "Pareto",
-    "point": "Point",
+    "point": "Point", "hardware_hash": "Hardware hash",
 }  # fmt: skip
 ROW_HEIGHT_PX = 35
 

@@ -18,7 +18,7 @@ import streamlit as st
 from miredo_core import ConfigError, Hardware, apply_variant, dump_hardware, hardware_key
 from ui import cached
 from ui.axes import AXIS_SPECS, read_axes
-from ui.jobs import BUILTIN, YAML, RunRequest, WorkloadSpec
+from ui.jobs import BUILTIN, YAML, RunRequest, SweepRequest, WorkloadSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HARDWARE_DIR = REPO_ROOT / "sample_configs" / "hardware"
@@ -278,6 +278,21 @@ def identity_columns(design: Design, request: RunRequest) -> dict[str, str]:
         "hardware_variant": design.label,
         "hardware_hash": design.hash,
         "workload": request.workload.label,
+        "preset": options.get("preset", ""),
+        "solver": options.get("solver", ""),
+    }
+
+
+def sweep_identity_columns(design: Design, request: SweepRequest) -> dict[str, str]:
+    """The columns every exported sweep row carries besides its own point's `hardware` and
+    `hardware_hash`: the design the sweep started from, the workload and the settings."""
+    options = dict(request.options)
+    return {
+        "base_hardware_variant": design.label,
+        "base_hardware_hash": design.hash,
+        "workload": request.workload.label,
+        "mapper": request.mapper,
+        "objective": request.objective,
         "preset": options.get("preset", ""),
         "solver": options.get("solver", ""),
     }
