@@ -15,7 +15,8 @@ CLI's `--help` does not pay for numba, python-mip or pandas until it needs them.
     networks and sweeps      map_network, Run, MAPPERS, register_mapper, run_sweep, SweepSpec,
                              parse_axis, ResultStore, StoredMapping, process_pool
     results                  NetworkResult, LayerResult, SearchStats, pareto_mask,
-                             layer_floors, channel_cycles (what bounds a layer)
+                             layer_floors, binding_floor, channel_cycles (what bounds a
+                             layer)
     paper campaign           campaign_network, network_summary, summary_frame,
                              paper_comparison_frame
     vocabulary and errors    Objective, Status, objective_value, ConfigError,
@@ -53,7 +54,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("Mapping", "InfeasibleMappingError"), "mapping"),
     **dict.fromkeys(("evaluate", "CostBreakdown"), "cost_model"),
     **dict.fromkeys(("analyze", "Analysis"), "analysis"),
-    **dict.fromkeys(("layer_floors", "channel_cycles", "spatial_bound"), "explain"),
+    **dict.fromkeys(("layer_floors", "binding_floor", "channel_cycles", "spatial_bound"),
+                    "explain"),
     **dict.fromkeys(
         (
             "NetworkSummary",

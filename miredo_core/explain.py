@@ -12,12 +12,18 @@ mapping's traffic (the dashboard's bound cards and roofline read them).
 
 from __future__ import annotations
 
+import functools
 import math
 
 from miredo_core.cost_model import READ, WRITE
 from miredo_core.hardware import AXES, Hardware, Level
 from miredo_core.search.factors import divisors
-from miredo_core.search.spatial import candidate, dram_floor_cycles, spatial_candidates
+from miredo_core.search.spatial import (
+    candidate,
+    dram_floor_cycles,
+    latency_floor_terms,
+    spatial_candidates,
+)
 from miredo_core.workload import DIMS, Layer
 
 
@@ -66,8 +72,30 @@ def layer_floors(hardware: Hardware, layer: Layer, objective: str) -> tuple[floa
         t_mac * (total // (cores * rows * columns))
         for cores, rows, columns in _product_states(hardware, layer)
     )
-    floor = min((c.bound(objective) for c in spatial_candidates(hardware, layer)), default=math.inf)
+    best = _floor_candidate(hardware, layer, objective)
+    floor = math.inf if best is None else best.bound(objective)
     return float(compute), dram, float(floor)
+
+
+@functools.lru_cache(maxsize=256)
+def _floor_candidate(hardware: Hardware, layer: Layer, objective: str):
+    """The legal unrolling whose candidate bound of `objective` is the smallest (the first of
+    equal ones, in `spatial_candidates` order), or None without a legal unrolling. Cached: a
+    bound card asks for the floor and for what binds it."""
+    return min(spatial_candidates(hardware, layer), key=lambda c: c.bound(objective),
+               default=None)  # fmt: skip
+
+
+def binding_floor(hardware: Hardware, layer: Layer, objective: str) -> tuple[str, float]:
+    """What sets the latency floor of the unrolling with the smallest candidate bound of
+    `objective`: the largest of its `latency_floor_terms` (e.g. "compute + weight writes into
+    the macro") and that term's cycles; ("", NaN) without a legal unrolling."""
+    best = _floor_candidate(hardware, layer, objective)
+    if best is None:
+        return "", math.nan
+    terms = latency_floor_terms(hardware, layer, best.spatial)
+    name = max(terms, key=terms.__getitem__)
+    return name, terms[name]
 
 
 def channel_cycles(cost, hardware: Hardware, level: Level) -> float:

@@ -24,13 +24,15 @@ from miredo_core.search.heuristic import (
 from miredo_core.search.spatial import (
     TRANSPOSE,
     candidate,
+    dram_floor_cycles,
+    latency_floor_terms,
     reduction_fit,
     spatial_candidates,
     transpose_symmetric,
     transposed,
 )
 from miredo_core.variants import apply_variant, with_compartment_depth, with_ping_pong
-from miredo_core.workload import DIMS, OPERANDS, Dim, Layer
+from miredo_core.workload import DIMS, OPERANDS, Dim, Layer, Operand
 from miredo_core.zoo import get_network
 
 #: Spatial candidates of ResNet-18 layers on default_8core.yaml (reference figures).
@@ -533,3 +535,38 @@ def test_quick_floors_never_exceed_the_full_bounds(default_hardware, resnet18_la
             assert (quick.temporal, quick.utilization) == (full.temporal, full.utilization)
             for objective in ("latency", "energy", "edp"):
                 assert 0 < quick.bound(objective) <= full.bound(objective), (name, objective)
+
+
+@pytest.mark.parametrize(("axis", "value"), GRID_POINTS)
+def test_the_named_latency_floors_make_up_the_candidate_bound(
+    default_hardware: Hardware, resnet18_layers: dict[str, Layer], axis, value
+) -> None:
+    """The largest named floor is the candidate's latency bound, on every unrolling of a 7x7,
+    a 3x3, a 1x1 and the fully connected layer, at every grid point."""
+    hw = default_hardware if axis is None else apply_variant(default_hardware, axis, value)
+    for name in ("Conv_0", "Conv_5", "Conv_7", "fc"):
+        layer = resnet18_layers[name]
+        for cand in spatial_candidates(hw, layer, twins=True):
+            terms = latency_floor_terms(hw, layer, cand.spatial)
+            assert max(terms.values()) == cand.latency_bound_cycles, (name, cand.spatial)
+            assert terms["compute"] == hw.macro.pass_cycles(layer.input_bits) * math.prod(
+                size for _, size in cand.temporal
+            )
+
+
+def test_weight_writes_are_named_only_where_a_macro_cannot_overlap_them(
+    default_hardware: Hardware, resnet18_layers: dict[str, Layer]
+) -> None:
+    from miredo_core.explain import binding_floor
+
+    layer, fc = resnet18_layers["Conv_5"], resnet18_layers["fc"]
+    name, cycles = binding_floor(default_hardware, layer, "latency")
+    assert name == "compute + register reloads between passes and weight writes into the macro"
+    ping_pong = with_ping_pong(default_hardware, True)
+    assert binding_floor(ping_pong, layer, "latency")[0] == (
+        "compute + register reloads between passes"  # a ping-pong macro overlaps its writes
+    )
+    floors = [c.latency_bound_cycles for c in spatial_candidates(default_hardware, layer)]
+    assert cycles == min(floors)
+    dram = dram_floor_cycles(default_hardware, fc)
+    assert binding_floor(default_hardware, fc, "latency") == ("DRAM bandwidth (W)", dram[Operand.W])

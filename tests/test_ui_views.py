@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from miredo_core import SolveOptions, layer_floors, map_layer
+from miredo_core import SolveOptions, binding_floor, layer_floors, map_layer
 from miredo_core.config import load_hardware
 from miredo_core.mapping import Mapping
 from miredo_core.network import map_network
@@ -107,6 +107,8 @@ def test_bound_card_of_a_baseline_and_of_a_certified_layer(tiny_run) -> None:
     explained = explain.bound_card(hardware, floor_bound)
     assert explained.bound_kind == "candidate floor"
     assert "measured against the candidate floor" in explained.explanation
+    binding, _ = binding_floor(hardware, floor_bound.layer, floor_bound.objective)
+    assert explained.floor_binding == binding and binding in explained.explanation
 
 
 def test_efficiency_figures(tiny_run) -> None:

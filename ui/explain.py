@@ -33,6 +33,7 @@ from miredo_core import (
     Level,
     NetworkResult,
     analyze,
+    binding_floor,
     channel_cycles,
     layer_floors,
     objective_value,
@@ -59,6 +60,9 @@ class BoundCard:
     compute_floor_cycles: float
     dram_floor_cycles: float
     candidate_floor: float
+    floor_binding: str
+    """The largest latency floor of the best unrolling (`binding_floor`): what sets the floor
+    of a latency (and the latency factor of an EDP) bound."""
     bound_kind: str
     """"none" (a baseline claims nothing), "candidate floor", "above the floor" or "optimal"."""
     explanation: str
@@ -73,7 +77,8 @@ def bound_card(hardware: Hardware, result: LayerResult) -> BoundCard:
     bound = float(result.search.lower_bound)
     gap = float(result.search.gap)
     compute, dram, floor = layer_floors(hardware, result.layer, objective)
-    which = _floor_parts(objective, compute, dram, floor)
+    binding, _ = binding_floor(hardware, result.layer, objective)
+    which = _floor_parts(objective, binding)
     if math.isnan(bound):
         kind = "none"
         text = (
@@ -97,20 +102,24 @@ def bound_card(hardware: Hardware, result: LayerResult) -> BoundCard:
         )
     part, share = _largest_part(result)
     return BoundCard(
-        result.layer.name, objective, value, bound, gap, compute, dram, floor, kind, text,
-        part, share,
+        result.layer.name, objective, value, bound, gap, compute, dram, floor, binding, kind,
+        text, part, share,
     )  # fmt: skip
 
 
-def _floor_parts(objective: str, compute: float, dram: float, floor: float) -> str:
-    """What the candidate floor is made of, in words."""
-    if objective != "latency":
-        return "MAC, DRAM, register-traffic and leakage energy"
-    if dram >= floor * (1 - _SAME):
-        return "DRAM traffic"
-    if compute >= floor * (1 - _SAME):
-        return "compute"
-    return "compute plus register reloads and interface transfers"
+#: What the energy floor of every candidate adds up.
+ENERGY_FLOOR_PARTS = "MAC, DRAM, interface and register-traffic energy and leakage"
+
+
+def _floor_parts(objective: str, binding: str) -> str:
+    """What the candidate floor is made of, in words: for latency, the largest of its floors
+    (`binding_floor`), which is the floor itself; for EDP, that latency floor times the
+    energy floor."""
+    if objective == "latency":
+        return binding
+    if objective == "energy":
+        return ENERGY_FLOOR_PARTS
+    return f"latency set by {binding}, times energy of {ENERGY_FLOOR_PARTS}"
 
 
 def _ratio_text(high: float, low: float) -> str:

@@ -58,7 +58,8 @@ def _bound_table(hardware: Hardware, result: NetworkResult) -> pd.DataFrame:
         rows.append({
             "Layer": card.layer, "Value": fmt(card.value), "Proven bound": fmt(card.bound),
             "Gap": format_percent(card.gap), "Candidate floor": fmt(card.candidate_floor),
-            "Bound": card.bound_kind, "What it means": card.explanation,
+            "Latency floor set by": card.floor_binding, "Bound": card.bound_kind,
+            "What it means": card.explanation,
         })  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -153,7 +153,8 @@ def bound_card(card: BoundCard) -> None:
         part = card.largest_latency_part.replace("_cycles", "").replace("_", " ")
         st.caption(
             f"Compute floor {format_cycles(card.compute_floor_cycles)}, DRAM floor "
-            f"{format_cycles(card.dram_floor_cycles)}. Largest part of this mapping's latency: "
+            f"{format_cycles(card.dram_floor_cycles)}; the best unrolling's latency floor is set "
+            f"by {card.floor_binding or '—'}. Largest part of this mapping's latency: "
             f"{part} ({format_percent(card.largest_latency_share)})."
             if part
             else "No mapping."

@@ -121,7 +121,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from miredo_core.analysis import tile_boundary, transfer_cycles
 from miredo_core.cost_model import mac_energy_pj
@@ -432,6 +432,57 @@ def _register_traffic_floor(hw, layer, spatial, remaining, passes) -> float:
     return min(case_a, case_b)
 
 
+#: What a serial interface's transfers are, by operand, in `latency_floor_terms`' names.
+_SERIAL_TRANSFERS = {Operand.I: "input register loads", Operand.W: "weight writes into the macro",
+                     Operand.O: "output register write-backs"}  # fmt: skip
+#: What an interface's bandwidth term moves, by operand.
+_INTERFACE_TRAFFIC = {Operand.I: "input register", Operand.W: "macro weight-write",
+                      Operand.O: "output register"}  # fmt: skip
+
+
+def _latency_terms(hw, layer, spatial, remaining, passes, faces, premise) -> dict[str, float]:
+    """The candidate's latency floors by name (module docstring); the bound is their maximum.
+    Each is a proven floor by itself: "compute + X" adds to t_MAC x passes the serial
+    transfers X that cannot overlap compute."""
+    t_mac = hw.macro.pass_cycles(layer.input_bits)
+    compute = float(t_mac * passes)
+    terms = {"compute": compute}
+    serial = [op for op in OPERANDS if faces[op].serial]
+    if serial:
+        op = max(serial, key=lambda o: faces[o].volume_cycles)
+        terms[f"compute + {_SERIAL_TRANSFERS[op]}"] = compute + faces[op].volume_cycles
+    if premise:
+        transitions = _transition_floor(hw, layer, spatial, remaining, passes, faces)
+        name = "compute + register reloads between passes"
+        if faces[Operand.W].serial and transitions > 0:
+            # The same floor for a macro that could be double-buffered (no weight term, which
+            # only adds): higher with the real macro means its weight writes raise the floor.
+            overlapped = {**faces, Operand.W: replace(faces[Operand.W], serial=False)}
+            if transitions > _transition_floor(hw, layer, spatial, remaining, passes, overlapped):
+                name += " and weight writes into the macro"
+        terms[name] = compute + transitions
+    op = max(OPERANDS, key=lambda o: faces[o].volume_cycles)
+    terms[f"{_INTERFACE_TRAFFIC[op]} bandwidth"] = float(faces[op].volume_cycles)
+    for op, cycles in dram_floor_cycles(hw, layer).items():
+        terms[f"DRAM bandwidth ({op.value})"] = float(cycles)
+    return terms
+
+
+def latency_floor_terms(
+    hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], ...]
+) -> dict[str, float]:
+    """The named floors whose largest is the latency bound of `candidate(hw, layer, spatial)`
+    (what binds a layer's bound, in words an architect reads)."""
+    remaining = dict(layer.dims)
+    for _, dim, factor in spatial:
+        remaining[dim] //= factor
+    faces = {op: _interface(hw, layer, spatial, remaining, op) for op in OPERANDS}
+    premise = all(_holds_no_relevant_loop(hw, layer, spatial, remaining, op)
+                  for op in (Operand.I, Operand.O))  # fmt: skip
+    return _latency_terms(hw, layer, spatial, remaining, math.prod(remaining.values()), faces,
+                          premise)  # fmt: skip
+
+
 def candidate(
     hw: Hardware, layer: Layer, spatial: tuple[tuple[Axis, Dim, int], ...], quick: bool = False
 ) -> SpatialCandidate:
@@ -452,19 +503,11 @@ def candidate(
         latency = max(t_mac * passes, *dram_floor_cycles(hw, layer).values())
     else:
         faces = {op: _interface(hw, layer, spatial, remaining, op) for op in OPERANDS}
-        serial = max((face.volume_cycles for face in faces.values() if face.serial), default=0.0)
-        parallel = max((face.volume_cycles for face in faces.values()), default=0.0)
         # The premise of the transition floor and of the register-traffic energy.
         premise = all(_holds_no_relevant_loop(hw, layer, spatial, remaining, op)
                       for op in (Operand.I, Operand.O))  # fmt: skip
-        transitions = 0.0
-        if premise:
-            transitions = _transition_floor(hw, layer, spatial, remaining, passes, faces)
-        latency = max(
-            t_mac * passes + max(serial, transitions),
-            parallel,
-            *dram_floor_cycles(hw, layer).values(),
-        )
+        terms = _latency_terms(hw, layer, spatial, remaining, passes, faces, premise)
+        latency = max(terms.values())
         registers = (
             _register_traffic_floor(hw, layer, spatial, remaining, passes) if premise else 0.0
         )
