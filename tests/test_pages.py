@@ -487,7 +487,7 @@ def test_settings_come_back_from_the_url() -> None:
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
     at.query_params.update(
         {"objective": "edp", "mapper": "ws", "sample": "tiny.yaml", "cores": "3",
-         "workload": "file:tiny_layers.yaml"}
+         "workload": "file:tiny_layers.yaml", "simulate": "off", "clock_mhz": "500"}
     )  # fmt: skip
     at.run()
     assert not at.exception
@@ -501,15 +501,21 @@ def test_settings_come_back_from_the_url() -> None:
     at.selectbox(key="opt_objective").set_value("energy").run()
     assert at.query_params["objective"] == ["energy"] or at.query_params["objective"] == "energy"
     assert at.query_params["cores"] in ("3", ["3"])
+    assert at.checkbox(key="opt_simulate").value is False
+    assert at.number_input(key="opt_clock_mhz").value == 500.0
+    at.number_input(key="opt_clock_mhz").set_value(750.0).run()
+    assert at.query_params["clock_mhz"] in ("750", ["750"])
+    assert at.query_params["simulate"] in ("off", ["off"])
 
 
 def test_bad_url_settings_are_skipped_with_a_notice() -> None:
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.query_params.update({"objective": "speed", "sample": "tiny.yaml", "cores": "many"})
+    at.query_params.update({"objective": "speed", "sample": "tiny.yaml", "cores": "many",
+                            "simulate": "maybe", "clock_mhz": "-5"})  # fmt: skip
     at.run()
     assert not at.exception
     at.switch_page("pages/1_hardware.py").run()
-    assert "objective, cores" in " ".join(plain(w.value) for w in at.warning)
+    assert "objective, simulate, clock_mhz, cores" in " ".join(plain(w.value) for w in at.warning)
     assert at.slider(key="hw_cores").value == 2
 
 

@@ -1,6 +1,7 @@
 """Settings in the page's URL, so a browser reload (or a shared link) keeps them.
 
-The query string holds the Optimize settings (objective, mapper, preset, solver), the workload
+The query string holds the Optimize settings (objective, mapper, preset, solver, the simulator
+check and the clock), the workload
 (a built-in network or a sample workload file), the sample hardware and every axis moved away
 from it, e.g. `?objective=edp&mapper=mip&sample=default_8core.yaml&cores=4&workload=builtin:
 resnet18`. A new session reads it once (`restore`); every run writes the current values back
@@ -10,6 +11,7 @@ out, and a reload starts from the default sample.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import streamlit as st
@@ -27,6 +29,10 @@ SETTINGS = {
     "preset": ("opt_preset", tuple(PRESETS)),
     "solver": ("opt_solver", tuple(SOLVERS)),
 }
+#: URL parameter -> widget key of an on/off setting of the Optimize page.
+TOGGLES = {"simulate": "opt_simulate"}
+#: URL parameter -> (widget key, smallest value) of a number setting of the Optimize page.
+NUMBERS = {"clock_mhz": ("opt_clock_mhz", 1.0)}
 RESTORED = "url_restored"
 SAMPLE_PREFIX = "sample "
 BUILTIN_PREFIX = "builtin:"
@@ -72,6 +78,7 @@ def restore() -> None:
                 session[key] = params[name]
             else:
                 skipped.append(name)
+    _restore_options(params, skipped)
     sample = params.get("sample")
     if sample in state.sample_hardware():
         session["hw_sample"] = sample
@@ -90,6 +97,27 @@ def restore() -> None:
     _restore_workload(params.get("workload"), skipped)
     if skipped:
         state.notice("The link's settings " + ", ".join(skipped) + " were not understood.")
+
+
+def _restore_options(params, skipped: list[str]) -> None:
+    """The on/off and number settings (TOGGLES, NUMBERS) the URL names, each checked."""
+    session = st.session_state
+    for name, key in TOGGLES.items():
+        if name in params:
+            if params[name] in ("on", "off"):
+                session[key] = params[name] == "on"
+            else:
+                skipped.append(name)
+    for name, (key, smallest) in NUMBERS.items():
+        if name in params:
+            try:
+                number = float(params[name])
+            except ValueError:
+                number = math.nan
+            if math.isfinite(number) and number >= smallest:
+                session[key] = number
+            else:
+                skipped.append(name)
 
 
 def _restore_workload(value: str | None, skipped: list[str]) -> None:
@@ -115,6 +143,10 @@ def current_params() -> dict[str, str]:
     """What the URL should say about this session now."""
     session = st.session_state
     params = {name: session[key] for name, (key, _) in SETTINGS.items() if key in session}
+    params.update({name: _url_text(bool(session[key])) for name, key in TOGGLES.items()
+                   if key in session})  # fmt: skip
+    params.update({name: _url_text(float(session[key])) for name, (key, _) in NUMBERS.items()
+                   if key in session})  # fmt: skip
     label = str(session.get(state.BASE_LABEL, ""))
     if label.startswith(SAMPLE_PREFIX):
         params["sample"] = label.removeprefix(SAMPLE_PREFIX)
