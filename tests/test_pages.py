@@ -508,6 +508,18 @@ def test_settings_come_back_from_the_url() -> None:
     assert at.query_params["simulate"] in ("off", ["off"])
 
 
+def test_sidebar_says_when_the_design_cannot_be_carried_by_the_link() -> None:
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page("pages/1_hardware.py").run()
+    sidebar = lambda: " ".join(plain(c.value) for c in at.sidebar.caption)  # noqa: E731
+    assert "not in the page's link" not in sidebar()  # a sample: the URL names it
+    edited = at.text_area(key="hw_yaml").value.replace("cores: 8", "cores: 6")
+    at.text_area(key="hw_yaml").set_value(edited).run()
+    assert not at.exception
+    assert "not in the page's link" in sidebar()
+    assert "sample" not in at.query_params
+
+
 def test_bad_url_settings_are_skipped_with_a_notice() -> None:
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
     at.query_params.update({"objective": "speed", "sample": "tiny.yaml", "cores": "many",

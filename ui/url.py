@@ -170,6 +170,11 @@ def publish() -> None:
 
 
 SIDEBAR_SLOT = "sidebar_slot"
+#: Said under the design when it came from an upload or edited YAML, which no URL can carry.
+NOT_IN_URL = (
+    "This design's YAML is not in the page's link: a reload or a shared link starts from the "
+    "default sample. Download the YAML on the Hardware page to keep it."
+)
 
 
 def follow() -> None:
@@ -182,5 +187,9 @@ def follow() -> None:
         with slot.container():
             hardware = design.label if design else "invalid (see the Hardware page)"
             st.caption("Hardware: " + escape_markdown(hardware))
+            if not str(st.session_state.get(state.BASE_LABEL, SAMPLE_PREFIX)).startswith(
+                SAMPLE_PREFIX
+            ):
+                st.caption(NOT_IN_URL)
             st.caption("Workload: " + escape_markdown(state.workload().label))
     publish()
