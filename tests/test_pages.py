@@ -213,6 +213,14 @@ def test_optimize_solves_tiny_and_draws_charts() -> None:
     assert list(levels.columns[:4]) == ["Level", "Operand", "Tile (elements)", "Tile (bytes)"]
     assert set(levels["Level"]) <= {"GB", "IBUF", "OBUF", "IReg", "OReg", "Macro"}
     assert all(value.endswith(" %") for value in levels["Capacity used"])
+    # Without the simulator check, the run is a new one and has no fidelity figure.
+    at.checkbox(key="opt_simulate").uncheck().run()
+    at.button(key="run_optimize").click().run()
+    run_until_charts(at, 6)
+    assert not at.exception and not at.error, error_text(at)
+    charts_shown = at.get("plotly_chart")
+    assert len(charts_shown) == 6
+    assert not any("Predicted vs simulated" in chart.proto.spec for chart in charts_shown)
 
 
 def test_optimize_mip_with_interactive_preset() -> None:
@@ -606,6 +614,10 @@ def test_compare_three_runs() -> None:
     at.radio(key="cmp_metric").set_value("edp").run()
     assert not at.exception
     assert '"text":"EDP normalized to A (' in at.get("plotly_chart")[0].proto.spec
+    at.selectbox(key="cmp_layer").set_value("matmul").run()
+    assert not at.exception
+    nests = [c.proto.spec for c in at.get("plotly_chart") if "chart_nest_" in c.proto.id]
+    assert len(nests) == 3 and all(": matmul" in spec for spec in nests)
 
 
 def test_design_space_defaults_to_mip_and_asks_only_for_the_button() -> None:
