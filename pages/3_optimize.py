@@ -83,7 +83,8 @@ st.plotly_chart(
 )
 roofline = explain.roofline_frame(design.hardware, result)
 st.plotly_chart(
-    charts.roofline(roofline, design.hardware.dram.read_bw_bits_per_cycle), key="chart_roofline"
+    charts.roofline(roofline, design.hardware.dram.read_bw_bits_per_cycle, subtitle),
+    key="chart_roofline",
 )
 
 names = [layer_result.layer.name for layer_result in result.layer_results]
@@ -91,7 +92,7 @@ state.default("opt_layer", names[0])
 if st.session_state["opt_layer"] not in names:
     st.session_state["opt_layer"] = names[0]
 name = st.selectbox("Layer to inspect", names, key="opt_layer")
-views.layer_details(design.hardware, result, name, "chart_layer")
+views.layer_details(design.hardware, result, name, "chart_layer", subtitle)
 if simulate:
-    st.plotly_chart(charts.predicted_vs_simulated(frame), key="chart_fidelity")
+    st.plotly_chart(charts.predicted_vs_simulated(frame, subtitle), key="chart_fidelity")
 st.caption(escape_markdown(f"All figures: {design.label}, {request.workload.label}."))

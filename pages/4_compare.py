@@ -67,6 +67,7 @@ mappings = [
     )
     for label, res in results
 ]
+side_labels = dict(zip((tag for tag, _ in mappings), (label for label, _ in results), strict=True))
 diff = frames.loop_nest_diff(mappings)
 st.caption(
     f"{int(diff['differs'].sum())} of {len(diff)} places differ: loop factors aligned by "
@@ -77,5 +78,6 @@ nest_columns = st.columns(len(mappings))
 for column, (label, mapping) in zip(nest_columns, mappings, strict=True):
     if mapping is not None:
         column.plotly_chart(
-            charts.loop_nest(mapping, f"{label}: {name}"), key=f"chart_nest_{label}"
+            charts.loop_nest(mapping, f"{label}: {name}", side_labels[label]),
+            key=f"chart_nest_{label}",
         )

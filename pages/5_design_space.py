@@ -66,14 +66,15 @@ state.remember(
     state.LAST_SWEEP,
     {"points": points, "axes": names, "front": front, "design": design, "request": request},
 )
-figure = charts.sweep_scatter(points, color, names, front)
+subtitle = f"around {design.label}, {request.workload.label}"
+figure = charts.sweep_scatter(points, color, names, front, subtitle)
 event = st.plotly_chart(figure, key="chart_sweep", on_select="rerun", selection_mode="points")
 selected = [p["customdata"] for p in event.selection.points if "customdata" in p]
 if selected:
     state.open_design_point({name: points.at[int(selected[0]), name] for name in names})
     st.switch_page("pages/3_optimize.py")
 if len(names) >= 2:
-    st.plotly_chart(charts.parallel_axes(points, names, color), key="chart_parallel")
+    st.plotly_chart(charts.parallel_axes(points, names, color, subtitle), key="chart_parallel")
 
 views.human_dataframe(points, "table_sweep")
 labels = [", ".join(f"{n}={row[n]}" for n in names) for _, row in points.iterrows()]

@@ -64,7 +64,10 @@ if sweep is not None:
         "Sweep points (CSV)", data=points.assign(**identity).to_csv(index=False),
         file_name=f"sweep{tag}.csv", mime="text/csv", key="download_sweep", on_click="ignore",
     )  # fmt: skip
-    sections += report.sweep_sections(points, sweep["axes"], sweep["front"])
+    subtitle = ""
+    if sweep_design is not None and sweep_request is not None:
+        subtitle = f"around {sweep_design.label}, {sweep_request.workload.label}"
+    sections += report.sweep_sections(points, sweep["axes"], sweep["front"], subtitle)
 
 st.subheader("HTML report")
 st.download_button(

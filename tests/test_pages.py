@@ -328,6 +328,9 @@ def test_design_space_repeated_sweep_is_served_from_the_store(result_store_path:
     assert not at.exception and not at.error, error_text(at)
     captions = " ".join(caption.value for caption in at.caption)
     assert "10 distinct" in captions and "0 served from the result store, 10 solved" in captions
+    scatter = at.get("plotly_chart")[0].proto.spec
+    assert "around tiny (as loaded from sample tiny.yaml) #" in scatter  # names its base design
+    assert list(at.dataframe[0].value["Hardware"]) == ["tiny[cores=1]", "tiny"]  # 2 is the base
     with ResultStore(result_store_path) as store:
         assert len(store) == 10  # 2 points x 5 distinct layer shapes
     # Another request (the points in another order) with the same problems: a new job, which
@@ -483,6 +486,9 @@ def test_optimize_caption_names_the_moved_axis_and_csv_names_the_variant() -> No
     assert not at.exception and not at.error, error_text(at)
     hardware = next(plain(c.value) for c in at.caption if c.value.startswith("Hardware: "))
     assert "tiny[cores=3]" in hardware and "cores 2 → 3" in hardware and "#" in hardware
+    digest = hardware.rsplit("#", 1)[1].split()[0].rstrip(",.")
+    for chart in at.get("plotly_chart"):  # every figure names the design it shows
+        assert f"tiny[cores=3] #{digest}" in chart.proto.spec, chart.proto.id
     csv = next(b for b in at.get("download_button") if b.key == "download_layers_csv")
     assert csv.proto.label == "Download per-layer CSV"
     # Back to the sample's value: the caption says so, with the sample's own hash.

@@ -135,7 +135,7 @@ def energy_breakdown(
     return figure
 
 
-def loop_nest(mapping: Mapping, title: str = "Loop nest") -> go.Figure:
+def loop_nest(mapping: Mapping, title: str = "Loop nest", subtitle: str = "") -> go.Figure:
     """The temporal loops (outermost at the top) against the operands; each cell is the level
     that keeps the loop for that operand, coloured from DRAM (dark) to the array (light).
     ⇄ marks a double-buffered level; the spatial unrolling is in the subtitle."""
@@ -168,7 +168,7 @@ def loop_nest(mapping: Mapping, title: str = "Loop nest") -> go.Figure:
     )
     figure.update_xaxes(side="top")
     figure.update_layout(
-        title=f"{plot_text(title)}<br><sup>spatial {spatial}</sup><br>"
+        title=f"{titled(title, subtitle)}<br><sup>spatial {spatial}</sup><br>"
         "<sup>⇄ double-buffered level</sup>",
         height=max(260, 40 * len(labels) + 160),
         margin={"l": 130, "r": 20, "t": 130, "b": 20},
@@ -177,7 +177,7 @@ def loop_nest(mapping: Mapping, title: str = "Loop nest") -> go.Figure:
     return figure
 
 
-def predicted_vs_simulated(frame: pd.DataFrame) -> go.Figure:
+def predicted_vs_simulated(frame: pd.DataFrame, subtitle: str = "") -> go.Figure:
     """Per layer: the MIP's predicted latency (where the mapper has one), the cost model's
     (the reported figure) and the event simulator's."""
     series = (
@@ -193,7 +193,8 @@ def predicted_vs_simulated(frame: pd.DataFrame) -> go.Figure:
                 mode="markers", name=name,
                 marker={"symbol": symbol, "size": 10, "color": color},
             )  # fmt: skip
-    return _lay_out(figure, "Predicted vs simulated latency per layer", "layer", "cycles", "y")
+    return _lay_out(figure, titled("Predicted vs simulated latency per layer", subtitle), "layer",
+                    "cycles", "y")  # fmt: skip
 
 
 def compare_bars(frame: pd.DataFrame, metric: str) -> go.Figure:
@@ -220,7 +221,7 @@ def compare_bars(frame: pd.DataFrame, metric: str) -> go.Figure:
     )  # fmt: skip
 
 
-def roofline(frame: pd.DataFrame, dram_bw_bits_per_cycle: float) -> go.Figure:
+def roofline(frame: pd.DataFrame, dram_bw_bits_per_cycle: float, subtitle: str = "") -> go.Figure:
     """Classic roofline per layer: achieved MACs/cycle against MACs per DRAM bit of the mapping,
     under the array's peak and the DRAM-bandwidth slope (log-log)."""
     figure = go.Figure()
@@ -242,7 +243,7 @@ def roofline(frame: pd.DataFrame, dram_bw_bits_per_cycle: float) -> go.Figure:
     )  # fmt: skip
     _lay_out(
         figure,
-        "Roofline: achieved MACs/cycle vs the array's peak and DRAM bandwidth",
+        titled("Roofline: achieved MACs/cycle vs the array's peak and DRAM bandwidth", subtitle),
         "MACs per DRAM bit moved (mapping's arithmetic intensity)",
         "MACs / cycle",
         "xy",
@@ -250,7 +251,7 @@ def roofline(frame: pd.DataFrame, dram_bw_bits_per_cycle: float) -> go.Figure:
     return figure
 
 
-def layer_ceilings(frame: pd.DataFrame, layer: str) -> go.Figure:
+def layer_ceilings(frame: pd.DataFrame, layer: str, subtitle: str = "") -> go.Figure:
     """One layer's achieved MACs/cycle beside its ceilings: peak, DRAM and buffer traffic."""
     row = frame[frame["layer"] == layer].iloc[0]
     names = ("achieved", "array peak", "DRAM traffic ceiling", "GB traffic ceiling")
@@ -261,11 +262,13 @@ def layer_ceilings(frame: pd.DataFrame, layer: str) -> go.Figure:
         go.Bar(x=list(names), y=values, marker_color=list(SERIES_COLORS[: len(names)]))
     )
     return _lay_out(
-        figure, f"MACs per cycle of {plot_text(layer)}", y="MACs / cycle (log)", log="y"
+        figure, titled(f"MACs per cycle of {layer}", subtitle), y="MACs / cycle (log)", log="y"
     )
 
 
-def parallel_axes(frame: pd.DataFrame, axes: list[str], color: str) -> go.Figure:
+def parallel_axes(
+    frame: pd.DataFrame, axes: list[str], color: str, subtitle: str = ""
+) -> go.Figure:
     """One line per design point across the swept axes and the network figures."""
     columns = [*axes, "latency_cycles", "energy_pj", "area_mm2"]
     dimensions = [
@@ -278,7 +281,7 @@ def parallel_axes(frame: pd.DataFrame, axes: list[str], color: str) -> go.Figure
         )
     )
     figure.update_layout(
-        title="Design points across the axes and figures", template=TEMPLATE,
+        title=titled("Design points across the axes and figures", subtitle), template=TEMPLATE,
         margin={"l": 80, "r": 80, "t": 90, "b": 40},
     )  # fmt: skip
     return figure
@@ -289,7 +292,11 @@ SWEEP_PLOT_COLUMNS = ("latency_cycles", "energy_pj")
 
 
 def sweep_scatter(
-    frame: pd.DataFrame, color: str, axes: list[str], front: Sequence[str] = ("latency", "energy")
+    frame: pd.DataFrame,
+    color: str,
+    axes: list[str],
+    front: Sequence[str] = ("latency", "energy"),
+    subtitle: str = "",
 ) -> go.Figure:
     """Latency against energy per design point, coloured by `color`. The rows of the frame's
     `pareto` column, a front over the figures `front` (names as in `pareto.PARETO_COLUMNS`),
@@ -329,7 +336,7 @@ def sweep_scatter(
         hoverinfo="skip",
     )
     _add_edp_curves(figure, frame)
-    _lay_out(figure, "Design space: latency vs energy (dotted: equal EDP)",
+    _lay_out(figure, titled("Design space: latency vs energy (dotted: equal EDP)", subtitle),
              "network latency (cycles)", "network energy (J)",
              legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1,
                      "xanchor": "right"})  # fmt: skip

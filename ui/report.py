@@ -104,12 +104,12 @@ def run_sections(
         ("Energy breakdown", charts.energy_breakdown(energy, subtitle=subtitle)),
     ]
     if frame["sim_latency_cycles"].notna().any():
-        sections.append(("Model fidelity", charts.predicted_vs_simulated(frame)))
+        sections.append(("Model fidelity", charts.predicted_vs_simulated(frame, subtitle)))
     if context is not None:
         sections.append(("Bound cards", _bound_table(context.hardware, result)))
         roofline = explain.roofline_frame(context.hardware, result)
         bandwidth = context.hardware.dram.read_bw_bits_per_cycle
-        sections.append(("Roofline", charts.roofline(roofline, bandwidth)))
+        sections.append(("Roofline", charts.roofline(roofline, bandwidth, subtitle)))
     for layer_result in result.layer_results:
         if layer_result.mapping is not None and not layer_result.reused_from:
             nest = frames.loop_nest_frame(layer_result.mapping)
@@ -119,10 +119,13 @@ def run_sections(
     return sections
 
 
-def sweep_sections(points: pd.DataFrame, axes: list[str], front: list[str]) -> list:
+def sweep_sections(
+    points: pd.DataFrame, axes: list[str], front: list[str], subtitle: str = ""
+) -> list:
     """(heading, figure or table) sections of one sweep: `points` is the Design space page's
-    frame (`SweepResult.points_frame()` with `pareto` over the figures `front`)."""
-    scatter = charts.sweep_scatter(points, "area_mm2", axes, front)
+    frame (`SweepResult.points_frame()` with `pareto` over the figures `front`); `subtitle`
+    names the design it started from and the workload."""
+    scatter = charts.sweep_scatter(points, "area_mm2", axes, front, subtitle)
     return [("Design space", scatter), ("Sweep points", points)]
 
 

@@ -173,23 +173,28 @@ def gap_note(table: pd.DataFrame) -> None:
         )
 
 
-def layer_details(hardware: Hardware, result: NetworkResult, name: str, key: str) -> None:
-    """One layer: bound card, MACs/cycle against its ceilings, loop nest, energy."""
+def layer_details(
+    hardware: Hardware, result: NetworkResult, name: str, key: str, subtitle: str = ""
+) -> None:
+    """One layer: bound card, MACs/cycle against its ceilings, loop nest, energy (each figure
+    under `subtitle`, the design and workload)."""
     chosen = next(r for r in result.layer_results if r.layer.name == name)
     if chosen.cost is None:
         st.warning(f"{escape_markdown(name)} has no mapping: {escape_markdown(chosen.reason)}")
         return
     bound_card(explain.bound_card(hardware, chosen))
     left, right = st.columns(2)
-    left.plotly_chart(charts.loop_nest(chosen.mapping, f"Loop nest of {name}"), key=f"{key}_nest")
+    left.plotly_chart(
+        charts.loop_nest(chosen.mapping, f"Loop nest of {name}", subtitle), key=f"{key}_nest"
+    )
     left.caption(
         "Double-buffered: " + (", ".join(frames.double_buffered_labels(chosen.mapping)) or "none")
     )
     memory_levels(hardware, chosen, f"{key}_levels")
     ceilings = explain.roofline_frame(hardware, result)
-    right.plotly_chart(charts.layer_ceilings(ceilings, name), key=f"{key}_ceilings")
+    right.plotly_chart(charts.layer_ceilings(ceilings, name, subtitle), key=f"{key}_ceilings")
     right.plotly_chart(
-        charts.energy_breakdown(frames.energy_frame(result, name), f"Energy of {name}"),
+        charts.energy_breakdown(frames.energy_frame(result, name), f"Energy of {name}", subtitle),
         key=f"{key}_energy",
     )
 
