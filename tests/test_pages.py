@@ -261,7 +261,8 @@ def test_compare_hardware_a_vs_b() -> None:
     assert len(at.get("plotly_chart")) == 3  # normalized bars, loop nests A and B
     totals, diff = at.dataframe[0].value, at.dataframe[1].value
     assert not diff["differs"].any()  # same hardware, same WS rule: identical loop nests
-    assert set(totals["figure"]) == {"latency", "energy", "edp", "area", "pJ/MAC"}
+    assert set(totals["figure"]) == {"latency", "energy", "edp", "area", "pJ/MAC", "TOPS/W",
+                                     "ops/cycle/mm²"}  # fmt: skip
     assert (totals["B / A"] == "1×").all()
     assert at.get("plotly_chart")[0].proto.spec  # the ratio chart, on a log axis:
     assert '"type":"log"' in at.get("plotly_chart")[0].proto.spec.replace(" ", "")

@@ -227,3 +227,14 @@ def test_layer_names_in_charts_are_text_and_energy_axis_names_its_unit(tiny_run)
         assert any("&lt;" in x for x in categories)  # drawn as its characters
     energy = charts.energy_breakdown(frames.energy_frame(result))
     assert energy.layout.yaxis.title.text == "energy (J)"  # the bars are in joules
+
+
+def test_compare_totals_carry_clock_free_efficiencies(tiny_run) -> None:
+    _, result = tiny_run
+    totals = frames.compare_frame([("A", result), ("B", result)])
+    totals = totals[totals["layer"] == "network total"].set_index(["metric", "run"])["value"]
+    summary = result.summary()
+    assert totals[("TOPS/W", "A")] == pytest.approx(2 * result.macs / summary["energy_pj"])
+    assert totals[("ops/cycle/mm²", "B")] == pytest.approx(
+        2 * result.macs / summary["latency_cycles"] / summary["area_mm2"]
+    )

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from miredo_core import DIMS, OPERANDS, Dim, Level, Mapping, Network, NetworkResult, pareto_mask
+from ui.explain import OPS_PER_MAC
 from ui.text import prefix, si_prefix_exponent
 
 #: The frame column each objective minimizes.
@@ -205,12 +206,19 @@ def loop_nest_diff(mappings: Sequence[tuple[str, Mapping | None]]) -> pd.DataFra
 
 
 #: Network-total figures of Compare beside the three objectives (all lower is better).
-TOTAL_METRICS = {**OBJECTIVE_COLUMNS, "area": "area_mm2", "pJ/MAC": "pj_per_mac"}
+TOTAL_METRICS = {**OBJECTIVE_COLUMNS, "area": "area_mm2", "pJ/MAC": "pj_per_mac",
+                 "TOPS/W": "tops_per_w", "ops/cycle/mm²": "ops_per_cycle_mm2"}  # fmt: skip
 
 
 def _network_figures(result: NetworkResult) -> dict[str, float]:
+    """Totals with the clock-free efficiencies: energy per MAC, TOPS/W (ops per pJ) and ops
+    per cycle per mm² (TOPS/mm² at 1 THz; times the clock in THz at any other)."""
     figures = totals(result)
-    figures["pj_per_mac"] = figures["energy_pj"] / result.macs if result.macs else math.nan
+    ops = OPS_PER_MAC * result.macs
+    energy, latency, area = figures["energy_pj"], figures["latency_cycles"], figures["area_mm2"]
+    figures["pj_per_mac"] = energy / result.macs if result.macs else math.nan
+    figures["tops_per_w"] = ops / energy if energy > 0 else math.nan
+    figures["ops_per_cycle_mm2"] = ops / latency / area if latency > 0 and area > 0 else math.nan
     return figures
 
 

@@ -234,6 +234,7 @@ def memory_levels(hardware: Hardware, result, key: str) -> None:
 TOTAL_FORMATS = {
     "latency": format_cycles, "energy": format_energy, "edp": format_edp, "area": format_area,
     "pJ/MAC": lambda value: format_si(value * 1e-12, "J"),
+    "TOPS/W": lambda value: f"{value:.3g}", "ops/cycle/mm²": lambda value: f"{value:.3g}",
 }  # fmt: skip
 
 
@@ -250,3 +251,7 @@ def compare_totals(comparison: pd.DataFrame) -> None:
         rows.append(row)
     table = pd.DataFrame(rows)
     st.dataframe(table, hide_index=True, width="stretch", height=frames.table_height(len(table)))
+    st.caption(
+        "A ratio below 1 is better for latency, energy, EDP, area and pJ/MAC; above 1 for TOPS/W "
+        "and ops/cycle/mm² (TOPS/mm² at a 1 THz clock: times the clock in THz at any other)."
+    )
