@@ -180,11 +180,11 @@ def test_optimize_solves_tiny_and_draws_charts() -> None:
     assert at.selectbox(key="opt_preset").disabled
     assert "available with the MIP mapper" in [c.value for c in at.caption]
     at.button(key="run_optimize").click().run()
-    run_until_charts(at, 7)
+    run_until_charts(at, 8)
     assert not at.exception, at.exception
     assert not at.error, error_text(at)
-    # latency, energy, roofline, loop nest, layer ceilings, layer energy, fidelity
-    assert len(at.get("plotly_chart")) == 7
+    # latency, energy, roofline, loop nest, spatial unrolling, layer ceilings, layer energy, fidelity
+    assert len(at.get("plotly_chart")) == 8
     table = at.dataframe[0].value
     assert list(table["Layer"]) == [
         "conv3x3",
@@ -216,10 +216,10 @@ def test_optimize_solves_tiny_and_draws_charts() -> None:
     # Without the simulator check, the run is a new one and has no fidelity figure.
     at.checkbox(key="opt_simulate").uncheck().run()
     at.button(key="run_optimize").click().run()
-    run_until_charts(at, 6)
+    run_until_charts(at, 7)
     assert not at.exception and not at.error, error_text(at)
     charts_shown = at.get("plotly_chart")
-    assert len(charts_shown) == 6
+    assert len(charts_shown) == 7
     assert not any("Predicted vs simulated" in chart.proto.spec for chart in charts_shown)
 
 
@@ -233,7 +233,7 @@ def test_optimize_mip_with_interactive_preset() -> None:
     assert not at.selectbox(key="opt_preset").disabled
     at.selectbox(key="opt_preset").set_value("interactive")
     at.button(key="run_optimize").click().run()
-    run_until_charts(at, 7)
+    run_until_charts(at, 8)
     assert not at.exception and not at.error, error_text(at)
     table = at.dataframe[0].value
     assert table["Status"].iloc[0] in ("optimal", "best_found")
@@ -483,7 +483,7 @@ def test_optimize_caption_names_the_moved_axis_and_csv_names_the_variant() -> No
     at.switch_page("pages/3_optimize.py").run()
     at.selectbox(key="opt_mapper").set_value("ws").run()
     at.button(key="run_optimize").click().run()
-    run_until_charts(at, 7)
+    run_until_charts(at, 8)
     assert not at.exception and not at.error, error_text(at)
     hardware = next(plain(c.value) for c in at.caption if c.value.startswith("Hardware: "))
     assert "tiny[cores=3]" in hardware and "cores 2 → 3" in hardware and "#" in hardware
@@ -688,13 +688,13 @@ def test_optimize_shows_the_change_from_the_previous_design() -> None:
     at = seed_tiny(page("3_optimize.py")).run()
     at.selectbox(key="opt_mapper").set_value("ws").run()
     at.button(key="run_optimize").click().run()
-    run_until_charts(at, 7)
+    run_until_charts(at, 8)
     assert all(metric.delta in (None, "") for metric in at.metric)  # nothing to compare with
     axes = dict(at.session_state["hardware_axes"])
     axes["cores"] = 1  # as a sweep point or a slider would set it
     at.session_state["hardware_axes"] = axes
     at.run()
-    run_until_charts(at, 7)
+    run_until_charts(at, 8)
     assert not at.exception and not at.error, error_text(at)
     deltas = {metric.label: metric.delta for metric in at.metric}
     assert deltas["Network latency"].startswith("+")  # one core instead of two: slower

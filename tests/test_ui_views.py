@@ -238,3 +238,22 @@ def test_compare_totals_carry_clock_free_efficiencies(tiny_run) -> None:
     assert totals[("ops/cycle/mm²", "B")] == pytest.approx(
         2 * result.macs / summary["latency_cycles"] / summary["area_mm2"]
     )
+
+
+def test_spatial_unrolling_figure_fills_each_axis_with_its_factors(tiny_run) -> None:
+    from ui import charts
+
+    hardware, result = tiny_run
+    axes = {"cores": ("cores", hardware.cores), "rows": ("macro rows", hardware.macro.rows),
+            "columns": ("macro columns", hardware.macro.columns)}  # fmt: skip
+    for layer_result in result.layer_results:
+        figure = charts.spatial_unrolling(layer_result.mapping, hardware)
+        for axis, (name, size) in axes.items():
+            bars = [bar for bar in figure.data if bar.y[0] == f"{name} ({size})"]
+            position = 1
+            for bar in bars:  # segments follow one another, each a factor of the axis
+                assert bar.base[0] == position and bar.x[0] > 0
+                position = bar.base[0] + bar.x[0]
+            assert position == size  # the last segment (unused, if any) ends at the axis size
+            used = math.prod(f for a, _, f in layer_result.mapping.spatial if a.value == axis)
+            assert (used < size) == any(bar.name == "unused" for bar in bars)

@@ -177,6 +177,56 @@ def loop_nest(mapping: Mapping, title: str = "Loop nest", subtitle: str = "") ->
     return figure
 
 
+#: Colours of the dims in the spatial-unrolling figure.
+DIM_COLORS = {"R": "#9d755d", "S": "#bab0ac", "P": "#4c78a8", "Q": "#72b7b2", "C": "#f58518",
+              "K": "#54a24b", "G": "#b279a2", "N": "#e45756"}  # fmt: skip
+UNUSED_COLOR = "#e8e8e8"
+
+
+def spatial_unrolling(mapping: Mapping, hardware, subtitle: str = "") -> go.Figure:
+    """The spatial unrolling drawn: one bar per array axis (cores, macro rows, macro columns)
+    as long as the axis, on a log scale so that the dims' factors, which multiply, sit side by
+    side (P x2 then Q x2 fill 4 cores); the part of the axis left unused is grey."""
+    sizes = {"cores": hardware.cores, "rows": hardware.macro.rows,
+             "columns": hardware.macro.columns}  # fmt: skip
+    names = {"cores": "cores", "rows": "macro rows", "columns": "macro columns"}
+    figure = go.Figure()
+    shown: set[str] = set()
+    for axis, size in sizes.items():
+        label = f"{names[axis]} ({size})"
+        used = 1
+        for entry_axis, dim, factor in mapping.spatial:
+            if entry_axis.value != axis or factor < 2:
+                continue
+            figure.add_bar(
+                y=[label], x=[used * factor - used], base=[used], orientation="h",
+                name=dim.value, legendgroup=dim.value, showlegend=dim.value not in shown,
+                marker_color=DIM_COLORS.get(dim.value), text=[f"{dim.value}×{factor}"],
+                textposition="inside", insidetextanchor="middle",
+                hovertemplate=f"{names[axis]}: {dim.value} ×{factor}<extra></extra>",
+            )  # fmt: skip
+            shown.add(dim.value)
+            used *= factor
+        if used < size:
+            figure.add_bar(
+                y=[label], x=[size - used], base=[used], orientation="h", name="unused",
+                legendgroup="unused", showlegend="unused" not in shown, marker_color=UNUSED_COLOR,
+                hovertemplate=f"{names[axis]}: {size - used} of {size} unused<extra></extra>",
+            )  # fmt: skip
+            shown.add("unused")
+    top = max(sizes.values())
+    figure.update_xaxes(type="log", range=[0, math.log10(top)], tickvals=_powers_of_two(top))
+    figure.update_yaxes(autorange="reversed")
+    return _lay_out(
+        figure, titled("Spatial unrolling over the array", subtitle),
+        "cells of the axis (log scale: factors multiply)", barmode="overlay", height=260,
+    )  # fmt: skip
+
+
+def _powers_of_two(top: int) -> list[int]:
+    return [2**k for k in range(int(math.log2(top)) + 1)] + ([top] if top & (top - 1) else [])
+
+
 def predicted_vs_simulated(frame: pd.DataFrame, subtitle: str = "") -> go.Figure:
     """Per layer: the MIP's predicted latency (where the mapper has one), the cost model's
     (the reported figure) and the event simulator's."""

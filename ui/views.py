@@ -190,6 +190,9 @@ def layer_details(
     left.caption(
         "Double-buffered: " + (", ".join(frames.double_buffered_labels(chosen.mapping)) or "none")
     )
+    left.plotly_chart(
+        charts.spatial_unrolling(chosen.mapping, hardware, subtitle), key=f"{key}_spatial"
+    )
     memory_levels(hardware, chosen, f"{key}_levels")
     ceilings = explain.roofline_frame(hardware, result)
     right.plotly_chart(charts.layer_ceilings(ceilings, name, subtitle), key=f"{key}_ceilings")
