@@ -183,7 +183,7 @@ def test_optimize_solves_tiny_and_draws_charts() -> None:
     run_until_charts(at, 8)
     assert not at.exception, at.exception
     assert not at.error, error_text(at)
-    # latency, energy, roofline, loop nest, spatial unrolling, layer ceilings, layer energy, fidelity
+    # latency, energy, roofline, loop nest, spatial unrolling, layer ceilings and energy, fidelity
     assert len(at.get("plotly_chart")) == 8
     table = at.dataframe[0].value
     assert list(table["Layer"]) == [
