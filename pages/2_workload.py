@@ -6,7 +6,7 @@ import streamlit as st
 
 from miredo_core import ConfigError, WorkloadError
 from ui import cached, frames, state, url, views, widgets
-from ui.text import escape_markdown
+from ui.text import escape_markdown, format_si
 
 views.page(
     "Workload",
@@ -30,7 +30,7 @@ except (ConfigError, WorkloadError) as error:
 st.subheader(escape_markdown(f"{network.name} ({spec.label})"))
 columns = st.columns(3)
 columns[0].metric("Layers", len(network.layers))
-columns[1].metric("MACs", f"{network.macs:,}")
+columns[1].metric("MACs", format_si(network.macs, "MAC"), help=f"{network.macs:,} MACs")
 columns[2].metric("Distinct layer shapes", len({layer.shape_key() for layer in network.layers}))
 st.caption(
     "Each layer is a loop nest over " + "; ".join(f"{d} {t}" for d, t in widgets.DIM_HELP.items())

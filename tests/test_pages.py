@@ -141,18 +141,19 @@ def _onnx_model() -> bytes:
 def test_workload_sources() -> None:
     at = page("2_workload.py").run()
     assert not at.exception
-    assert at.dataframe[0].value["layer"].iloc[0] == "Conv_0"  # resnet18 by default
+    assert at.dataframe[0].value["Layer"].iloc[0] == "Conv_0"  # resnet18 by default
+    assert at.metric[1].value == "1.81 GMAC"  # ResNet-18's 1,814,073,344 MACs, with a prefix
     at.radio(key="wl_source").set_value("Sample workload file").run()
-    assert list(at.dataframe[0].value["layer"])[:2] == ["conv3x3", "conv1x1"]
+    assert list(at.dataframe[0].value["Layer"])[:2] == ["conv3x3", "conv1x1"]
     at.radio(key="wl_source").set_value("Upload ONNX / YAML").run()
     at.file_uploader(key="upload_workload").set_value(
         ("small.onnx", _onnx_model(), "application/octet-stream")
     )
     at.run()
     assert not at.exception and not at.error
-    assert list(at.dataframe[0].value["layer"]) == ["conv", "fc"]
+    assert list(at.dataframe[0].value["Layer"]) == ["conv", "fc"]
     skipped = at.dataframe[1].value
-    assert set(skipped["op_type"]) == {"Relu", "Reshape"}
+    assert set(skipped["Operator"]) == {"Relu", "Reshape"}
     at.file_uploader(key="upload_workload").set_value(("bad.onnx", b"not onnx", "x/y"))
     at.run()
     assert "bad.onnx" in error_text(at)
@@ -167,7 +168,7 @@ def test_workload_custom_layer() -> None:
         at.number_input(key=f"wl_layer_{name}").set_value(value)
     at.button(key="add_layer").click().run()
     assert not at.exception and not at.error
-    assert list(at.dataframe[0].value["layer"]) == ["mine"]
+    assert list(at.dataframe[0].value["Layer"]) == ["mine"]
     at.number_input(key="wl_layer_P").set_value(0)
     at.button(key="add_layer").click().run()
     assert "P must be a positive integer" in error_text(at)
@@ -577,12 +578,12 @@ def test_workload_upload_is_kept_when_leaving_its_source() -> None:
         ("small.onnx", _onnx_model(), "application/octet-stream")
     )
     at.run()
-    assert list(at.dataframe[0].value["layer"]) == ["conv", "fc"]
+    assert list(at.dataframe[0].value["Layer"]) == ["conv", "fc"]
     at.radio(key="wl_source").set_value("Built-in network").run()
-    assert at.dataframe[0].value["layer"].iloc[0] == "Conv_0"
+    assert at.dataframe[0].value["Layer"].iloc[0] == "Conv_0"
     at.radio(key="wl_source").set_value("Upload ONNX / YAML").run()
     assert not at.exception
-    assert list(at.dataframe[0].value["layer"]) == ["conv", "fc"]
+    assert list(at.dataframe[0].value["Layer"]) == ["conv", "fc"]
     assert any("earlier upload small.onnx" in t.value for t in at.text)
 
 

@@ -67,10 +67,10 @@ def layer_frame(network: Network) -> pd.DataFrame:
         names[Dim.C], names[Dim.K] = "C per group", "K per group"
     rows = []
     for layer in network.layers:
-        row = {"layer": layer.name, "kind": layer.kind}
+        row = {"Layer": layer.name, "Kind": layer.kind}
         row.update({names[dim]: layer.size(dim) for dim in DIMS})
-        row["stride"] = f"{layer.stride_h}x{layer.stride_w}"
-        row["macs"] = layer.macs
+        row["Stride"] = f"{layer.stride_h}x{layer.stride_w}"
+        row["MACs"] = layer.macs
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -78,7 +78,7 @@ def layer_frame(network: Network) -> pd.DataFrame:
 def skipped_frame(network: Network) -> pd.DataFrame:
     return pd.DataFrame(
         [(node.name, node.op_type, node.reason) for node in network.skipped],
-        columns=["node", "op_type", "reason"],
+        columns=["Node", "Operator", "Reason"],
     )
 
 
