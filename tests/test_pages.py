@@ -117,6 +117,23 @@ def test_hardware_sample_switch_and_yaml_edit() -> None:
     assert not at.error and not at.exception
 
 
+def test_hardware_upload_replaces_the_design_and_bad_uploads_are_messages() -> None:
+    at = page("1_hardware.py").run()
+    text = TINY_HARDWARE.read_text(encoding="utf-8").replace("cores: 2", "cores: 3")
+    at.file_uploader(key="upload_hardware").set_value(("mine.yaml", text.encode(), "text/yaml"))
+    at.run()
+    assert not at.exception and not at.error, error_text(at)
+    assert at.slider(key="hw_cores").value == 3
+    assert any("from upload mine.yaml" in plain(c.value) for c in at.caption)
+    assert at.text_area(key="hw_yaml").value == text  # the editor shows the file as uploaded
+    at.file_uploader(key="upload_hardware").set_value(("![x](y).yaml", b"\xff\xfe", "text/yaml"))
+    at.run()
+    assert not at.exception
+    assert any("![x](y).yaml is not UTF-8 text" in plain(w.value) for w in at.warning)
+    assert not any("![" in w.value for w in at.warning)  # the name is shown as text
+    assert at.slider(key="hw_cores").value == 3  # the design before it is kept
+
+
 def _onnx_model() -> bytes:
     """Conv -> Relu -> Gemm, built in code: two layers to map and one skipped operator."""
     conv_weight = helper.make_tensor("w", TensorProto.FLOAT, [8, 3, 3, 3], [0.0] * 216)
