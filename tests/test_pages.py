@@ -307,6 +307,21 @@ def test_design_space_sweep_draws_pareto_scatter_and_opens_a_point() -> None:
     assert at.title[0].value == "Optimize"
     assert at.session_state["hardware_axes"]["cores"] == 1
     assert at.session_state["hardware_axes"]["ping_pong"] is True
+    # One design everywhere: the point's hash on the Optimize caption and the served result's
+    # figures, and the Hardware page's inputs and YAML.
+    digest = points["Hardware hash"].iloc[1]
+    caption = next(plain(c.value) for c in at.caption if c.value.startswith("Hardware: "))
+    assert caption.endswith(f"#{digest}") and "tiny[cores=1,ping_pong=on]" in caption
+    at.switch_page("pages/3_optimize.py")  # AppTest reruns the page it was last sent to
+    at.selectbox(key="opt_mapper").set_value("ws").run()
+    run_until_charts(at, 8)
+    assert not at.exception and not at.error, error_text(at)
+    assert len(at.get("plotly_chart")) == 8, [c.proto.id for c in at.get("plotly_chart")]
+    assert all(f"#{digest}" in chart.proto.spec for chart in at.get("plotly_chart"))
+    at.switch_page("pages/1_hardware.py").run()
+    assert at.slider(key="hw_cores").value == 1 and at.toggle(key="hw_ping_pong").value is True
+    edited = parse_hardware(at.text_area(key="hw_yaml").value)
+    assert edited.cores == 1 and edited.macro.ping_pong
 
 
 def test_design_space_bad_values_are_messages() -> None:
