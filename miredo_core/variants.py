@@ -71,12 +71,16 @@ def _format(value: Any) -> str:
 
 def variant_name(name: str, key: str, value: Any) -> str:
     """`name` with `key=value` recorded in its trailing tag list, so a variant says what
-    changed; setting a key again replaces its old value instead of stacking tags."""
+    changed; setting a key again replaces its old value instead of stacking tags. The tags of
+    the variant axes are listed in `AXES` order (other keys after them, as they came), so the
+    same changes give the same name in whatever order they were applied."""
     match = _TAGS.match(name)
     base, tags = (match["base"], match["tags"].split(",")) if match else (name, [])
     pairs = dict(tag.split("=", 1) for tag in tags)
     pairs[key] = _format(value)
-    return f"{base}[{','.join(f'{k}={v}' for k, v in pairs.items())}]"
+    rank = {axis: index for index, axis in enumerate(AXES)}
+    ordered = sorted(pairs.items(), key=lambda item: rank.get(item[0], len(rank)))
+    return f"{base}[{','.join(f'{k}={v}' for k, v in ordered)}]"
 
 
 def _rename(hw: Hardware, key: str, value: Any) -> Hardware:
@@ -286,12 +290,13 @@ def apply_variant(hw: Hardware, axis: str, value: Any) -> Hardware:
 
 
 def apply_variants(hw: Hardware, values: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Hardware:
-    """`hw` with every (axis, value) applied in order, leaving out the axes `hw` already has at
-    that value (`read_axes`): a design point equal to its base is the base itself, name
-    included, as the dashboard names the designs it shows."""
-    pairs = values.items() if isinstance(values, Mapping) else values
-    current = read_axes(hw)
-    for axis, value in pairs:
-        if axis not in current or current[axis] != value:
-            hw = apply_variant(hw, axis, value)
+    """`hw` with every (axis, value) applied in order (each checked by `apply_variant`; of an
+    axis given twice, the last value), keeping the design as it is where a value changes
+    nothing but the name: a design point equal to its base is the base itself, name included,
+    as the dashboard names the designs it shows."""
+    pairs = dict(values.items() if isinstance(values, Mapping) else values)
+    for axis, value in pairs.items():
+        changed = apply_variant(hw, axis, value)
+        if replace(changed, name=hw.name) != hw:
+            hw = changed
     return hw

@@ -61,12 +61,12 @@ with left:
     front = widgets.pareto_columns_input()
 state.default("sweep_color", "area_mm2")
 color = right.selectbox("Colour by", ["area_mm2", *names], key="sweep_color")
-points = frames.mark_pareto(outcome.points, front)
+points = frames.mark_pareto(state.name_points(outcome.points, names), front)
 state.remember(
     state.LAST_SWEEP,
     {"points": points, "axes": names, "front": front, "design": design, "request": request},
 )
-subtitle = f"around {design.label}, {request.workload.label}"
+subtitle = state.sweep_subtitle(design, request)
 figure = charts.sweep_scatter(points, color, names, front, subtitle)
 event = st.plotly_chart(figure, key="chart_sweep", on_select="rerun", selection_mode="points")
 selected = [p["customdata"] for p in event.selection.points if "customdata" in p]

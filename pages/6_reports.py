@@ -57,19 +57,16 @@ if sweep is not None:
     points = sweep["points"]
     st.subheader(f"Sweep: {len(points)} design points")
     sweep_design, sweep_request = sweep.get("design"), sweep.get("request")
-    if sweep_design is not None:
-        views.identity("Sweeping around", sweep_design.label)
-    identity, tag = {}, ""
+    identity, tag, subtitle = {}, "", ""
     if sweep_design is not None and sweep_request is not None:
+        views.identity("Sweeping around", sweep_design.label)
         identity = state.sweep_identity_columns(sweep_design, sweep_request)
         tag = f"_{sweep_design.hash}"
+        subtitle = state.sweep_subtitle(sweep_design, sweep_request)
     st.download_button(
         "Sweep points (CSV)", data=points.assign(**identity).to_csv(index=False),
         file_name=f"sweep{tag}.csv", mime="text/csv", key="download_sweep", on_click="ignore",
     )  # fmt: skip
-    subtitle = ""
-    if sweep_design is not None and sweep_request is not None:
-        subtitle = f"around {sweep_design.label}, {sweep_request.workload.label}"
     sections += report.sweep_sections(points, sweep["axes"], sweep["front"], subtitle)
 
 st.subheader("HTML report")

@@ -324,6 +324,36 @@ def test_design_space_sweep_draws_pareto_scatter_and_opens_a_point() -> None:
     assert edited.cores == 1 and edited.macro.ping_pong
 
 
+def _sweep_around_a_moved_design() -> AppTest:
+    """Axes picked out of alphabetical order, around the tiny design with its cores moved."""
+    at = seed_tiny(AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT))
+    at.session_state["hardware_axes"] = {**at.session_state["hardware_axes"], "cores": 3}
+    at.session_state["sweep_axes"] = ["ping_pong", "cores"]
+    at.session_state["sweep_values_ping_pong"] = "off, on"
+    at.session_state["sweep_values_cores"] = "1, 2"
+    at.session_state["sweep_mapper"] = "ws"
+    at.switch_page("pages/5_design_space.py").run()
+    at.button(key="run_sweep").click().run()
+    run_until_charts(at, 1)
+    assert not at.exception and not at.error, error_text(at)
+    return at
+
+
+@pytest.mark.parametrize("index", [0, 3])
+def test_sweep_points_are_named_as_optimize_names_them(index: int) -> None:
+    """Each point's name and hash are those of the design it opens; the point back at the
+    sample's values is the sample itself."""
+    at = _sweep_around_a_moved_design()
+    points = at.dataframe[0].value
+    assert list(points["Hardware"]) == [
+        "tiny[cores=1]", "tiny", "tiny[cores=1,ping_pong=on]", "tiny[ping_pong=on]"
+    ]  # fmt: skip
+    at.selectbox(key="sweep_point").set_value(index)
+    at.button(key="open_point").click().run()
+    caption = next(plain(c.value) for c in at.caption if c.value.startswith("Hardware: "))
+    assert caption.endswith(f"#{points['Hardware hash'].iloc[index]}"), caption
+
+
 def test_design_space_bad_values_are_messages() -> None:
     at = seed_tiny(page("5_design_space.py"))
     at.session_state["sweep_axes"] = ["cores"]

@@ -147,6 +147,15 @@ def test_applying_values_a_design_already_has_leaves_it_as_it_is() -> None:
     assert moved == apply_variant(DEFAULT, "gb_kib", 512)
     with pytest.raises(ValueError, match="unknown variant axis"):
         apply_variants(DEFAULT, {"warp_drive": 1})
+    with pytest.raises(ValueError, match="positive integer"):
+        apply_variants(DEFAULT, {"cores": 8.0})  # checked even where it would change nothing
+    assert apply_variants(DEFAULT, [("cores", 4), ("cores", 8)]) is DEFAULT  # the last wins
+
+
+def test_the_same_changes_give_the_same_name_in_any_order() -> None:
+    one = apply_variants(DEFAULT, [("ping_pong", True), ("cores", 4), ("gb_kib", 128)])
+    other = apply_variants(DEFAULT, [("gb_kib", 128), ("cores", 4), ("ping_pong", True)])
+    assert one == other and one.name == "default_8core[cores=4,ping_pong=on,gb_kib=128]"
 
 
 @pytest.mark.parametrize(

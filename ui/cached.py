@@ -44,6 +44,7 @@ from miredo_core import (
     canonical_hardware,
     dump_hardware,
     dump_workload,
+    hardware_key,
     import_onnx,
     load_hardware,
     map_layer,
@@ -88,6 +89,14 @@ def hardware_variant_text(base_text: str, axes: tuple[tuple[str, Any], ...]) -> 
     base = hardware_from_text(base_text)
     hardware = apply_variants(base, axes)
     return base_text if hardware is base else dump_hardware(hardware)
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def variant_name_and_key(base_text: str, axes: tuple[tuple[str, Any], ...]) -> tuple[str, str]:
+    """The name and `hardware_key` of `hardware_variant_text(base_text, axes)` (kept for many
+    designs: a sweep table names every point at each rerun)."""
+    text = canonical_hardware_text(hardware_variant_text(base_text, axes))
+    return hardware_from_text(text).name, hardware_key(text)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -62,7 +62,7 @@ class BoundCard:
     candidate_floor: float
     floor_binding: str
     """The largest latency floor of the best unrolling (`binding_floor`): what sets the floor
-    of a latency (and the latency factor of an EDP) bound."""
+    of a latency bound and the latency factor of an EDP one ("" for energy)."""
     bound_kind: str
     """"none" (a baseline claims nothing), "candidate floor", "above the floor" or "optimal"."""
     explanation: str
@@ -77,7 +77,8 @@ def bound_card(hardware: Hardware, result: LayerResult) -> BoundCard:
     bound = float(result.search.lower_bound)
     gap = float(result.search.gap)
     compute, dram, floor = layer_floors(hardware, result.layer, objective)
-    binding, _ = binding_floor(hardware, result.layer, objective)
+    # An energy floor is a sum of energies: no latency floor sets it.
+    binding = "" if objective == "energy" else binding_floor(hardware, result.layer, objective)[0]
     which = _floor_parts(objective, binding)
     if math.isnan(bound):
         kind = "none"

@@ -205,7 +205,8 @@ def loop_nest_diff(mappings: Sequence[tuple[str, Mapping | None]]) -> pd.DataFra
     return pd.DataFrame(rows, columns=columns)
 
 
-#: Network-total figures of Compare beside the three objectives (all lower is better).
+#: Network-total figures of Compare beside the three objectives (lower is better, except for
+#: TOPS/W and ops/cycle/mm²).
 TOTAL_METRICS = {**OBJECTIVE_COLUMNS, "area": "area_mm2", "pJ/MAC": "pj_per_mac",
                  "TOPS/W": "tops_per_w", "ops/cycle/mm²": "ops_per_cycle_mm2"}  # fmt: skip
 
@@ -224,8 +225,8 @@ def _network_figures(result: NetworkResult) -> dict[str, float]:
 
 def compare_frame(runs: Sequence[tuple[str, NetworkResult]]) -> pd.DataFrame:
     """Per layer and for the whole network (label "network total"): each run's latency, energy
-    and EDP (network total also area and pJ/MAC), absolute and as a ratio to the first run
-    (long form: layer, metric, run, value, ratio)."""
+    and EDP (network total also area, pJ/MAC, TOPS/W and ops/cycle/mm²), absolute and as a
+    ratio to the first run (long form: layer, metric, run, value, ratio)."""
     reference_label, reference = runs[0]
     base = reference.to_frame().set_index("layer")
     rows = []

@@ -9,10 +9,12 @@ Streamlit drops the state of widgets that a run does not draw (another page's wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from miredo_core import ConfigError, Hardware, apply_variant, dump_hardware, hardware_key
@@ -189,6 +191,27 @@ def current_design() -> Design:
     return Design(text, cached.hardware_from_text(text), state[BASE_LABEL], changes)
 
 
+def name_points(points: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """A sweep's points with the `hardware` name and `hardware_hash` of the design each opens
+    in Optimize (`open_design_point`: the session's base text with its stored axes, the point's
+    values in their place), which is how every other page names it: a sweep around a moved
+    design that comes back to the sample's value is the sample, whatever the sweep called it."""
+    named = points.copy()
+    base, stored = st.session_state[BASE_TEXT], axes()
+    labels = []
+    for _, row in points.iterrows():
+        moved = {**stored, **{name: _native(row[name]) for name in names}}
+        labels.append(cached.variant_name_and_key(base, tuple(sorted(moved.items()))))
+    named["hardware"] = [name for name, _ in labels]
+    named["hardware_hash"] = [key for _, key in labels]
+    return named
+
+
+def _native(value: Any) -> Any:
+    """A frame cell as the plain Python value the axes hold (numpy scalars unwrapped)."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def download_yaml(design: Design) -> str:
     """The YAML a user downloads: the base text itself (comments and all) when no axis moved;
     otherwise the base file's leading comments, a line naming the variant, and the variant
@@ -271,7 +294,7 @@ def run_request(settings: dict, simulate: bool, hardware_text: str | None = None
     )
 
 
-def identity_columns(design: Design, request: RunRequest) -> dict[str, str]:
+def identity_columns(design: Design, request: RunRequest | SweepRequest) -> dict[str, str]:
     """The columns every exported row carries, so a file names its design and settings."""
     options = dict(request.options)
     return {
@@ -286,16 +309,19 @@ def identity_columns(design: Design, request: RunRequest) -> dict[str, str]:
 def sweep_identity_columns(design: Design, request: SweepRequest) -> dict[str, str]:
     """The columns every exported sweep row carries besides its own point's `hardware` and
     `hardware_hash`: the design the sweep started from, the workload and the settings."""
-    options = dict(request.options)
+    identity = identity_columns(design, request)
     return {
-        "base_hardware_variant": design.label,
-        "base_hardware_hash": design.hash,
-        "workload": request.workload.label,
+        "base_hardware_variant": identity.pop("hardware_variant"),
+        "base_hardware_hash": identity.pop("hardware_hash"),
         "mapper": request.mapper,
         "objective": request.objective,
-        "preset": options.get("preset", ""),
-        "solver": options.get("solver", ""),
+        **identity,
     }
+
+
+def sweep_subtitle(design: Design, request: SweepRequest) -> str:
+    """What a sweep's figures name under their titles: its base design and workload."""
+    return f"around {design.label}, {request.workload.label}"
 
 
 def baseline_request(request: RunRequest) -> RunRequest:
@@ -305,9 +331,7 @@ def baseline_request(request: RunRequest) -> RunRequest:
 
 def open_design_point(point: dict[str, Any]) -> None:
     """Set the hardware form to a sweep point and ask the Optimize page to run it."""
-    point = {
-        axis: value.item() if hasattr(value, "item") else value for axis, value in point.items()
-    }
+    point = {axis: _native(value) for axis, value in point.items()}
     stored = axes()
     stored.update(point)
     st.session_state[AXES] = stored

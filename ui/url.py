@@ -145,7 +145,8 @@ def current_params() -> dict[str, str]:
     params = {name: session[key] for name, (key, _) in SETTINGS.items() if key in session}
     params.update({name: _url_text(bool(session[key])) for name, key in TOGGLES.items()
                    if key in session})  # fmt: skip
-    params.update({name: _url_text(float(session[key])) for name, (key, _) in NUMBERS.items()
+    # Numbers keep every digit the user typed (15 significant digits round-trip a float).
+    params.update({name: f"{float(session[key]):.15g}" for name, (key, _) in NUMBERS.items()
                    if key in session})  # fmt: skip
     label = str(session.get(state.BASE_LABEL, ""))
     if label.startswith(SAMPLE_PREFIX):

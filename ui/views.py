@@ -151,11 +151,15 @@ def bound_card(card: BoundCard) -> None:
         columns[3].metric("Candidate floor", formatter(card.candidate_floor))
         st.write(card.explanation)
         part = card.largest_latency_part.replace("_cycles", "").replace("_", " ")
+        binding = (
+            f"; the best unrolling's latency floor is set by {card.floor_binding}"
+            if card.floor_binding
+            else ""
+        )
         st.caption(
             f"Compute floor {format_cycles(card.compute_floor_cycles)}, DRAM floor "
-            f"{format_cycles(card.dram_floor_cycles)}; the best unrolling's latency floor is set "
-            f"by {card.floor_binding or '—'}. Largest part of this mapping's latency: "
-            f"{part} ({format_percent(card.largest_latency_share)})."
+            f"{format_cycles(card.dram_floor_cycles)}{binding}. Largest part of this mapping's "
+            f"latency: {part} ({format_percent(card.largest_latency_share)})."
             if part
             else "No mapping."
         )

@@ -440,10 +440,34 @@ _INTERFACE_TRAFFIC = {Operand.I: "input register", Operand.W: "macro weight-writ
                       Operand.O: "output register"}  # fmt: skip
 
 
-def _latency_terms(hw, layer, spatial, remaining, passes, faces, premise) -> dict[str, float]:
-    """The candidate's latency floors by name (module docstring); the bound is their maximum.
-    Each is a proven floor by itself: "compute + X" adds to t_MAC x passes the serial
-    transfers X that cannot overlap compute."""
+#: Share of a reload floor that the weight writes must add before they are named in it.
+WEIGHT_SHARE_NAMED = 0.01
+
+
+def _remaining(layer: Layer, spatial) -> dict[Dim, int]:
+    """tu: what the spatial unrolling leaves of every dim to the loops."""
+    remaining = dict(layer.dims)
+    for _, dim, factor in spatial:
+        remaining[dim] //= factor
+    return remaining
+
+
+def _setup(hw: Hardware, layer: Layer, spatial, remaining: dict) -> tuple[dict, int, dict, bool]:
+    """(temporal remainders, passes, interfaces, the premise of the transition floor and of
+    the register-traffic energy) of a spatial unrolling."""
+    faces = {op: _interface(hw, layer, spatial, remaining, op) for op in OPERANDS}
+    premise = all(_holds_no_relevant_loop(hw, layer, spatial, remaining, op)
+                  for op in (Operand.I, Operand.O))  # fmt: skip
+    return remaining, math.prod(remaining.values()), faces, premise
+
+
+def _latency_terms(hw, layer, spatial, setup, named: bool = False) -> dict[str, float]:
+    """The candidate's latency floors (module docstring); the bound is their maximum. Each is
+    a proven floor by itself: "compute + X" adds to t_MAC x passes the serial transfers X that
+    cannot overlap compute. `named`: the reload floor's name also says whether a
+    single-buffered macro's weight writes add at least WEIGHT_SHARE_NAMED of it (a second
+    evaluation of that floor, which the bound itself does not need)."""
+    remaining, passes, faces, premise = setup
     t_mac = hw.macro.pass_cycles(layer.input_bits)
     compute = float(t_mac * passes)
     terms = {"compute": compute}
@@ -454,11 +478,12 @@ def _latency_terms(hw, layer, spatial, remaining, passes, faces, premise) -> dic
     if premise:
         transitions = _transition_floor(hw, layer, spatial, remaining, passes, faces)
         name = "compute + register reloads between passes"
-        if faces[Operand.W].serial and transitions > 0:
+        if named and faces[Operand.W].serial and transitions > 0:
             # The same floor for a macro that could be double-buffered (no weight term, which
-            # only adds): higher with the real macro means its weight writes raise the floor.
+            # only adds): the difference is what the real macro's weight writes add.
             overlapped = {**faces, Operand.W: replace(faces[Operand.W], serial=False)}
-            if transitions > _transition_floor(hw, layer, spatial, remaining, passes, overlapped):
+            without = _transition_floor(hw, layer, spatial, remaining, passes, overlapped)
+            if transitions - without >= WEIGHT_SHARE_NAMED * (compute + transitions):
                 name += " and weight writes into the macro"
         terms[name] = compute + transitions
     op = max(OPERANDS, key=lambda o: faces[o].volume_cycles)
@@ -473,14 +498,8 @@ def latency_floor_terms(
 ) -> dict[str, float]:
     """The named floors whose largest is the latency bound of `candidate(hw, layer, spatial)`
     (what binds a layer's bound, in words an architect reads)."""
-    remaining = dict(layer.dims)
-    for _, dim, factor in spatial:
-        remaining[dim] //= factor
-    faces = {op: _interface(hw, layer, spatial, remaining, op) for op in OPERANDS}
-    premise = all(_holds_no_relevant_loop(hw, layer, spatial, remaining, op)
-                  for op in (Operand.I, Operand.O))  # fmt: skip
-    return _latency_terms(hw, layer, spatial, remaining, math.prod(remaining.values()), faces,
-                          premise)  # fmt: skip
+    setup = _setup(hw, layer, spatial, _remaining(layer, spatial))
+    return _latency_terms(hw, layer, spatial, setup, named=True)
 
 
 def candidate(
@@ -492,9 +511,7 @@ def candidate(
     floors), energy >= MAC + DRAM floor energy + leakage over that latency, EDP >= their
     product): each is a term of the full bound's maximum or sum (whose other terms are
     non-negative), so it never exceeds the full bound."""
-    remaining = dict(layer.dims)
-    for _, dim, factor in spatial:
-        remaining[dim] //= factor
+    remaining = _remaining(layer, spatial)
     passes = math.prod(remaining.values())
     t_mac = hw.macro.pass_cycles(layer.input_bits)
     cores = math.prod(f for a, _, f in spatial if a is Axis.CORES)
@@ -502,12 +519,9 @@ def candidate(
     if quick:
         latency = max(t_mac * passes, *dram_floor_cycles(hw, layer).values())
     else:
-        faces = {op: _interface(hw, layer, spatial, remaining, op) for op in OPERANDS}
-        # The premise of the transition floor and of the register-traffic energy.
-        premise = all(_holds_no_relevant_loop(hw, layer, spatial, remaining, op)
-                      for op in (Operand.I, Operand.O))  # fmt: skip
-        terms = _latency_terms(hw, layer, spatial, remaining, passes, faces, premise)
-        latency = max(terms.values())
+        setup = _setup(hw, layer, spatial, remaining)
+        _, _, faces, premise = setup
+        latency = max(_latency_terms(hw, layer, spatial, setup).values())
         registers = (
             _register_traffic_floor(hw, layer, spatial, remaining, passes) if premise else 0.0
         )
