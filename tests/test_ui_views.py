@@ -109,6 +109,8 @@ def test_bound_card_of_a_baseline_and_of_a_certified_layer(tiny_run) -> None:
     assert "measured against the candidate floor" in explained.explanation
     binding, _ = binding_floor(hardware, floor_bound.layer, floor_bound.objective)
     assert explained.floor_binding == binding and binding in explained.explanation
+    energy = explain.bound_card(hardware, dataclasses.replace(floor_bound, objective="energy"))
+    assert energy.floor_binding == ""  # an energy floor is a sum of energies, no latency floor
 
 
 def test_efficiency_figures(tiny_run) -> None:
