@@ -441,3 +441,69 @@ def test_the_dominance_store_keeps_exactly_the_undominated_vectors_of_each_key()
                 got = []
             assert got == sorted(rows)
     assert stored == limit  # the store filled up, so its cap was exercised too
+
+
+def _scripted_searches(monkeypatch, hw, layer, objective, start, worst, need, bound):
+    """Replace the tile-chain search by a script: a candidate's search completes when its node
+    limit reaches `need(cand)`, and otherwise stops at the limit with `bound(cand, limit)`.
+    Returns the (spatial, limit) of every search run, and the candidates due, in visiting order."""
+    calls = []
+
+    def search(hw, layer, cand, objective, upper, tolerance, node_limit, stop=None):
+        calls.append((cand.spatial, node_limit))
+        done = node_limit >= need(cand)
+        return certify.CertifyResult(
+            complete=done, lower_bound=upper if done else bound(cand, node_limit),
+            best_value=upper, nodes=int(min(node_limit, need(cand))),
+        )  # fmt: skip
+
+    monkeypatch.setattr(certify, "certify_candidate", search)
+    ordered = sorted(spatial_candidates(hw, layer),
+                     key=lambda c: (c.spatial != worst.spatial, c.bound(objective)))  # fmt: skip
+    return calls, [c for c in ordered if c.bound(objective) < start]
+
+
+def test_budget_the_waves_leave_goes_to_the_candidates_still_open(monkeypatch):
+    hw, layer = hardware("tiny"), tiny_layer("conv3x3")
+    worst = random_mapping(hw, layer, random.Random(1))
+    start = objective_value(evaluate(hw, layer, worst), "latency")
+    budget = 1_000_000
+    calls, due = _scripted_searches(
+        monkeypatch, hw, layer, "latency", start, worst,
+        need=lambda cand: 400_000 if cand.spatial == hard else 1_000,
+        bound=lambda cand, limit: cand.bound("latency"),
+    )  # fmt: skip
+    hard = due[0].spatial  # in the first wave, whose share (a quarter) is too small for it
+    assert len(due) >= certify.WAVE + 2
+    certificate = certify_layer(hw, layer, "latency", worst, start, 0.0, node_budget=budget)
+    limits = [limit for spatial, limit in calls if spatial == hard]
+    assert limits[0] == budget / certify.WAVE and limits[1] >= 400_000  # searched again
+    assert certificate.complete and certificate.lower_bound == start
+    assert certificate.nodes <= budget
+    calls.clear()
+    monkeypatch.setattr(certify, "RETRY_GROWTH", math.inf)  # no second pass: it stays open
+    without = certify_layer(hw, layer, "latency", worst, start, 0.0, node_budget=budget)
+    assert not without.complete and without.candidates_open == 1
+    assert without.lower_bound == pytest.approx(due[0].bound("latency"))
+
+
+def test_a_candidate_searched_again_keeps_the_larger_of_its_bounds(monkeypatch):
+    """The second search of a candidate proves a smaller bound than its first (its incumbent,
+    say, was lower): the layer's bound is the first search's, both being proven."""
+    hw, layer = hardware("tiny"), tiny_layer("conv3x3")
+    worst = random_mapping(hw, layer, random.Random(1))
+    start = objective_value(evaluate(hw, layer, worst), "latency")
+    budget = 1_000_000
+
+    def halfway(cand) -> float:
+        return cand.bound("latency") + 0.5 * (start - cand.bound("latency"))
+
+    calls, due = _scripted_searches(
+        monkeypatch, hw, layer, "latency", start, worst,
+        need=lambda cand: 10 * budget if cand.spatial == due[0].spatial else 1_000,
+        bound=lambda cand, limit: halfway(cand) if limit < budget / 2 else cand.bound("latency"),
+    )  # fmt: skip
+    certificate = certify_layer(hw, layer, "latency", worst, start, 0.0, node_budget=budget)
+    assert sum(spatial == due[0].spatial for spatial, _ in calls) == 2  # searched twice
+    assert not certificate.complete
+    assert certificate.lower_bound == pytest.approx(halfway(due[0]))  # the first search's

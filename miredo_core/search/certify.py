@@ -11,6 +11,15 @@ then; results are folded in candidate order. Each search is thus a function of t
 so the answer (mapping, bound, status) does not depend on how many worker processes run a wave
 or on how fast they are; workers change only the speed.
 
+Second pass. A candidate whose search ran out of its share stays open, while later waves may
+leave part of the budget unused. With budget left, the open candidates below the threshold are
+searched again from the start, lowest bound first, in waves of the most of them (at most WAVE)
+whose equal shares of what is left are each at least RETRY_GROWTH times the candidate's last
+limit. Each such search is again a function of
+the inputs. A candidate searched twice keeps the larger of its two bounds: each search proves that
+every mapping of the candidate costs at least its bound (`tilechain_search`, anytime bound), so
+every such mapping costs at least the larger one.
+
 Anytime bound (proof). At any moment, the layer's optimum is at least the smallest of
 - the incumbent's value (it is a mapping of the layer);
 - for every candidate searched, its proven (anytime) bound (`tilechain_search`);
@@ -46,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 #: Candidates searched per wave, whatever the number of workers.
 WAVE = 4
+#: The second pass searches a candidate again only with at least this many times the node
+#: limit of its last search: with no more nodes, the same search would end where it did.
+RETRY_GROWTH = 1.5
 #: Seconds between two looks at the stop signal while workers search.
 POLL_S = 0.1
 
@@ -72,37 +84,52 @@ class LayerCertificate:
 
 
 class _Tally:
-    """The incumbent and the per-candidate bounds folded so far."""
+    """The incumbent and every candidate's bound and state so far, by candidate position."""
 
     def __init__(self, mapping: Mapping, value: float, tolerance: float):
         self.best, self.upper, self.tolerance = mapping, value, tolerance
-        self.bounds: list[float] = []
-        self.certified = self.open = self.pruned = self.nodes = 0
+        self.bounds: dict[int, float] = {}
+        self.states: dict[int, str] = {}
+        """"pruned" (settled by its floor), "certified" or "open" (searched, or never)."""
+        self.limits: dict[int, float] = {}
+        """Node limit of a candidate's last search."""
+        self.nodes = 0
         self.interrupted = False
 
-    def due(self, cand: SpatialCandidate, objective: str) -> bool:
+    def count(self, state: str) -> int:
+        return sum(1 for value in self.states.values() if value == state)
+
+    def threshold(self) -> float:
+        return (1.0 - self.tolerance) * self.upper
+
+    def due(self, index: int, cand: SpatialCandidate, objective: str) -> bool:
         """False (and the candidate settled by its floor) once its floor reaches the threshold."""
-        if cand.bound(objective) >= (1.0 - self.tolerance) * self.upper:
-            self.bounds.append(cand.bound(objective))
-            self.pruned += 1
+        if cand.bound(objective) >= self.threshold():
+            self.bounds[index], self.states[index] = cand.bound(objective), "pruned"
             return False
         return True
 
-    def fold(self, cand: SpatialCandidate, objective: str, result: CertifyResult | None):
-        """One candidate's outcome (None: never searched)."""
+    def fold(self, index: int, cand: SpatialCandidate, objective: str,
+             result: CertifyResult | None, limit: float = 0.0) -> None:  # fmt: skip
+        """One search's outcome (None: never searched). A candidate searched again keeps the
+        larger of its two proven bounds (module docstring, "second pass")."""
         if result is None:
-            self.open += 1
-            self.bounds.append(cand.bound(objective))
+            self.bounds[index], self.states[index] = cand.bound(objective), "open"
             return
         self.nodes += result.nodes
         self.interrupted |= result.interrupted
         if result.mapping is not None and result.best_value < self.upper:
             self.best, self.upper = result.mapping, result.best_value
-        if result.complete:
-            self.certified += 1
-        else:
-            self.open += 1
-        self.bounds.append(result.lower_bound)
+        self.states[index] = "certified" if result.complete else "open"
+        self.bounds[index] = max(self.bounds.get(index, -math.inf), result.lower_bound)
+        self.limits[index] = limit
+
+    def blocking(self) -> list[int]:
+        """Searched candidates left open below the threshold, lowest bound first: the ones
+        that keep the certificate from closing."""
+        threshold = self.threshold()
+        low = [i for i in self.limits if self.states[i] == "open" and self.bounds[i] < threshold]
+        return sorted(low, key=lambda i: (self.bounds[i], i))
 
 
 def certify_layer(
@@ -135,30 +162,49 @@ def certify_layer(
         while position < len(candidates) and tally.nodes < node_budget and not signal():
             wave = []
             while position < len(candidates) and len(wave) < WAVE:
-                cand = candidates[position]
                 position += 1
-                if tally.due(cand, objective):
-                    wave.append(cand)
+                if tally.due(position - 1, candidates[position - 1], objective):
+                    wave.append(position - 1)
             if not wave:
                 continue
             share = (node_budget - tally.nodes) / len(wave)
-            for cand, result in zip(wave, runner.run(wave, tally.upper, share), strict=True):
-                tally.fold(cand, objective, result)
-    for cand in candidates[position:]:
-        if tally.due(cand, objective):
-            tally.fold(cand, objective, None)
+            searches = runner.run([candidates[i] for i in wave], tally.upper, share)
+            for index, result in zip(wave, searches, strict=True):
+                tally.fold(index, candidates[index], objective, result, share)
+        while tally.nodes < node_budget and not signal():  # the second pass
+            wave, share = _retry_wave(tally, node_budget - tally.nodes)
+            if not wave:
+                break
+            searches = runner.run([candidates[i] for i in wave], tally.upper, share)
+            for index, result in zip(wave, searches, strict=True):
+                tally.fold(index, candidates[index], objective, result, share)
+    for index in range(position, len(candidates)):
+        if tally.due(index, candidates[index], objective):
+            tally.fold(index, candidates[index], objective, None)
     return LayerCertificate(
         mapping=tally.best,
         value=tally.upper,
-        lower_bound=min([tally.upper, *tally.bounds]),
-        complete=tally.open == 0,
-        candidates_certified=tally.certified,
-        candidates_pruned=tally.pruned,
-        candidates_open=tally.open,
+        lower_bound=min([tally.upper, *tally.bounds.values()]),
+        complete=tally.count("open") == 0,
+        candidates_certified=tally.count("certified"),
+        candidates_pruned=tally.count("pruned"),
+        candidates_open=tally.count("open"),
         nodes=tally.nodes,
         seconds=time.monotonic() - start,
         interrupted=tally.interrupted or signal.stopped,
     )
+
+
+def _retry_wave(tally: _Tally, left: float) -> tuple[list[int], float]:
+    """The second pass's next wave and each search's share of `left`: the most blocking
+    candidates (lowest bound first, at most WAVE) that each get at least RETRY_GROWTH times the
+    limit of their last search; none when not even the first would."""
+    blocking = tally.blocking()[:WAVE]
+    for size in range(len(blocking), 0, -1):
+        share = left / size
+        if all(share >= RETRY_GROWTH * tally.limits[i] for i in blocking[:size]):
+            return blocking[:size], share
+    return [], 0.0
 
 
 def _search_in_worker(problem, cand, upper, share, deadline) -> CertifyResult:
