@@ -598,6 +598,25 @@ def test_sidebar_says_when_the_design_cannot_be_carried_by_the_link() -> None:
     assert "sample" not in at.query_params
 
 
+def test_a_sweep_comes_back_from_the_url() -> None:
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update({"sample": "tiny.yaml", "sweep": "ping_pong:off, on;cores:1:2:1"})
+    at.run()
+    assert not at.exception
+    at.switch_page("pages/5_design_space.py").run()
+    assert at.multiselect(key="sweep_axes").value == ["ping_pong", "cores"]
+    assert at.text_input(key="sweep_values_cores").value == "1:2:1"
+    assert "4 design points." in [c.value for c in at.caption]
+    at.text_input(key="sweep_values_cores").set_value("1, 2, 4").run()
+    assert at.query_params["sweep"] in ("ping_pong:off, on;cores:1, 2, 4",
+                                        ["ping_pong:off, on;cores:1, 2, 4"])  # fmt: skip
+    bad = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    bad.query_params.update({"sweep": "warp:1;cores:2"})
+    bad.run()
+    bad.switch_page("pages/1_hardware.py").run()
+    assert "sweep were not understood" in " ".join(plain(w.value) for w in bad.warning)
+
+
 def test_bad_url_settings_are_skipped_with_a_notice() -> None:
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
     at.query_params.update({"objective": "speed", "sample": "tiny.yaml", "cores": "many",

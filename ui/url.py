@@ -1,7 +1,7 @@
 """Settings in the page's URL, so a browser reload (or a shared link) keeps them.
 
 The query string holds the Optimize settings (objective, mapper, preset, solver, the simulator
-check and the clock), the workload
+check and the clock), the Design space's axes and values, the workload
 (a built-in network or a sample workload file), the sample hardware and every axis moved away
 from it, e.g. `?objective=edp&mapper=mip&sample=default_8core.yaml&cores=4&workload=builtin:
 resnet18`. A new session reads it once (`restore`); every run writes the current values back
@@ -33,6 +33,11 @@ SETTINGS = {
 TOGGLES = {"simulate": "opt_simulate"}
 #: URL parameter -> (widget key, smallest value) of a number setting of the Optimize page.
 NUMBERS = {"clock_mhz": ("opt_clock_mhz", 1.0)}
+#: URL parameter of the Design space's axes and their value lists, as typed:
+#: `sweep=cores:4, 8, 16;gb_kib:64:512:*2` (at most three axes).
+SWEEP = "sweep"
+SWEEP_AXES = "sweep_axes"
+MAX_SWEEP_AXES = 3
 RESTORED = "url_restored"
 SAMPLE_PREFIX = "sample "
 BUILTIN_PREFIX = "builtin:"
@@ -79,6 +84,7 @@ def restore() -> None:
             else:
                 skipped.append(name)
     _restore_options(params, skipped)
+    _restore_sweep(params.get(SWEEP), skipped)
     sample = params.get("sample")
     if sample in state.sample_hardware():
         session["hw_sample"] = sample
@@ -120,6 +126,32 @@ def _restore_options(params, skipped: list[str]) -> None:
                 skipped.append(name)
 
 
+def sweep_values_key(axis: str) -> str:
+    return f"sweep_values_{axis}"
+
+
+def _restore_sweep(value: str | None, skipped: list[str]) -> None:
+    """The Design space's axes and value texts (the page parses the values and shows any
+    error next to its input); an unknown axis, a repeated one or more than three skip it all."""
+    if value is None:
+        return
+    parts = [part.split(":", 1) for part in value.split(";") if part]
+    names = [part[0].strip() for part in parts]
+    if (
+        not parts
+        or any(len(part) != 2 for part in parts)
+        or len(parts) > MAX_SWEEP_AXES
+        or len(set(names)) != len(names)
+        or any(name not in AXIS_SPECS for name in names)
+    ):
+        skipped.append(SWEEP)
+        return
+    session = st.session_state
+    session[SWEEP_AXES] = names
+    for name, (_, values) in zip(names, parts, strict=True):
+        session[sweep_values_key(name)] = values.strip()
+
+
 def _restore_workload(value: str | None, skipped: list[str]) -> None:
     if value is None:
         return
@@ -154,6 +186,10 @@ def current_params() -> dict[str, str]:
         design = state.design_or_none()
         for axis, _, value in design.changes if design is not None else ():
             params[axis] = _url_text(value)
+    if session.get(SWEEP_AXES):
+        params[SWEEP] = ";".join(
+            f"{axis}:{session.get(sweep_values_key(axis), '')}" for axis in session[SWEEP_AXES]
+        )
     spec = state.workload()
     if spec.kind == BUILTIN:
         params["workload"] = BUILTIN_PREFIX + spec.value

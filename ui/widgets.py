@@ -19,7 +19,7 @@ from miredo_core import (
     WorkloadError,
     parse_axis_values,
 )
-from ui import cached, state
+from ui import cached, state, url
 from ui.axes import AXIS_SPECS, NUMBER, SLIDER, matches
 from ui.cached import Job
 from ui.jobs import BUILTIN, DEFAULT_PRESET, POLL_SECONDS, YAML, WorkloadSpec, option_names
@@ -340,17 +340,18 @@ def compare_side(prefix: str, label: str, default_hardware: str, default_objecti
 def sweep_axes_input() -> list[tuple[str, tuple]]:
     """1-3 variant axes and their values; a value list that does not parse is shown as an
     error and left out."""
-    state.default("sweep_axes", ["cores", "gb_kib"])
+    state.default(url.SWEEP_AXES, ["cores", "gb_kib"])
     names = st.multiselect(
-        "Hardware axes (1-3)", list(AXIS_SPECS), key="sweep_axes", max_selections=3,
+        "Hardware axes (1-3)", list(AXIS_SPECS), key=url.SWEEP_AXES,
+        max_selections=url.MAX_SWEEP_AXES,
         format_func=lambda axis: f"{axis} ({AXIS_SPECS[axis].label})",
     )  # fmt: skip
     axes = []
     columns = st.columns(max(len(names), 1))
     for column, axis in zip(columns, names, strict=False):
-        state.default(f"sweep_values_{axis}", AXIS_SPECS[axis].sweep_default)
+        state.default(url.sweep_values_key(axis), AXIS_SPECS[axis].sweep_default)
         text = column.text_input(
-            f"{axis} values", key=f"sweep_values_{axis}",
+            f"{axis} values", key=url.sweep_values_key(axis),
             help="Comma-separated values or ranges: start:stop:step (4:16:4) or "
             "start:stop:*factor (1:16:*2); on/off for a toggle.",
         )  # fmt: skip
