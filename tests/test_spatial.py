@@ -16,6 +16,7 @@ from miredo_core.mapping import Loop, Mapping, analyze
 from miredo_core.search.baselines import random_mapping
 from miredo_core.search.engine import SolveOptions, solve_layer
 from miredo_core.search.heuristic import (
+    MAX_REPEATED_MOVES,
     OrderSearch,
     count_orders,
     enumerate_candidate,
@@ -479,8 +480,12 @@ def _scored_orders_respect_the_bound(hw, layer, picks: int, evaluations: int, se
         search = OrderSearch(hw, layer, cand, "latency")
         for loops in search.starts()[:3]:  # unsplit loops: cheap placement searches
             search.score(loops)
-        while search.state.best is not None and search.state.evaluations < evaluations:
+        repeats = 0  # moves to orders scored before: a small order space runs out of new ones
+        while (search.state.best is not None and search.state.evaluations < evaluations
+               and repeats <= MAX_REPEATED_MOVES):  # fmt: skip
+            before = search.state.evaluations
             search.score(neighbour(search.state.best.mapping.loops, rng))
+            repeats = repeats + 1 if search.state.evaluations == before else 0
         for loops, value in search.cache.items():
             assert value >= cand.latency_bound_cycles, (cand.spatial, loops)
             checked += value != math.inf
