@@ -357,9 +357,11 @@ class NetworkResult(EnergyDelay):
             "skipped": [dataclasses.asdict(node) for node in self.skipped],
         }
 
-    def to_json(self, indent: int | None = 2) -> str:
-        """The whole result, mappings included, as strict JSON (absent figures are null)."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+    def to_json(self, indent: int | None = 2, identity: dict[str, str] | None = None) -> str:
+        """The whole result, mappings included, as strict JSON (absent figures are null);
+        `identity` (e.g. the design's variant and hash, the workload, the settings) comes
+        first, as top-level fields."""
+        return json.dumps({**(identity or {}), **self.to_dict()}, indent=indent, allow_nan=False)
 
 
 def _joined(values: Iterable[str]) -> str:

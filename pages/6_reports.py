@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import streamlit as st
 
 from ui import frames, report, state, views
@@ -42,9 +40,8 @@ if run is not None:
         "Network summary (CSV)", data=summary.to_csv(index=False),
         file_name=f"summary{tag}.csv", mime="text/csv", key="download_summary", on_click="ignore",
     )  # fmt: skip
-    mappings = json.dumps({**identity, **result.to_dict()}, indent=2, allow_nan=False)
     columns[2].download_button(
-        "Mappings (JSON)", data=mappings, file_name=f"mappings{tag}.json",
+        "Mappings (JSON)", data=result.to_json(identity=identity), file_name=f"mappings{tag}.json",
         mime="application/json", key="download_json", on_click="ignore",
     )  # fmt: skip
     context = None

@@ -147,6 +147,8 @@ def test_infeasible_layer_makes_totals_undefined(result: NetworkResult) -> None:
     data = json.loads(network.to_json())  # strict JSON: NaN became null
     assert data["totals"]["latency_cycles"] is None
     assert data["layers"][1]["mapping"] is None
+    named = json.loads(network.to_json(identity={"hardware_hash": "0123abcd"}))
+    assert named["hardware_hash"] == "0123abcd" and named["layers"] == data["layers"]
 
 
 def test_status_and_cost_must_agree(result: NetworkResult) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from miredo_core import DIMS, OPERANDS, Dim, Level, Mapping, Network, NetworkResult, pareto_mask
-from ui.explain import OPS_PER_MAC
+from ui import explain
 from ui.text import prefix, si_prefix_exponent
 
 #: The frame column each objective minimizes.
@@ -211,15 +211,19 @@ TOTAL_METRICS = {**OBJECTIVE_COLUMNS, "area": "area_mm2", "pJ/MAC": "pj_per_mac"
                  "TOPS/W": "tops_per_w", "ops/cycle/mm²": "ops_per_cycle_mm2"}  # fmt: skip
 
 
+#: A 1 THz clock, at which TOPS/mm² is ops per cycle per mm² (Compare's clock-free figure).
+THZ_IN_MHZ = 1e6
+
+
 def _network_figures(result: NetworkResult) -> dict[str, float]:
-    """Totals with the clock-free efficiencies: energy per MAC, TOPS/W (ops per pJ) and ops
-    per cycle per mm² (TOPS/mm² at 1 THz; times the clock in THz at any other)."""
+    """Totals with the clock-free efficiencies of `explain.efficiency`: energy per MAC,
+    TOPS/W and ops per cycle per mm² (its TOPS/mm² at 1 THz; times the clock in THz at any
+    other)."""
     figures = totals(result)
-    ops = OPS_PER_MAC * result.macs
-    energy, latency, area = figures["energy_pj"], figures["latency_cycles"], figures["area_mm2"]
-    figures["pj_per_mac"] = energy / result.macs if result.macs else math.nan
-    figures["tops_per_w"] = ops / energy if energy > 0 else math.nan
-    figures["ops_per_cycle_mm2"] = ops / latency / area if latency > 0 and area > 0 else math.nan
+    efficiency = explain.efficiency(result, figures["area_mm2"], THZ_IN_MHZ)
+    figures["pj_per_mac"] = efficiency.pj_per_mac
+    figures["tops_per_w"] = efficiency.tops_per_w
+    figures["ops_per_cycle_mm2"] = efficiency.tops_per_mm2
     return figures
 
 

@@ -197,19 +197,22 @@ def name_points(points: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     values in their place), which is how every other page names it: a sweep around a moved
     design that comes back to the sample's value is the sample, whatever the sweep called it."""
     named = points.copy()
-    base, stored = st.session_state[BASE_TEXT], axes()
+    base = st.session_state[BASE_TEXT]
     labels = []
     for _, row in points.iterrows():
-        moved = {**stored, **{name: _native(row[name]) for name in names}}
+        moved = point_axes({name: row[name] for name in names})
         labels.append(cached.variant_name_and_key(base, tuple(sorted(moved.items()))))
     named["hardware"] = [name for name, _ in labels]
     named["hardware_hash"] = [key for _, key in labels]
     return named
 
 
-def _native(value: Any) -> Any:
-    """A frame cell as the plain Python value the axes hold (numpy scalars unwrapped)."""
-    return value.item() if hasattr(value, "item") else value
+def point_axes(point: dict[str, Any]) -> dict[str, Any]:
+    """The session's stored axes with a sweep point's values in their place (frame cells as
+    the plain Python values the axes hold: numpy scalars unwrapped)."""
+    native = {axis: value.item() if hasattr(value, "item") else value
+              for axis, value in point.items()}  # fmt: skip
+    return {**axes(), **native}
 
 
 def download_yaml(design: Design) -> str:
@@ -331,12 +334,10 @@ def baseline_request(request: RunRequest) -> RunRequest:
 
 def open_design_point(point: dict[str, Any]) -> None:
     """Set the hardware form to a sweep point and ask the Optimize page to run it."""
-    point = {axis: _native(value) for axis, value in point.items()}
-    stored = axes()
-    stored.update(point)
+    stored = point_axes(point)
     st.session_state[AXES] = stored
-    for axis, value in point.items():
-        st.session_state[axis_key(axis)] = value
+    for axis in point:
+        st.session_state[axis_key(axis)] = stored[axis]
     st.session_state[YAML_EDITOR] = current_text_or_base()
     st.session_state[OPTIMIZE_ACTIVE] = True
 

@@ -452,22 +452,24 @@ def _remaining(layer: Layer, spatial) -> dict[Dim, int]:
     return remaining
 
 
-def _setup(hw: Hardware, layer: Layer, spatial, remaining: dict) -> tuple[dict, int, dict, bool]:
-    """(temporal remainders, passes, interfaces, the premise of the transition floor and of
-    the register-traffic energy) of a spatial unrolling."""
+def _interfaces(hw: Hardware, layer: Layer, spatial, remaining: dict) -> tuple[dict, bool]:
+    """(every operand's interface, the premise of the transition floor and of the
+    register-traffic energy) of a spatial unrolling with temporal remainders `remaining`."""
     faces = {op: _interface(hw, layer, spatial, remaining, op) for op in OPERANDS}
     premise = all(_holds_no_relevant_loop(hw, layer, spatial, remaining, op)
                   for op in (Operand.I, Operand.O))  # fmt: skip
-    return remaining, math.prod(remaining.values()), faces, premise
+    return faces, premise
 
 
-def _latency_terms(hw, layer, spatial, setup, named: bool = False) -> dict[str, float]:
+def _latency_terms(
+    hw, layer, spatial, remaining: dict, faces: dict, premise: bool, named: bool = False
+) -> dict[str, float]:
     """The candidate's latency floors (module docstring); the bound is their maximum. Each is
     a proven floor by itself: "compute + X" adds to t_MAC x passes the serial transfers X that
     cannot overlap compute. `named`: the reload floor's name also says whether a
     single-buffered macro's weight writes add at least WEIGHT_SHARE_NAMED of it (a second
     evaluation of that floor, which the bound itself does not need)."""
-    remaining, passes, faces, premise = setup
+    passes = math.prod(remaining.values())
     t_mac = hw.macro.pass_cycles(layer.input_bits)
     compute = float(t_mac * passes)
     terms = {"compute": compute}
@@ -498,8 +500,9 @@ def latency_floor_terms(
 ) -> dict[str, float]:
     """The named floors whose largest is the latency bound of `candidate(hw, layer, spatial)`
     (what binds a layer's bound, in words an architect reads)."""
-    setup = _setup(hw, layer, spatial, _remaining(layer, spatial))
-    return _latency_terms(hw, layer, spatial, setup, named=True)
+    remaining = _remaining(layer, spatial)
+    faces, premise = _interfaces(hw, layer, spatial, remaining)
+    return _latency_terms(hw, layer, spatial, remaining, faces, premise, named=True)
 
 
 def candidate(
@@ -519,9 +522,8 @@ def candidate(
     if quick:
         latency = max(t_mac * passes, *dram_floor_cycles(hw, layer).values())
     else:
-        setup = _setup(hw, layer, spatial, remaining)
-        _, _, faces, premise = setup
-        latency = max(_latency_terms(hw, layer, spatial, setup).values())
+        faces, premise = _interfaces(hw, layer, spatial, remaining)
+        latency = max(_latency_terms(hw, layer, spatial, remaining, faces, premise).values())
         registers = (
             _register_traffic_floor(hw, layer, spatial, remaining, passes) if premise else 0.0
         )
