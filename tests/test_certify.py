@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -23,20 +24,23 @@ from pathlib import Path
 
 import pytest
 
+from miredo_core.analysis import analyze, temporal_tile, transfer_cycles
 from miredo_core.config import load_hardware, load_workload_yaml
 from miredo_core.cost_model import evaluate
+from miredo_core.hardware import OPERAND_LEVELS
 from miredo_core.kinds import objective_value
-from miredo_core.mapping import Mapping
+from miredo_core.mapping import Mapping, level_depth
 from miredo_core.search import certify
 from miredo_core.search.baselines import random_mapping
-from miredo_core.search.certify import certify_candidate, certify_layer
+from miredo_core.search.certify import TileChainSearch, certify_candidate, certify_layer
 from miredo_core.search.engine import SolveOptions, solve_layer
+from miredo_core.search.factors import divisors
 from miredo_core.search.heuristic import count_orders, enumerate_candidate
 from miredo_core.search.oracle import exhaustive_search
 from miredo_core.search.spatial import candidate, spatial_candidates
 from miredo_core.search.stopping import StopSignal
-from miredo_core.variants import with_ping_pong
-from miredo_core.workload import Layer
+from miredo_core.variants import apply_variants, with_ping_pong
+from miredo_core.workload import OPERANDS, Layer, Operand
 from miredo_core.zoo import get_network
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -507,3 +511,130 @@ def test_a_candidate_searched_again_keeps_the_larger_of_its_bounds(monkeypatch):
     assert sum(spatial == due[0].spatial for spatial, _ in calls) == 2  # searched twice
     assert not certificate.complete
     assert certificate.lower_bound == pytest.approx(halfway(due[0]))  # the first search's
+
+
+def _chains_by_enumeration(hw, layer, spatial, op, level: int, tile: dict) -> float:
+    """The fewest cycles of any chain of boundaries from `level` up to DRAM at `tile`, every
+    chain (strictly outward sequence of levels) enumerated."""
+    widths = (False, True) if op is Operand.O else (False,)
+
+    def cost(parent, child):
+        return min(transfer_cycles(hw, layer, spatial, op, parent, child, tile, psum)
+                   for psum in widths)  # fmt: skip
+
+    best = math.inf
+    for size in range(level):  # intermediate levels strictly between DRAM and `level`
+        for middle in itertools.combinations(range(1, level), size):
+            path = (level, *reversed(middle), 0)
+            best = min(best, sum(cost(path[i + 1], path[i]) for i in range(len(path) - 1)))
+    return 0.0 if level == 0 else best
+
+
+@pytest.mark.parametrize("hw_name", ["tiny", "default_8core"])
+def test_the_chain_table_is_the_cheapest_chain_of_boundaries_up_to_dram(hw_name):
+    """The completion bound's cascades ahead (`tilechain_search`, "cascades ahead") use the
+    cheapest chain of boundaries from an operand's current level up to DRAM: the tabulated
+    shortest path equals the cheapest of every chain, enumerated."""
+    hw = hardware(hw_name)
+    layer = Layer("c3", R=3, S=3, P=8, Q=8, C=8, K=8, stride_h=2, stride_w=2, pad_top=1,
+                  pad_bottom=1, pad_left=1, pad_right=1, input_h=16, input_w=16)  # fmt: skip
+    rng = random.Random(3)
+    cands = spatial_candidates(hw, layer)
+    for cand in rng.sample(cands, 3):
+        search = TileChainSearch(hw, layer, cand, "edp")
+        chains = search.tables[9]
+        for t in rng.sample(range(len(search.tiles)), min(6, len(search.tiles))):
+            tile = dict(zip(search.dims, search.tiles[t], strict=True))
+            for o, op in enumerate(OPERANDS):
+                for level in range(len(OPERAND_LEVELS[op])):
+                    expected = _chains_by_enumeration(hw, layer, cand.spatial, op, level, tile)
+                    assert chains[o, level, t] == pytest.approx(expected, rel=1e-12)
+
+
+def test_boundary_cycles_never_fall_as_the_tile_grows():
+    """The premise of the cascades ahead: a boundary's cycles are non-decreasing in every
+    extent of its tile (halos of strided, padded inputs included), for every operand, pair of
+    levels and width, on random pairs of nested tiles."""
+    hw = hardware("default_8core")
+    layer = Layer("c3s2", R=3, S=3, P=14, Q=14, C=16, K=32, stride_h=2, stride_w=2, pad_top=1,
+                  pad_bottom=1, pad_left=1, pad_right=1, input_h=28, input_w=28)  # fmt: skip
+    rng = random.Random(11)
+    cands = spatial_candidates(hw, layer)
+    checked = 0
+    for cand in rng.sample(cands, 4):
+        dims = [d for d, _ in cand.temporal]
+        for _ in range(40):
+            small, large = {}, {}
+            for dim, size in cand.temporal:
+                outer = rng.choice(divisors(size))
+                inner = rng.choice(divisors(outer))
+                small[dim], large[dim] = inner, outer
+            for op in OPERANDS:
+                depth = len(OPERAND_LEVELS[op]) - 1
+                for child in range(1, depth + 1):
+                    for parent in range(child):
+                        for psum in (False, True) if op is Operand.O else (False,):
+                            a = transfer_cycles(hw, layer, cand.spatial, op, parent, child,
+                                                small, psum)  # fmt: skip
+                            b = transfer_cycles(hw, layer, cand.spatial, op, parent, child,
+                                                large, psum)  # fmt: skip
+                            assert a <= b, (op, parent, child, psum, small, large, dims)
+                            checked += 1
+    assert checked > 1000
+
+
+@pytest.mark.parametrize(
+    ("variant", "objective"),
+    [(v, o) for v in ("compartment_depth=1", "cores=1", "ping_pong=on")
+     for o in ("latency", "edp")],
+)  # fmt: skip
+def test_exact_optimum_equals_enumeration_at_other_hardware_points(variant, objective):
+    """The completion bound (cascades ahead, the waiting boundary's energy) never cuts off a
+    candidate's optimum, at hardware points that change which levels and chains are used."""
+    axis, text = variant.split("=")
+    value = text == "on" if axis == "ping_pong" else int(text)
+    hw = apply_variants(hardware("tiny"), {axis: value})
+    layer = tiny_layer("conv1x1")
+    for cand in sample_candidates(hw, layer, count=3, max_orders=150, seed=7):
+        enumerated, complete = enumerate_candidate(hw, layer, cand, objective)
+        assert complete
+        result = certify_candidate(hw, layer, cand, objective)
+        assert result.complete
+        if enumerated.best is None:
+            assert result.mapping is None
+            continue
+        assert result.best_value == pytest.approx(enumerated.best_value, rel=1e-9)
+
+
+@pytest.mark.parametrize("hw_name", ["tiny", "default_8core"])
+def test_no_random_mapping_has_a_cascade_below_the_chain_bound(hw_name):
+    """The cascades ahead, checked on mappings directly: in random legal mappings, the
+    boundaries of an operand from each of its used levels up to DRAM take at least the chain
+    bound at that level's tile (the largest tile at which a search node uses it), and the
+    waiting boundary's cycles are those of its tile."""
+    hw = hardware(hw_name)
+    layer = Layer("c3", R=3, S=3, P=8, Q=8, C=8, K=8, stride_h=2, stride_w=2, pad_top=1,
+                  pad_bottom=1, pad_left=1, pad_right=1, input_h=16, input_w=16)  # fmt: skip
+    rng = random.Random(5)
+    searches: dict = {}
+    checked = 0
+    for _ in range(150):
+        mapping = random_mapping(hw, layer, rng)
+        if mapping.spatial not in searches:
+            cand = candidate(hw, layer, mapping.spatial)
+            searches[mapping.spatial] = TileChainSearch(hw, layer, cand, "latency")
+        search = searches[mapping.spatial]
+        chains = search.tables[9]
+        boundaries = analyze(hw, layer, mapping).boundaries
+        for o, op in enumerate(OPERANDS):
+            depths = [level_depth(op, level) for level in mapping.placement[o]]
+            above = 0.0  # cycles of the boundaries from this one's child up to DRAM
+            for boundary in boundaries[op]:  # outermost first
+                above += boundary.cycles
+                child = level_depth(op, boundary.child)
+                start = next((i for i, d in enumerate(depths) if d >= child), len(depths))
+                extents = temporal_tile(mapping.loops, start)
+                tile = search.tiles.index(tuple(extents.get(d, 1) for d in search.dims))
+                assert above >= chains[o, child, tile] * (1 - 1e-12), (mapping, op, child)
+                checked += 1
+    assert checked > 300

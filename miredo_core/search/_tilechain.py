@@ -103,9 +103,9 @@ def _value(params, latency, energy):
 
 
 @njit(cache=True, inline="always")
-def _bound(params, remaining, lab, r, ops, q, tile, geo, distinct):
+def _bound(params, remaining, lab, r, ops, q, tile, geo, distinct, chains):
     """Completion bound of the partial mapping of labels lab[r] and operand states ops[q]
-    (proof in `certify.py`)."""
+    (proof in `tilechain_search.py`)."""
     energy = lab[r, L_ENERGY]
     for o in range(3):
         if ops[q, o, 0] > 0 or ops[q, o, 1] >= 0:  # o's DRAM boundary is still to come
@@ -116,19 +116,36 @@ def _bound(params, remaining, lab, r, ops, q, tile, geo, distinct):
     # iterate at least distinct[o, tile] times, each with a serial chain of at least X + S_o
     # (I/W; the single-buffered sum C_O for outputs).
     extra = 0.0
+    # The cycles the boundaries still to come add to each operand's cascade: the waiting one
+    # (its tile is the current one), then a chain from the current level up to DRAM, each of
+    # whose tiles holds the current one (`chains`).
+    ahead_i = ahead_w = ahead_o = 0.0
     for o in range(3):
-        pending = ops[q, o, 1]
-        if pending >= 0 and ops[q, o, 2] == 0 and distinct[o, tile] > 1:
-            x = geo[o, ops[q, o, 0], pending, 0, tile, 1]
-            chain = x + (lab[r, L_C + o] if o == OUT else lab[r, L_S + o])
-            if chain > c_star:
-                extra = max(extra, (distinct[o, tile] - 1) * (chain - c_star))
+        level, pending = ops[q, o, 0], ops[q, o, 1]
+        ahead = chains[o, level, tile]
+        if pending >= 0:
+            waiting = geo[o, level, pending, 0, tile, 0]
+            if o == OUT:
+                waiting = min(waiting, geo[o, level, pending, 1, tile, 0])
+            ahead += waiting
+            if ops[q, o, 2] == 0 and distinct[o, tile] > 1:
+                x = geo[o, level, pending, 0, tile, 1]
+                chain = x + (lab[r, L_C + o] if o == OUT else lab[r, L_S + o])
+                if chain > c_star:
+                    extra = max(extra, (distinct[o, tile] - 1) * (chain - c_star))
+        if o == 0:
+            ahead_i = ahead
+        elif o == 1:
+            ahead_w = ahead
+        else:
+            ahead_o = ahead
     e0 = max(remaining * lab[r, L_E],
              remaining * lab[r, L_EP] + (remaining - 1) * c_star + extra)  # fmt: skip
-    startup = max(lab[r, L_CASC], lab[r, L_CASC + 1])
-    wb = lab[r, L_CASC + 2]
-    latency = max(startup + e0 + wb, lab[r, L_FL] + wb, lab[r, L_FL + 1] + wb,
-                  startup + lab[r, L_FL + 2], params[P_FLOOR])  # fmt: skip
+    startup = max(lab[r, L_CASC] + ahead_i, lab[r, L_CASC + 1] + ahead_w)
+    wb = lab[r, L_CASC + 2] + ahead_o
+    latency = max(startup + e0 + wb, lab[r, L_FL] + ahead_i + wb,
+                  lab[r, L_FL + 1] + ahead_w + wb, startup + lab[r, L_FL + 2] + ahead_o,
+                  params[P_FLOOR])  # fmt: skip
     return _value(params, latency, energy)
 
 
@@ -263,7 +280,7 @@ def _advance(tile, new_tile, k, f, ops, new_ops, n, lab, out, tables, params, sc
     """Add loop (dim k, factor f) outside `tile`; write the new labels and operand states to
     out[n] and new_ops[n] (scratch[depth]: work space). False if a capacity rule fails."""
     (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
-     gb_depth) = tables  # fmt: skip
+     gb_depth, chains) = tables  # fmt: skip
     out[n, :] = lab
     new_ops[n, :, :] = ops
     e_before = lab[L_E]
@@ -327,7 +344,7 @@ def _advance(tile, new_tile, k, f, ops, new_ops, n, lab, out, tables, params, sc
 def _leaf(tile, ops, lab, out, r, depth, tables, params, state, path_k, path_f, path_ops,
           best_k, best_f, best_ops, best_final):  # fmt: skip
     (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
-     gb_depth) = tables  # fmt: skip
+     gb_depth, chains) = tables  # fmt: skip
     out[r, :] = lab
     for o in range(3):
         d, pending, db, below = ops[o, 0], ops[o, 1], ops[o, 2] == 1, ops[o, 3] == 1
@@ -382,13 +399,13 @@ def _open(depth, tile, floor, labs, opss, cut_ops, tables, trans, params, cols, 
     0 if the node is pruned, dominated, a leaf or where the search stopped."""
     state[S_NODES] += 1
     (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
-     gb_depth) = tables  # fmt: skip
+     gb_depth, chains) = tables  # fmt: skip
     trans_start, trans_k, trans_f, trans_to = trans
     lab = labs[depth]
     ops = opss[depth]
     remaining = params[P_TOTAL] / tile_prod[tile]
     bound = max(floor, _bound(params, remaining, labs, depth, opss, depth, tile, geo,
-                              distinct))  # fmt: skip
+                              distinct, chains))  # fmt: skip
     # The budget is checked first, so a search never counts more nodes than its budget (a
     # node it stops at is left open with its bound, which is valid whether or not it prunes).
     if _stop_check(state, bound):
@@ -457,7 +474,7 @@ def _open(depth, tile, floor, labs, opss, cut_ops, tables, trans, params, cols, 
                         kids_int[n_kids, 2] = new_tile
                         kids_bound[n_kids] = max(bound, _bound(
                             params, params[P_TOTAL] / tile_prod[new_tile], kids_lab, n_kids,
-                            kids_ops, n_kids, new_tile, geo, distinct))  # fmt: skip
+                            kids_ops, n_kids, new_tile, geo, distinct, chains))  # fmt: skip
                         n_kids += 1
     kids[5][depth, :n_kids] = np.argsort(kids_bound[:n_kids])
     return n_kids
@@ -494,7 +511,8 @@ def _expand(floor, labs, opss, cut_ops, tables, trans, params, cols, choices_buf
     b = _borrowed
     t, k = tables, kids
     _search(floor, b(labs), b(opss), b(cut_ops),
-            (b(t[0]), b(t[1]), b(t[2]), b(t[3]), b(t[4]), b(t[5]), b(t[6]), b(t[7]), t[8]),
+            (b(t[0]), b(t[1]), b(t[2]), b(t[3]), b(t[4]), b(t[5]), b(t[6]), b(t[7]), t[8],
+             b(t[9])),
             (b(trans[0]), b(trans[1]), b(trans[2]), b(trans[3])), b(params), b(cols),
             b(choices_buf), index, b(store), b(seg), b(state), b(path_k), b(path_f),
             b(path_ops), b(best_k), b(best_f), b(best_ops), b(best_final), b(eligible),

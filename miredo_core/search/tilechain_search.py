@@ -55,10 +55,34 @@ partial sums (the smallest it can be). Hence
     E(0) >= max(M E, M Ep + (M - 1) c* + max over such o of (D - 1)(X + S_o - c*)+).
 Cascades and FL only grow, so
     latency >= max(max(cascade_I, cascade_W) + E0 + cascade_O, FL terms, floor of the candidate).
+
+Cascades ahead (proof). The boundaries of o not resolved yet add their cycles to cascade_o and
+to FL_o (`_tilechain._resolve` adds a boundary's cycles to both before any max), so the final
+cascade_o and FL_o are at least the current ones plus A_o, a lower bound on the cycles of those
+boundaries. Let l be the level of o's current block and T the current tile. A waiting boundary
+(l -> its child) resolves with the tile it has now: only loops irrelevant to o come before its
+trigger, and the transfer depends on the relevant extents only. Every mapping then ends o's
+chain at DRAM: unless l is DRAM, a boundary p -> l with p above l follows, then one into p, and
+so on up to DRAM (the end of the search resolves what is left straight into DRAM, one such
+chain). Each of those boundaries has as child a level whose block holds every loop placed so
+far, so its child tile is at least T in every dim, and a boundary's cycles never fall as its
+tile grows (more elements on both sides, inputs' halos included). So
+    A_o >= [cycles of the waiting boundary, if any] + chains[o, l, T],
+where chains[o, l, T] is the fewest cycles of any chain of boundaries from l up to DRAM, each
+taken at tile T (a shortest path over the levels, computed once per candidate; outputs at the
+cheaper of their two widths, as partial sums or final values). Hence
+    latency >= max(max(cascade_I + A_I, cascade_W + A_W) + E0 + cascade_O + A_O,
+                   FL_I + A_I + cascade_O + A_O, FL_W + A_W + cascade_O + A_O,
+                   max(cascade_I + A_I, cascade_W + A_W) + FL_O + A_O).
 Energy adds its non-negative memory energy so far; for every operand whose DRAM boundary is not
 resolved yet, the energy of moving all its data across DRAM once (that boundary will carry at
 least that); the MAC energy of the candidate (a constant); and leakage times the latency bound.
-A node whose bound is not below the pruning threshold has no completion below it.
+A waiting boundary fires at least once per distinct tile of its operand (the remaining relevant
+factors, `distinct`: its trigger and everything outside it iterate that often) and each firing
+costs at least e, its energy per firing at the current tile (the cheaper width for outputs);
+so it adds at least distinct x e, on top of the DRAM floor when it is an on-chip boundary, and
+as the larger of the two when it is the operand's DRAM boundary (both count that boundary's
+DRAM side). A node whose bound is not below the pruning threshold has no completion below it.
 
 Search order. Depth first; the children of a node are generated together and visited best bound
 first, so good partial mappings are stored early (and dominate later ones) and improving leaves
@@ -221,6 +245,14 @@ class TileChainSearch:
                                 resident[o, child, int(psum), t] = bits
                             else:
                                 resident[o, child, :, t] = bits
+        # chains[o, l, t]: the fewest cycles of a chain of boundaries from level l up to DRAM
+        # whose child tiles are all tile t (proof in the module docstring, "cascades ahead").
+        chains = np.zeros((3, 4, n_tiles))
+        for o in range(3):
+            widths = 2 if o == _O else 1
+            for child in range(1, depths[o] + 1):
+                into = geo[o, :child, child, :widths, :, 0].min(axis=1)
+                chains[o, child] = (into + chains[o, :child]).min(axis=0)
         sizes = np.zeros((3, 4))
         eligible = np.zeros((3, 4), dtype=np.bool_)
         db_col = -np.ones((3, 4), dtype=np.int64)
@@ -236,7 +268,7 @@ class TileChainSearch:
         gb_depth = OPERAND_LEVELS[Operand.I].index(Level.GLOBAL_BUFFER)
         assert all(OPERAND_LEVELS[op][gb_depth] is Level.GLOBAL_BUFFER for op in OPERANDS)
         self.tables = (tile_prod, psum_above, distinct, relevant, geo, resident, sizes, db_col,
-                       gb_depth)  # fmt: skip
+                       gb_depth, chains)  # fmt: skip
         self.eligible = eligible
         cores = math.prod(f for a, _, f in cand.spatial if a is Axis.CORES)
         self.params = np.array([
