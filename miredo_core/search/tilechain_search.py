@@ -77,12 +77,7 @@ cheaper of their two widths, as partial sums or final values). Hence
 Energy adds its non-negative memory energy so far; for every operand whose DRAM boundary is not
 resolved yet, the energy of moving all its data across DRAM once (that boundary will carry at
 least that); the MAC energy of the candidate (a constant); and leakage times the latency bound.
-A waiting boundary fires at least once per distinct tile of its operand (the remaining relevant
-factors, `distinct`: its trigger and everything outside it iterate that often) and each firing
-costs at least e, its energy per firing at the current tile (the cheaper width for outputs);
-so it adds at least distinct x e, on top of the DRAM floor when it is an on-chip boundary, and
-as the larger of the two when it is the operand's DRAM boundary (both count that boundary's
-DRAM side). A node whose bound is not below the pruning threshold has no completion below it.
+A node whose bound is not below the pruning threshold has no completion below it.
 
 Search order. Depth first; the children of a node are generated together and visited best bound
 first, so good partial mappings are stored early (and dominate later ones) and improving leaves
