@@ -8,13 +8,18 @@ median and max time to the certificate, the worst gap, the candidate floor bound
 optimum at the certified optima (how much of the optimum the candidate-level bound explains),
 and interactive's value and proven gap.
 
+Then, over the whole grid, the thorough pairs certified within the tolerance, and those of
+them certified within 60 s.
+
 Results are cached in `--out`/results.json as they finish, so a rerun skips finished cases;
 `--verify` re-solves cached cases instead and reports any difference in mapping, bound or
 status (with `--busy`, next to a CPU-bound process, to show answers do not depend on load).
+`--write FILE` saves every certified answer of the grid as regression figures
+(tests/data/resnet18_grid_certified.json, read by tests/test_engine_grid.py).
 
     python bench/certify_grid.py [--out bench_out/grid] [--points default,cores=4]
         [--layers Conv_1,Conv_16] [--objectives latency,edp] [--workers 2]
-        [--presets thorough,interactive] [--verify] [--busy]
+        [--presets thorough,interactive] [--verify] [--busy] [--write FILE]
 """
 
 from __future__ import annotations
@@ -104,7 +109,16 @@ def same_answer(a: dict, b: dict) -> bool:
     return all(a[k] == b[k] for k in ("status", "value", "lower_bound", "mapping"))
 
 
+#: Seconds per shape within which a thorough certificate counts for the grid's target.
+TARGET_S = 60.0
+
+
+def certified(row: dict, tolerance: float) -> bool:
+    return row["gap"] <= tolerance * (1 + 1e-9) + 1e-9
+
+
 def report(cache: Cache, points, layers, objectives, tolerance) -> None:
+    total = proven = in_time = 0
     for point in points:
         for objective in objectives:
             rows = [(layer.name, cache.rows.get(f"{point}|{layer.name}|{objective}|thorough"),
@@ -121,11 +135,14 @@ def report(cache: Cache, points, layers, objectives, tolerance) -> None:
                           f"{statistics.median(i['seconds'] for i in quick):.1f} s max "
                           f"{max(i['seconds'] for i in quick):.1f} s")  # fmt: skip
                 continue
-            certified = [t for _, t, _ in done if t["gap"] <= tolerance * (1 + 1e-9) + 1e-9]
-            times = [t["seconds"] for t in certified] or [math.nan]
-            floors = [t["floor_over_value"] for t in certified] or [math.nan]
+            proven_rows = [t for _, t, _ in done if certified(t, tolerance)]
+            total += len(done)
+            proven += len(proven_rows)
+            in_time += sum(t["seconds"] <= TARGET_S for t in proven_rows)
+            times = [t["seconds"] for t in proven_rows] or [math.nan]
+            floors = [t["floor_over_value"] for t in proven_rows] or [math.nan]
             line = (
-                f"{point:20} {objective:7} certified {len(certified)}/{len(done)}; "
+                f"{point:20} {objective:7} certified {len(proven_rows)}/{len(done)}; "
                 f"time median {statistics.median(times):.1f} s max {max(times):.1f} s; "
                 f"worst gap {100 * max(t['gap'] for _, t, _ in done):.2f} %; "
                 f"floor/optimum min {min(floors):.3f} median {statistics.median(floors):.3f}"
@@ -133,12 +150,45 @@ def report(cache: Cache, points, layers, objectives, tolerance) -> None:
             quick = [(t, i) for _, t, i in done if i is not None]
             if quick:
                 gaps = [i["gap"] for _, i in quick]
-                close = sum(i["value"] <= 1.03 * t["value"] for t, i in quick if t in certified)
+                close = sum(i["value"] <= 1.03 * t["value"] for t, i in quick if t in proven_rows)
                 line += (f"; interactive gap median {100 * statistics.median(gaps):.1f} % "
                          f"max {100 * max(gaps):.1f} %, within 3 % of the optimum "
                          f"{close}/{len(quick)}, time max "
                          f"{max(i['seconds'] for _, i in quick):.1f} s")  # fmt: skip
             print(line)
+    if total:
+        print(f"\nthorough over the grid: certified {proven}/{total} "
+              f"({100 * proven / total:.1f} %), {in_time} of them within {TARGET_S:.0f} s "
+              f"({100 * in_time / total:.1f} %)")  # fmt: skip
+
+
+def write_figures(cache: Cache, path: Path, points, layers, objectives, tolerance) -> int:
+    """Save every certified answer of the grid as regression figures; returns how many."""
+    optima = []
+    for point in points:
+        _, axis, value = next(p for p in POINTS if p[0] == point)
+        for layer in layers:
+            for objective in objectives:
+                for preset in ("interactive", "thorough"):
+                    row = cache.rows.get(f"{point}|{layer.name}|{objective}|{preset}")
+                    if row is None or row["status"] != "optimal" or not certified(row, tolerance):
+                        continue
+                    optima.append({"point": point, "axis": axis, "value_of_axis": value,
+                                   "layer": layer.name, "objective": objective,
+                                   "preset": preset, "status": row["status"],
+                                   "value": row["value"],
+                                   "lower_bound": row["lower_bound"]})  # fmt: skip
+    data = {
+        "hardware": "default_8core",
+        "network": "resnet18",
+        "tolerance": tolerance,
+        "source": "python bench/certify_grid.py --presets interactive,thorough --write "
+                  "(answers certified within the tolerance; thorough with 2 certifier workers, "
+                  "the CLI default on 2 CPUs)",
+        "optima": optima,
+    }  # fmt: skip
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return len(optima)
 
 
 def main() -> None:
@@ -157,6 +207,8 @@ def main() -> None:
     )
     parser.add_argument("--busy", action="store_true",
                         help="run a CPU-bound process beside the solves")  # fmt: skip
+    parser.add_argument("--write", default="",
+                        help="save the grid's certified answers to this JSON file")  # fmt: skip
     args = parser.parse_args()
     points = args.points.split(",")
     layers = distinct_layers(args.layers.split(",") if args.layers else None)
@@ -197,6 +249,10 @@ def main() -> None:
     report(cache, points, layers, objectives, args.tolerance)
     if args.verify:
         print(f"\nanswers different from the cache: {differences}")
+    if args.write:
+        count = write_figures(cache, Path(args.write), points, layers, objectives,
+                              args.tolerance)  # fmt: skip
+        print(f"\n{count} certified answers written to {args.write}")
 
 
 if __name__ == "__main__":
