@@ -7,7 +7,10 @@
   cut off a better mapping), on tiny and on default-template layers;
 - layer certificates agree with the exhaustive oracle; the thorough preset reports them;
 - the certified ResNet-18 optima saved by bench/certify.py still evaluate to their values, no
-  mapper beats their proven bounds, and the fastest certificates are reproduced.
+  mapper beats their proven bounds, and the fastest certificates are reproduced;
+- the completion bound's cascades ahead: the chain table against every chain enumerated, its
+  premise (a boundary's cycles never fall as its tile grows), random mappings' cascades
+  against it, and exact optima at more hardware points.
 """
 
 from __future__ import annotations
@@ -589,8 +592,8 @@ def test_boundary_cycles_never_fall_as_the_tile_grows():
      for o in ("latency", "edp")],
 )  # fmt: skip
 def test_exact_optimum_equals_enumeration_at_other_hardware_points(variant, objective):
-    """The completion bound (cascades ahead, the waiting boundary's energy) never cuts off a
-    candidate's optimum, at hardware points that change which levels and chains are used."""
+    """The completion bound (with its cascades ahead) never cuts off a candidate's optimum, at
+    hardware points that change which levels and chains are used."""
     axis, text = variant.split("=")
     value = text == "on" if axis == "ping_pong" else int(text)
     hw = apply_variants(hardware("tiny"), {axis: value})
@@ -610,8 +613,7 @@ def test_exact_optimum_equals_enumeration_at_other_hardware_points(variant, obje
 def test_no_random_mapping_has_a_cascade_below_the_chain_bound(hw_name):
     """The cascades ahead, checked on mappings directly: in random legal mappings, the
     boundaries of an operand from each of its used levels up to DRAM take at least the chain
-    bound at that level's tile (the largest tile at which a search node uses it), and the
-    waiting boundary's cycles are those of its tile."""
+    bound at that level's tile (the largest tile at which a search node uses it)."""
     hw = hardware(hw_name)
     layer = Layer("c3", R=3, S=3, P=8, Q=8, C=8, K=8, stride_h=2, stride_w=2, pad_top=1,
                   pad_bottom=1, pad_left=1, pad_right=1, input_h=16, input_w=16)  # fmt: skip
