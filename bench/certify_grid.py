@@ -14,8 +14,9 @@ them certified within 60 s.
 Results are cached in `--out`/results.json as they finish, so a rerun skips finished cases;
 `--verify` re-solves cached cases instead and reports any difference in mapping, bound or
 status (with `--busy`, next to a CPU-bound process, to show answers do not depend on load).
-`--write FILE` saves every certified answer of the grid as regression figures
-(tests/data/resnet18_grid_certified.json, read by tests/test_engine_grid.py).
+`--write FILE` saves every certified answer of the points, layers and objectives run as
+regression figures (tests/data/resnet18_grid_certified.json, read by tests/test_engine_grid.py),
+keeping the file's other entries.
 
     python bench/certify_grid.py [--out bench_out/grid] [--points default,cores=4]
         [--layers Conv_1,Conv_16] [--objectives latency,edp] [--workers 2]
@@ -163,7 +164,14 @@ def report(cache: Cache, points, layers, objectives, tolerance) -> None:
 
 
 def write_figures(cache: Cache, path: Path, points, layers, objectives, tolerance) -> int:
-    """Save every certified answer of the grid as regression figures; returns how many."""
+    """Save every certified answer of the grid's `points`, `layers` and `objectives` as
+    regression figures, keeping the entries of an existing file that this run does not cover;
+    returns how many answers the file holds."""
+    covered = {(p, layer.name, o) for p in points for layer in layers for o in objectives}
+    kept = []
+    if path.exists():
+        kept = [e for e in json.loads(path.read_text())["optima"]
+                if (e["point"], e["layer"], e["objective"]) not in covered]  # fmt: skip
     optima = []
     for point in points:
         _, axis, value = next(p for p in POINTS if p[0] == point)
@@ -185,10 +193,10 @@ def write_figures(cache: Cache, path: Path, points, layers, objectives, toleranc
         "source": "python bench/certify_grid.py --presets interactive,thorough --write "
                   "(answers certified within the tolerance; thorough with 2 certifier workers, "
                   "the CLI default on 2 CPUs)",
-        "optima": optima,
+        "optima": kept + optima,
     }  # fmt: skip
     path.write_text(json.dumps(data, indent=1) + "\n")
-    return len(optima)
+    return len(data["optima"])
 
 
 def main() -> None:
@@ -252,7 +260,7 @@ def main() -> None:
     if args.write:
         count = write_figures(cache, Path(args.write), points, layers, objectives,
                               args.tolerance)  # fmt: skip
-        print(f"\n{count} certified answers written to {args.write}")
+        print(f"\n{args.write} holds {count} certified answers")
 
 
 if __name__ == "__main__":
