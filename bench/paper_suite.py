@@ -127,13 +127,15 @@ def _suite_totals(summaries: list[NetworkSummary]) -> str:
         cnn = [s for s in summaries if s.objective == objective and s.network in CNN_SUITE]
         if cnn:
             layers = sum(s.layers for s in cnn)
-            lines.append(
+            line = (
                 f"CNN suite, {objective}: {sum(s.certified_layers for s in cnn)} of {layers} "
                 f"layers certified within tolerance, {sum(s.exact_layers for s in cnn)} exactly; "
-                f"solve time of the stored shapes {sum(s.solve_time_total_s for s in cnn):.0f} s "
-                "(target for edp: >= 170 of 174 within 1 %; the paper: "
-                f"{PAPER_CNN_EXACT_EDP} of {PAPER_CNN_LAYERS} exactly)"
+                f"solve time of the stored shapes {sum(s.solve_time_total_s for s in cnn):.0f} s"
             )
+            if objective == "edp":  # the target and the paper's figure are EDP's
+                line += (" (target: >= 170 of 174 within 1 %; the paper: "
+                         f"{PAPER_CNN_EXACT_EDP} of {PAPER_CNN_LAYERS} exactly)")  # fmt: skip
+            lines.append(line)
         for s in summaries:
             if s.objective == objective and s.network in TRANSFORMER_SUITE:
                 share = s.certified_shapes / s.distinct_shapes
